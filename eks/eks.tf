@@ -36,6 +36,10 @@ module "eks" {
     vpc-cni = {
       most_recent    = true
       before_compute = true
+      # Enforce the NetworkPolicies the operator creates (off by default in the VPC CNI).
+      configuration_values = jsonencode({
+        enableNetworkPolicy = "true"
+      })
     }
     coredns = {
       most_recent = true

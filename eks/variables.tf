@@ -258,6 +258,7 @@ variable "chart_versions" {
     aws_load_balancer_controller = string
     external_dns                 = string
     strimzi                      = string
+    prometheus                   = string
     loki                         = string
     grafana                      = string
     alloy                        = string
@@ -266,6 +267,7 @@ variable "chart_versions" {
     aws_load_balancer_controller = "1.13.3"
     external_dns                 = "1.16.1"
     strimzi                      = "1.0.1"
+    prometheus                   = "27.20.0"
     loki                         = "6.29.0"
     grafana                      = "9.2.2"
     alloy                        = "1.1.1"
