@@ -7,6 +7,8 @@
 locals {
   monitoring_namespace = "monitoring"
   operator_chart_path  = "${path.module}/../charts/quakestream-operator"
+  # Helm values shared with the kind stack (scripts/kind-up.sh); EKS overrides are layered on top.
+  shared_values_dir = "${path.module}/../charts/values"
 
   # Grafana dashboards shipped with the repository (JSON files), provisioned through the Grafana
   # sidecar from ConfigMaps labelled grafana_dashboard=1. An absent directory yields no dashboards.
@@ -63,7 +65,7 @@ resource "kubernetes_namespace_v1" "monitoring" {
 resource "helm_release" "aws_load_balancer_controller" {
   name       = "aws-load-balancer-controller"
   namespace  = "kube-system"
-  repository = "https://aws.github.io/eks-charts"
+  repository = var.chart_repositories.aws_load_balancer_controller
   chart      = "aws-load-balancer-controller"
   version    = var.chart_versions.aws_load_balancer_controller
 
@@ -93,7 +95,7 @@ resource "helm_release" "external_dns" {
   name             = "external-dns"
   namespace        = "external-dns"
   create_namespace = true
-  repository       = "https://kubernetes-sigs.github.io/external-dns/"
+  repository       = var.chart_repositories.external_dns
   chart            = "external-dns"
   version          = var.chart_versions.external_dns
 
@@ -124,14 +126,17 @@ resource "helm_release" "strimzi" {
   name             = "strimzi"
   namespace        = "strimzi"
   create_namespace = true
-  repository       = "https://strimzi.io/charts/"
+  repository       = var.chart_repositories.strimzi
   chart            = "strimzi-kafka-operator"
   version          = var.chart_versions.strimzi
 
-  values = [yamlencode({
-    # The Kafka cluster, its KafkaTopics and the QuakeStream all live in var.namespace.
-    watchNamespaces = [var.namespace]
-  })]
+  values = [
+    file("${local.shared_values_dir}/strimzi.yaml"),
+    yamlencode({
+      # The Kafka cluster, its KafkaTopics and the QuakeStream all live in var.namespace.
+      watchNamespaces = [var.namespace]
+    }),
+  ]
 
   depends_on = [kubernetes_namespace_v1.quakestream]
 }
@@ -162,95 +167,57 @@ resource "helm_release" "kafka" {
 resource "helm_release" "loki" {
   name       = "loki"
   namespace  = local.monitoring_namespace
-  repository = "https://grafana.github.io/helm-charts"
+  repository = var.chart_repositories.loki
   chart      = "loki"
   version    = var.chart_versions.loki
 
-  # Monolithic mode, filesystem storage on a gp3 volume: plenty for a few pods' logs. Use the
-  # chart's S3 storage (with an IRSA role) before scaling Loki out.
-  values = [yamlencode({
-    deploymentMode = "SingleBinary"
-    loki = {
-      auth_enabled = false
-      commonConfig = { replication_factor = 1 }
-      storage      = { type = "filesystem" }
-      schemaConfig = {
-        configs = [{
-          from         = "2024-01-01"
-          store        = "tsdb"
-          object_store = "filesystem"
-          schema       = "v13"
-          index        = { prefix = "loki_index_", period = "24h" }
-        }]
+  # Monolithic mode, filesystem storage on a gp3 volume (the kind values, shared), with EKS sizes.
+  # Use the chart's S3 storage (with an IRSA role) before scaling Loki out.
+  values = [
+    file("${local.shared_values_dir}/loki.yaml"),
+    yamlencode({
+      loki = {
+        limits_config = {
+          retention_period   = var.loki_retention
+          max_query_lookback = var.loki_retention
+        }
       }
-      limits_config = {
-        retention_period            = var.loki_retention
-        allow_structured_metadata   = true
-        volume_enabled              = true
-        max_query_lookback          = var.loki_retention
-        reject_old_samples          = true
-        reject_old_samples_max_age  = "168h"
-        ingestion_rate_mb           = 8
-        ingestion_burst_size_mb     = 16
-        per_stream_rate_limit       = "5MB"
-        per_stream_rate_limit_burst = "15MB"
+      singleBinary = {
+        persistence = {
+          enabled      = true
+          size         = "20Gi"
+          storageClass = kubernetes_storage_class_v1.gp3.metadata[0].name
+        }
       }
-      compactor = {
-        retention_enabled    = true
-        delete_request_store = "filesystem"
-      }
-    }
-    singleBinary = {
-      replicas = 1
-      persistence = {
-        enabled      = true
-        size         = "20Gi"
-        storageClass = kubernetes_storage_class_v1.gp3.metadata[0].name
-      }
-    }
-    read           = { replicas = 0 }
-    write          = { replicas = 0 }
-    backend        = { replicas = 0 }
-    gateway        = { enabled = false }
-    chunksCache    = { enabled = false }
-    resultsCache   = { enabled = false }
-    lokiCanary     = { enabled = false }
-    test           = { enabled = false }
-    minio          = { enabled = false }
-    monitoring     = { selfMonitoring = { enabled = false }, lokiCanary = { enabled = false } }
-    sidecar        = { rules = { enabled = false } }
-    memberlist     = { service = { publishNotReadyAddresses = true } }
-    rbac           = { namespaced = true }
-    serviceMonitor = { enabled = false }
-  })]
+    }),
+  ]
 
   depends_on = [kubernetes_namespace_v1.monitoring, module.eks]
 }
 
 # Prometheus server (no Alertmanager, no Pushgateway): scrapes every pod annotated
-# prometheus.io/scrape=true, which the operator sets on the QuakeStream workloads; kube-state-metrics
-# gives the frontend replica count for the dashboards.
+# prometheus.io/scrape=true (the operator annotates the QuakeStream workloads, the Kafka chart the
+# Kafka exporter); kube-state-metrics gives Deployment/HPA replica counts for the dashboards.
 resource "helm_release" "prometheus" {
   name       = "prometheus"
   namespace  = local.monitoring_namespace
-  repository = "https://prometheus-community.github.io/helm-charts"
+  repository = var.chart_repositories.prometheus
   chart      = "prometheus"
   version    = var.chart_versions.prometheus
 
-  values = [yamlencode({
-    alertmanager               = { enabled = false }
-    "prometheus-pushgateway"   = { enabled = false }
-    "prometheus-node-exporter" = { enabled = false }
-    "kube-state-metrics"       = { enabled = true }
-    server = {
-      retention = "15d"
-      persistentVolume = {
-        enabled      = true
-        size         = "20Gi"
-        storageClass = kubernetes_storage_class_v1.gp3.metadata[0].name
+  values = [
+    file("${local.shared_values_dir}/prometheus.yaml"),
+    yamlencode({
+      server = {
+        retention = "15d"
+        persistentVolume = {
+          enabled      = true
+          size         = "20Gi"
+          storageClass = kubernetes_storage_class_v1.gp3.metadata[0].name
+        }
       }
-    }
-  })]
+    }),
+  ]
 
   depends_on = [kubernetes_namespace_v1.monitoring, module.eks]
 }
@@ -264,6 +231,9 @@ resource "kubernetes_config_map_v1" "dashboards" {
     labels = {
       grafana_dashboard = "1"
     }
+    annotations = {
+      grafana_folder = "QuakeStream"
+    }
   }
 
   data = {
@@ -276,146 +246,53 @@ resource "kubernetes_config_map_v1" "dashboards" {
 resource "helm_release" "grafana" {
   name       = "grafana"
   namespace  = local.monitoring_namespace
-  repository = "https://grafana.github.io/helm-charts"
+  repository = var.chart_repositories.grafana
   chart      = "grafana"
   version    = var.chart_versions.grafana
 
-  values = [yamlencode(merge(
-    {
-      # Empty: the chart generates a password into Secret grafana (key admin-password).
-      adminPassword = var.grafana_admin_password == "" ? null : var.grafana_admin_password
-      datasources = {
-        "datasources.yaml" = {
-          apiVersion = 1
-          datasources = [
-            {
-              name      = "Loki"
-              uid       = "loki"
-              type      = "loki"
-              access    = "proxy"
-              url       = "http://loki.${local.monitoring_namespace}.svc.cluster.local:3100"
-              isDefault = false
-            },
-            {
-              name      = "Prometheus"
-              uid       = "prometheus"
-              type      = "prometheus"
-              access    = "proxy"
-              url       = "http://prometheus-server.${local.monitoring_namespace}.svc.cluster.local"
-              isDefault = true
-            },
-          ]
+  # Datasources (uids `prometheus`, `loki`) and the dashboard sidecar come from the shared values;
+  # on EKS: no anonymous access, no LoadBalancer Service (reach it through the ALB or port-forward).
+  values = [
+    file("${local.shared_values_dir}/grafana.yaml"),
+    yamlencode(merge(
+      {
+        # null: the chart generates a password into Secret grafana (key admin-password).
+        adminPassword = var.grafana_admin_password == "" ? null : var.grafana_admin_password
+        service       = { type = "ClusterIP", port = 80 }
+        "grafana.ini" = {
+          "auth.anonymous" = { enabled = false }
+          server           = { root_url = var.grafana_public ? "https://${local.grafana_host}/" : "http://localhost:3000/" }
+          users            = { allow_sign_up = false }
         }
-      }
-      sidecar = {
-        dashboards = {
-          enabled         = true
-          label           = "grafana_dashboard"
-          labelValue      = "1"
-          searchNamespace = "ALL"
+      },
+      var.grafana_public ? {
+        ingress = {
+          enabled          = true
+          ingressClassName = "alb"
+          hosts            = [local.grafana_host]
+          path             = "/"
+          pathType         = "Prefix"
+          annotations = merge(local.frontend_ingress_annotations, {
+            "alb.ingress.kubernetes.io/healthcheck-path" = "/api/health"
+          })
         }
-      }
-      persistence = { enabled = false }
-      "grafana.ini" = {
-        server    = { root_url = var.grafana_public ? "https://${local.grafana_host}/" : "http://localhost:3000/" }
-        analytics = { reporting_enabled = false, check_for_updates = false }
-        users     = { allow_sign_up = false }
-      }
-    },
-    var.grafana_public ? {
-      ingress = {
-        enabled          = true
-        ingressClassName = "alb"
-        hosts            = [local.grafana_host]
-        path             = "/"
-        pathType         = "Prefix"
-        annotations = merge(local.frontend_ingress_annotations, {
-          "alb.ingress.kubernetes.io/healthcheck-path" = "/api/health"
-        })
-      }
-    } : {}
-  ))]
+      } : {},
+    )),
+  ]
 
   depends_on = [helm_release.loki, helm_release.prometheus, helm_release.aws_load_balancer_controller]
 }
 
-# Alloy ships every pod's logs to Loki (Promtail is end of life). One replica tailing through the
-# Kubernetes API is enough at this size; switch to a DaemonSet reading /var/log/pods beyond that.
+# Alloy ships every pod's logs to Loki (Promtail is end of life); the pipeline (labels, JSON level)
+# is the shared one in charts/values/alloy.yaml. One replica tails through the Kubernetes API.
 resource "helm_release" "alloy" {
   name       = "alloy"
   namespace  = local.monitoring_namespace
-  repository = "https://grafana.github.io/helm-charts"
+  repository = var.chart_repositories.alloy
   chart      = "alloy"
   version    = var.chart_versions.alloy
 
-  values = [yamlencode({
-    controller = { type = "deployment", replicas = 1 }
-    alloy = {
-      configMap = {
-        create  = true
-        content = <<-ALLOY
-          discovery.kubernetes "pods" {
-            role = "pod"
-          }
-
-          discovery.relabel "pods" {
-            targets = discovery.kubernetes.pods.targets
-
-            rule {
-              source_labels = ["__meta_kubernetes_namespace"]
-              target_label  = "namespace"
-            }
-            rule {
-              source_labels = ["__meta_kubernetes_pod_name"]
-              target_label  = "pod"
-            }
-            rule {
-              source_labels = ["__meta_kubernetes_pod_container_name"]
-              target_label  = "container"
-            }
-            rule {
-              source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]
-              target_label  = "app"
-            }
-            rule {
-              source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
-              target_label  = "component"
-            }
-          }
-
-          loki.source.kubernetes "pods" {
-            targets    = discovery.relabel.pods.output
-            forward_to = [loki.process.json.receiver]
-          }
-
-          // QuakeStream logs are JSON (tracing): lift the level to a label and the event id to
-          // structured metadata, so one quake can be followed with {app="quakestream"} | unid="...".
-          loki.process "json" {
-            stage.json {
-              expressions = { level = "level", unid = "unid", fields_unid = "fields.unid" }
-            }
-            stage.template {
-              source   = "unid"
-              template = "{{ if .unid }}{{ .unid }}{{ else }}{{ .fields_unid }}{{ end }}"
-            }
-            stage.labels {
-              values = { level = "" }
-            }
-            stage.structured_metadata {
-              values = { unid = "" }
-            }
-            forward_to = [loki.write.default.receiver]
-          }
-
-          loki.write "default" {
-            endpoint {
-              url = "http://loki.${local.monitoring_namespace}.svc.cluster.local:3100/loki/api/v1/push"
-            }
-          }
-        ALLOY
-      }
-    }
-  })]
+  values = [file("${local.shared_values_dir}/alloy.yaml")]
 
   depends_on = [helm_release.loki]
 }
@@ -428,14 +305,12 @@ resource "helm_release" "quakestream_operator" {
   create_namespace = true
   chart            = local.operator_chart_path
 
-  values = [yamlencode(merge(
-    {
-      image = merge(
-        { repository = var.operator_image_repository },
-        var.operator_image_tag == "" ? {} : { tag = var.operator_image_tag },
-      )
-    },
-  ))]
+  values = [yamlencode({
+    image = merge(
+      { repository = var.operator_image_repository },
+      var.operator_image_tag == "" ? {} : { tag = var.operator_image_tag },
+    )
+  })]
 
   depends_on = [module.eks]
 }

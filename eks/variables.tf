@@ -273,3 +273,25 @@ variable "chart_versions" {
     alloy                        = "1.1.1"
   }
 }
+
+variable "chart_repositories" {
+  description = "Helm repositories of the charts above (the same as scripts/kind-up.sh uses)."
+  type = object({
+    aws_load_balancer_controller = string
+    external_dns                 = string
+    strimzi                      = string
+    prometheus                   = string
+    loki                         = string
+    grafana                      = string
+    alloy                        = string
+  })
+  default = {
+    aws_load_balancer_controller = "https://aws.github.io/eks-charts"
+    external_dns                 = "https://kubernetes-sigs.github.io/external-dns/"
+    strimzi                      = "https://strimzi.io/charts/"
+    prometheus                   = "https://prometheus-community.github.io/helm-charts"
+    loki                         = "https://grafana.github.io/helm-charts"
+    grafana                      = "https://grafana.github.io/helm-charts"
+    alloy                        = "https://grafana.github.io/helm-charts"
+  }
+}
