@@ -7,8 +7,9 @@
 resource "aws_acm_certificate" "frontend" {
   count = var.acm_certificate_arn == "" ? 1 : 0
 
-  domain_name       = var.domain_name
-  validation_method = "DNS"
+  domain_name               = var.domain_name
+  subject_alternative_names = var.grafana_public ? ["grafana.${var.domain_name}"] : []
+  validation_method         = "DNS"
 
   lifecycle {
     create_before_destroy = true
