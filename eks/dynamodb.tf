@@ -1,8 +1,10 @@
-# The `quakes` table, the same schema as `quakestream table create` (workloads/store):
+# The `quakes` table, the same schema as `quakestream table create` (workloads/store/src/lib.rs
+# Store::create_table, names in workloads/store/src/item.rs `attr`):
 #   - base table: hash key `unid` (S): one item per event, conditional upserts on `lastupdate`;
 #   - GSI keyed by the UTC day of origin (S, YYYY-MM-DD) with the origin time as sort key (S), so a
 #     time window is a few Query calls, never a Scan;
-#   - TTL on an optional retention attribute (items without it never expire).
+#   - TTL on `expires_at` (epoch seconds), which the store sets only when it runs with a retention;
+#     items without it never expire.
 # eks/tests/test_terraform.py checks these names against the store code.
 #
 # On-demand billing (a few hundred writes a day), point-in-time recovery, and a global-table
@@ -16,8 +18,13 @@ locals {
     gsi_name       = "by_day"
     gsi_hash_key   = "day"
     gsi_range_key  = "time"
-    gsi_projection = "ALL"
-    ttl_attribute  = "expires_at"
+    gsi_projection = "INCLUDE"
+    # Non-key attributes projected into by_day: what a map needs, not the revision history
+    # (workloads/store/src/item.rs attr::BY_DAY_PROJECTION, same order).
+    gsi_non_key_attributes = [
+      "lastupdate", "lat", "lon", "depth_km", "mag", "magtype", "region", "agency", "evtype", "source",
+    ]
+    ttl_attribute = "expires_at"
   }
 }
 
@@ -43,10 +50,11 @@ resource "aws_dynamodb_table" "quakes" {
   }
 
   global_secondary_index {
-    name            = local.table.gsi_name
-    hash_key        = local.table.gsi_hash_key
-    range_key       = local.table.gsi_range_key
-    projection_type = local.table.gsi_projection
+    name               = local.table.gsi_name
+    hash_key           = local.table.gsi_hash_key
+    range_key          = local.table.gsi_range_key
+    projection_type    = local.table.gsi_projection
+    non_key_attributes = local.table.gsi_non_key_attributes
   }
 
   ttl {

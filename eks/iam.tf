@@ -2,8 +2,8 @@
 # (a projected, audience-bound ServiceAccount token exchanged with STS), trusted only for one
 # namespace/ServiceAccount pair of this cluster's OIDC provider.
 #
-#   consumer  -> write the table (conditional PutItem, DescribeTable for readiness); primary region only
-#   frontend  -> read the table and its GSI (GetItem, Query, DescribeTable), primary and replica
+#   consumer  -> write the table (conditional PutItem + the GetItem of its merge); primary region only
+#   frontend  -> read the table (GetItem) and its GSI (Query); primary and replica region
 #   producer  -> no AWS permissions (no role at all)
 #   operator  -> no AWS permissions (no role at all; it only talks to the Kubernetes API)
 #
@@ -13,15 +13,20 @@ locals {
   oidc_provider     = module.eks.oidc_provider
   oidc_provider_arn = module.eks.oidc_provider_arn
 
-  # Exactly the DynamoDB actions the workloads call (workloads/consumer, workloads/frontend).
+  # Exactly the DynamoDB calls of workloads/store (Store::upsert for the consumer; Store::get and
+  # Store::query_window for the frontend), plus DescribeTable for readiness checks.
+  #   consumer: upsert = conditional PutItem; after a failed condition it may GetItem (strongly
+  #             consistent) the current item to merge the revision history: a read of the table is
+  #             part of the write protocol. No Query, no Scan, nothing on the index.
+  #   frontend: GetItem (one event) on the table, Query on the by_day index. No Scan, no writes.
   consumer_table_actions = [
     "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
     "dynamodb:PutItem",
   ]
   frontend_table_actions = [
     "dynamodb:DescribeTable",
     "dynamodb:GetItem",
-    "dynamodb:Query",
   ]
   frontend_index_actions = [
     "dynamodb:Query",
