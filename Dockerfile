@@ -7,21 +7,31 @@
 #   docker build -t ghcr.io/quakestream/dynoxide:3.2.0             --target dynoxide .
 #
 # The builder is glibc (Debian bookworm): rdkafka builds librdkafka from C with cmake, and
-# aws-lc-rs builds its C core. The runtime is distroless `cc` (glibc, libgcc, CA certificates,
-# tzdata, no shell), running as the non-root uid/gid 65532, which is also what the operator
-# sets in every pod's securityContext.
+# aws-lc-rs builds its C core; the frontend's build.rs bundles its web page with Node.js/npm
+# (esbuild from npm, `npm ci` against web/package-lock.json).
+# The runtime is distroless `cc` (glibc, libgcc, CA certificates, tzdata, no shell), running
+# as the non-root uid/gid 65532, which is also what the operator sets in every pod's
+# securityContext. Build with BuildKit (`docker buildx build`, the default builder).
 #
 # The cargo command below is the README's build command, word for word;
 # scripts/check-cluster-files.sh fails when the two drift apart.
 
 ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+ARG NODE_IMAGE=docker.io/library/node:22-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS node
+
 FROM ${RUST_IMAGE} AS toolchain
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake \
  && rm -rf /var/lib/apt/lists/*
+# Node.js and npm for the frontend's build.rs (build time only; nothing of it is in the images).
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+ && node --version && npm --version
 # Link zlib statically (the runtime image has no libz); no incremental state in release builds.
 ENV LIBZ_SYS_STATIC=1 \
     CARGO_INCREMENTAL=0 \
@@ -38,6 +48,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
+    --mount=type=cache,target=/root/.npm,sharing=locked \
     cargo build --release --locked -p quakestream -p quakestream-operator \
  && install -D -m 0755 target/release/quakestream /out/quakestream \
  && install -D -m 0755 target/release/quakestream-operator /out/quakestream-operator \
