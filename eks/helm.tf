@@ -226,10 +226,13 @@ resource "kubernetes_config_map_v1" "dashboards" {
   for_each = local.dashboard_files
 
   metadata {
-    name      = "dashboard-${trimsuffix(lower(replace(each.value, "_", "-")), ".json")}"
+    # Same names as charts/dashboards/kustomization.yaml (quakestream-pipeline.json ->
+    # quakestream-dashboard-pipeline), so the two ways of installing never duplicate a dashboard.
+    name      = "quakestream-dashboard-${trimprefix(trimsuffix(lower(replace(each.value, "_", "-")), ".json"), "quakestream-")}"
     namespace = local.monitoring_namespace
     labels = {
-      grafana_dashboard = "1"
+      grafana_dashboard           = "1"
+      "app.kubernetes.io/part-of" = "quakestream"
     }
     annotations = {
       grafana_folder = "QuakeStream"

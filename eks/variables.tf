@@ -251,7 +251,8 @@ variable "loki_retention" {
   default     = "168h"
 }
 
-# Chart versions are pinned here so that an upgrade is a reviewed one-line change.
+# Chart versions are pinned here so that an upgrade is a reviewed one-line change. They are the
+# versions scripts/kind-up.sh installs, because charts/values/*.yaml (shared) is written for them.
 variable "chart_versions" {
   description = "Pinned Helm chart versions."
   type = object({
@@ -267,10 +268,10 @@ variable "chart_versions" {
     aws_load_balancer_controller = "1.13.3"
     external_dns                 = "1.16.1"
     strimzi                      = "1.0.1"
-    prometheus                   = "27.20.0"
-    loki                         = "6.29.0"
-    grafana                      = "9.2.2"
-    alloy                        = "1.1.1"
+    prometheus                   = "27.19.0"
+    loki                         = "8.2.0"
+    grafana                      = "11.6.1"
+    alloy                        = "1.5.1"
   }
 }
 
@@ -290,8 +291,8 @@ variable "chart_repositories" {
     external_dns                 = "https://kubernetes-sigs.github.io/external-dns/"
     strimzi                      = "https://strimzi.io/charts/"
     prometheus                   = "https://prometheus-community.github.io/helm-charts"
-    loki                         = "https://grafana.github.io/helm-charts"
-    grafana                      = "https://grafana.github.io/helm-charts"
+    loki                         = "https://grafana-community.github.io/helm-charts"
+    grafana                      = "https://grafana-community.github.io/helm-charts"
     alloy                        = "https://grafana.github.io/helm-charts"
   }
 }

@@ -727,3 +727,31 @@ def test_example_matches_terraform():
     assert not missing, f"the example uses ALB annotations Terraform does not set: {sorted(missing)}"
     for needed in ("alb.ingress.kubernetes.io/wafv2-acl-arn", "alb.ingress.kubernetes.io/certificate-arn"):
         assert needed in ex_keys, f"example lacks {needed}"
+
+
+def test_chart_versions_match_the_kind_stack():
+    """charts/values/*.yaml are shared with scripts/kind-up.sh and written for its chart versions."""
+    kind_up = REPO / "scripts" / "kind-up.sh"
+    if not kind_up.exists():
+        pytest.skip("scripts/kind-up.sh not written yet")
+    pins = dict(re.findall(r"^([A-Z_]+)=(\S+)$", kind_up.read_text(), re.M))
+    versions = variable_default("chart_versions")
+    repos = variable_default("chart_repositories")
+    for chart, var in (
+        ("strimzi", "STRIMZI"),
+        ("prometheus", "PROMETHEUS"),
+        ("loki", "LOKI"),
+        ("grafana", "GRAFANA"),
+        ("alloy", "ALLOY"),
+    ):
+        if f"{var}_VERSION" in pins:
+            assert versions[chart] == pins[f"{var}_VERSION"], f"{chart}: eks {versions[chart]} != kind {pins[f'{var}_VERSION']}"
+    kind_repos = set(pins.values())
+    for chart in ("strimzi", "prometheus", "loki", "grafana", "alloy"):
+        assert repos[chart] in kind_repos, f"{chart}: repository {repos[chart]} is not one kind-up.sh uses"
+
+
+def test_grafana_is_not_anonymous_or_a_load_balancer_on_eks():
+    grafana = (EKS / "helm.tf").read_text().split('resource "helm_release" "grafana"')[1].split("\n}\n")[0]
+    assert re.search(r'"auth\.anonymous"\s*=\s*\{\s*enabled\s*=\s*false\s*\}', grafana)
+    assert re.search(r'service\s*=\s*\{\s*type\s*=\s*"ClusterIP"', grafana)
