@@ -119,7 +119,6 @@ start_cloud_provider_kind() {
 }
 
 wait_for_ingress_class() {
-
   for _ in $(seq 1 60); do
     if k get ingressclass cloud-provider-kind >/dev/null 2>&1; then
       return
