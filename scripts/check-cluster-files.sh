@@ -276,6 +276,11 @@ if os.path.exists(ex):
             err(f"{where}: spec.storage.endpoint {ep!r} should be the in-cluster dynoxide (http://dynoxide:8000)")
         if not ep:
             err(f"{where}: spec.storage.endpoint is unset: on kind it must be the in-cluster dynoxide (http://dynoxide:8000)")
+        job = [d for d in load_all("deploy/kind/table-job.yaml") if d.get("kind") == "Job"][0]
+        env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        table = (s.get("storage") or {}).get("table", "quakes")
+        if env.get("QS_TABLE") != table:
+            err(f"{where}: spec.storage.table is {table!r} but deploy/kind/table-job.yaml creates {env.get('QS_TABLE')!r}")
         ing = (s.get("frontend") or {}).get("ingress")
         if not ing:
             err(f"{where}: spec.frontend.ingress is unset: kind-up.sh prints the URL of the Ingress")

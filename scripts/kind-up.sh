@@ -199,6 +199,11 @@ wait_for_backends() {
   k wait kafka/quakestream -n "$NS" --for=condition=Ready --timeout=15m
   log "Waiting for dynoxide"
   k rollout status deployment/dynoxide -n "$NS" --timeout=5m
+  log "Creating the DynamoDB table in dynoxide (quakestream table create)"
+  k delete job quakestream-table-create -n "$NS" --ignore-not-found --wait=true >/dev/null
+  sed "s|image: ghcr.io/quakestream/quakestream:.*|image: ${QS_IMAGE}|" deploy/kind/table-job.yaml | k apply -f -
+  k wait job/quakestream-table-create -n "$NS" --for=condition=complete --timeout=5m
+  k logs job/quakestream-table-create -n "$NS" || true
 }
 
 # --- QuakeStream -------------------------------------------------------------------------------
