@@ -17,13 +17,14 @@ resource "aws_acm_certificate" "frontend" {
 }
 
 resource "aws_route53_record" "certificate_validation" {
-  for_each = var.acm_certificate_arn == "" ? {
-    for o in aws_acm_certificate.frontend[0].domain_validation_options : o.domain_name => {
+  # Empty when no certificate is requested (splat over the counted resource, never an index).
+  for_each = {
+    for o in flatten([for c in aws_acm_certificate.frontend : c.domain_validation_options]) : o.domain_name => {
       name   = o.resource_record_name
       type   = o.resource_record_type
       record = o.resource_record_value
     }
-  } : {}
+  }
 
   zone_id         = var.route53_zone_id
   name            = each.value.name
@@ -36,13 +37,13 @@ resource "aws_route53_record" "certificate_validation" {
 resource "aws_acm_certificate_validation" "frontend" {
   count = var.acm_certificate_arn == "" ? 1 : 0
 
-  certificate_arn         = aws_acm_certificate.frontend[0].arn
+  certificate_arn         = aws_acm_certificate.frontend[count.index].arn
   validation_record_fqdns = [for r in aws_route53_record.certificate_validation : r.fqdn]
 }
 
 locals {
   # The validated certificate (waits for validation before the Ingress references it).
-  certificate_arn = var.acm_certificate_arn != "" ? var.acm_certificate_arn : aws_acm_certificate_validation.frontend[0].certificate_arn
+  certificate_arn = coalesce(var.acm_certificate_arn, one(aws_acm_certificate_validation.frontend[*].certificate_arn))
 }
 
 # --- WAF --------------------------------------------------------------------------------------

@@ -755,3 +755,16 @@ def test_grafana_is_not_anonymous_or_a_load_balancer_on_eks():
     grafana = (EKS / "helm.tf").read_text().split('resource "helm_release" "grafana"')[1].split("\n}\n")[0]
     assert re.search(r'"auth\.anonymous"\s*=\s*\{\s*enabled\s*=\s*false\s*\}', grafana)
     assert re.search(r'service\s*=\s*\{\s*type\s*=\s*"ClusterIP"', grafana)
+
+
+@pytest.mark.parametrize("chart", ["kafka-cluster", "quakestream-instance"])
+def test_local_charts_are_valid_yaml(chart):
+    yaml = pytest.importorskip("yaml")
+    meta = yaml.safe_load((EKS / "charts" / chart / "Chart.yaml").read_text())
+    assert meta["apiVersion"] == "v2" and meta["name"] == chart and re.fullmatch(r"\d+\.\d+\.\d+", meta["version"])
+    assert isinstance(yaml.safe_load((EKS / "charts" / chart / "values.yaml").read_text()), dict)
+    # Templates are Go templates; with the actions blanked out they must still be YAML documents.
+    for tpl in (EKS / "charts" / chart / "templates").glob("*.yaml"):
+        text = re.sub(r"\{\{-?.*?-?\}\}", "x", tpl.read_text())
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        assert docs and all("apiVersion" in d and "kind" in d for d in docs), tpl.name
