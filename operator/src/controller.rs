@@ -490,3 +490,7 @@ where
         None => Api::all(client.clone()),
     }
 }
+
+#[cfg(test)]
+#[path = "controller_tests.rs"]
+mod tests;

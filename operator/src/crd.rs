@@ -840,11 +840,13 @@ mod tests {
     fn frontend_resources_need_the_requests_the_hpa_uses() {
         use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
         let mut qs = minimal();
-        let mut r = ResourceRequirements::default();
-        r.limits = Some(BTreeMap::from([(
-            "memory".to_owned(),
-            Quantity("1Gi".into()),
-        )]));
+        let mut r = ResourceRequirements {
+            limits: Some(BTreeMap::from([(
+                "memory".to_owned(),
+                Quantity("1Gi".into()),
+            )])),
+            ..ResourceRequirements::default()
+        };
         qs.spec.frontend.workload.resources = Some(r.clone());
         assert!(
             qs.validate()
