@@ -1,0 +1,203 @@
+//! The `quakestream` command line. Every flag can also be set by the environment variable named
+//! in its help, so a Kubernetes ConfigMap can configure a workload.
+
+use quakestream_core::ops::{self, Health, OpsState};
+use quakestream_producer::{self as producer, PipelineConfig, ProducerMetrics, SourceConfig, live::LiveConfig, replay};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "quakestream", version, about = "Real-time earthquakes: EMSC feed → Kafka → DynamoDB → live map")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Stream the EMSC feed (or replay a file) into Kafka.
+    Producer(ProducerArgs),
+    /// Parse a file (EMSC frames, FDSN JSON, USGS GeoJSON, JSON lines) and print its wire records.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port,...).
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub bootstrap_servers: String,
+    /// The topic of wire records.
+    #[arg(long, env = "QS_TOPIC", default_value = quakestream_core::wire::DEFAULT_TOPIC)]
+    pub topic: String,
+    /// The dead-letter topic.
+    #[arg(long, env = "QS_DLQ_TOPIC", default_value = quakestream_core::wire::DEFAULT_DLQ_TOPIC)]
+    pub dlq_topic: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogArgs {
+    /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
+    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProducerArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// EMSC websocket URL.
+    #[arg(long, env = "QS_EMSC_URL", default_value = producer::live::DEFAULT_EMSC_URL)]
+    pub emsc_url: String,
+    /// EMSC FDSN event service, used to backfill gaps after (re)connecting.
+    #[arg(long, env = "QS_FDSN_URL", default_value = producer::live::DEFAULT_FDSN_URL)]
+    pub fdsn_url: String,
+    /// FDSN page size.
+    #[arg(long, env = "QS_BACKFILL_LIMIT", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=20000))]
+    pub backfill_limit: u32,
+    /// How far back the first backfill reaches on a fresh start (e.g. 24h, 30m).
+    #[arg(long, env = "QS_BACKFILL_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub backfill_max_age: Duration,
+    /// Websocket ping interval.
+    #[arg(long, env = "QS_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+    /// Silence after which the connection is presumed dead and replaced.
+    #[arg(long, env = "QS_SILENCE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub silence_timeout: Duration,
+    /// First reconnect delay (doubles with jitter up to --reconnect-max).
+    #[arg(long, env = "QS_RECONNECT_MIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub reconnect_min: Duration,
+    #[arg(long, env = "QS_RECONNECT_MAX", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub reconnect_max: Duration,
+    /// Replay this file instead of connecting to EMSC (any format `inspect` reads); exits when done.
+    #[arg(long, env = "QS_REPLAY")]
+    pub replay: Option<PathBuf>,
+    /// Replay speed: a factor (60 = an hour a minute) or `max`.
+    #[arg(long, env = "QS_REPLAY_SPEED", default_value = "max", requires = "replay")]
+    pub speed: replay::Speed,
+    /// Shift the replayed times so the recording ends now.
+    #[arg(long, requires = "replay")]
+    pub retime: bool,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl ProducerArgs {
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig { topic: self.kafka.topic.clone(), dlq_topic: self.kafka.dlq_topic.clone(), ..Default::default() }
+    }
+
+    pub fn source_config(&self) -> SourceConfig {
+        match &self.replay {
+            Some(path) => SourceConfig::Replay(replay::ReplayConfig {
+                path: path.clone(),
+                speed: self.speed,
+                retime: self.retime,
+                max_pause: Duration::from_secs(60),
+            }),
+            None => SourceConfig::Live(LiveConfig {
+                emsc_url: self.emsc_url.clone(),
+                fdsn_url: self.fdsn_url.clone(),
+                backfill_limit: self.backfill_limit,
+                backfill_max_age: self.backfill_max_age,
+                ping_interval: self.ping_interval,
+                silence_timeout: self.silence_timeout,
+                reconnect_min: self.reconnect_min,
+                reconnect_max: self.reconnect_max,
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InspectArgs {
+    /// The file to read.
+    pub file: PathBuf,
+    /// Print only the summary (no wire records on stdout).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Installs the process-wide TLS provider (rustls needs one chosen when several are linked).
+pub fn init_tls() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tls();
+    match cli.command {
+        Command::Inspect(args) => run_inspect(&args),
+        Command::Producer(args) => run_async(run_producer(args)),
+    }
+}
+
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "fatal");
+            eprintln!("quakestream: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit status: 0 if every input was valid, 1 if some were rejected, 2 if the file can't be read.
+fn run_inspect(args: &InspectArgs) -> ExitCode {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut sink = std::io::sink();
+    let out: &mut dyn std::io::Write = if args.quiet { &mut sink } else { &mut out };
+    let mut err = std::io::stderr().lock();
+    match quakestream_producer::inspect::inspect(&args.file, out, &mut err) {
+        Ok(r) if r.rejected_total() == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quakestream inspect: {}: {e}", args.file.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_producer(args: ProducerArgs) -> anyhow::Result<()> {
+    ops::init_logging(&args.log.log);
+    let registry = prometheus::Registry::new();
+    let metrics = ProducerMetrics::new(&registry).context("registering metrics")?;
+    let health = Health::new();
+    let (stop_tx, stop_rx) = ops::shutdown_channel();
+    ops::trigger_on_signal(stop_tx.clone());
+    let refresh = metrics.clone();
+    let state = OpsState { registry, health: health.clone(), on_scrape: vec![Arc::new(move || refresh.refresh())] };
+    let (addr, server) = ops::serve(args.listen, ops::ops_router(state), stop_rx.clone())
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %addr, bootstrap = %args.kafka.bootstrap_servers, topic = %args.kafka.topic, "producer starting");
+    let report = producer::run(
+        &args.kafka.bootstrap_servers,
+        args.pipeline_config(),
+        args.source_config(),
+        metrics,
+        health,
+        stop_rx,
+    )
+    .await?;
+    tracing::info!(published = report.published, duplicates = report.duplicates, dead_lettered = report.dead_lettered,
+        unknown_actions = report.unknown_actions, undelivered = report.undelivered, "producer stopped");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    if report.undelivered > 0 {
+        anyhow::bail!("{} records were not acknowledged by Kafka", report.undelivered);
+    }
+    Ok(())
+}

@@ -1,0 +1,353 @@
+//! The live EMSC feed: a websocket that is pinged, watched for silence and reconnected with
+//! capped exponential backoff and jitter; after every (re)connection the gap is backfilled from
+//! EMSC's FDSN event service, because the websocket has no replay.
+
+use super::{Input, Origin, ProducerMetrics, Watermark};
+use quakestream_core::model::fmt_time;
+use quakestream_core::ops::Health;
+use quakestream_core::parse::{self, FileItem, Item};
+use backon::BackoffBuilder;
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tracing::{debug, error, info, warn};
+
+pub const DEFAULT_EMSC_URL: &str = "wss://www.seismicportal.eu/standing_order/websocket";
+pub const DEFAULT_FDSN_URL: &str = "https://www.seismicportal.eu/fdsnws/event/1/query";
+
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub emsc_url: String,
+    pub fdsn_url: String,
+    /// FDSN page size.
+    pub backfill_limit: u32,
+    /// On a fresh start (nothing seen yet), how far back the first backfill reaches.
+    pub backfill_max_age: Duration,
+    /// Backfill from this much before the newest `lastupdate` seen, for FDSN indexing delay.
+    pub backfill_overlap: Duration,
+    /// At most this many pages per backfill (a guard against a runaway server).
+    pub backfill_max_pages: u32,
+    pub ping_interval: Duration,
+    pub silence_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    pub http_timeout: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            emsc_url: DEFAULT_EMSC_URL.into(),
+            fdsn_url: DEFAULT_FDSN_URL.into(),
+            backfill_limit: 500,
+            backfill_max_age: Duration::from_secs(24 * 3600),
+            backfill_overlap: Duration::from_secs(120),
+            backfill_max_pages: 1000,
+            ping_interval: Duration::from_secs(15),
+            silence_timeout: Duration::from_secs(60),
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            http_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("websocket: {0}")]
+    Ws(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("no frame, pong or ping for {0:?}: connection presumed dead")]
+    Silence(Duration),
+    #[error("server closed the connection")]
+    Closed,
+    #[error("FDSN request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("FDSN answered HTTP {status}: {body}")]
+    HttpStatus { status: u16, body: String },
+    #[error("FDSN response is not a FeatureCollection: {0}")]
+    BadPage(String),
+}
+
+/// Why a connection ended.
+enum Ended {
+    Shutdown,
+    Lost(LiveError),
+}
+
+/// Runs the live feed until `shutdown`. Inputs go to `tx`; `watermark` tracks the newest
+/// `lastupdate` the pipeline has seen, from which each backfill starts.
+pub async fn run(
+    cfg: LiveConfig,
+    tx: mpsc::Sender<Input>,
+    watermark: Watermark,
+    metrics: ProducerMetrics,
+    health: Health,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(cfg.http_timeout)
+        .user_agent(concat!("quakestream/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("building the HTTP client");
+    // The start of the oldest gap not yet backfilled.
+    let mut gap_start: Option<DateTime<Utc>> =
+        Some(Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default());
+    let mut backoff = new_backoff(&cfg);
+    let mut first = true;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if !first {
+            metrics.reconnects.inc();
+        }
+        first = false;
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(parse::MAX_ITEM_BYTES))
+            .max_frame_size(Some(parse::MAX_ITEM_BYTES));
+        let connect = tokio_tungstenite::connect_async_with_config(&cfg.emsc_url, Some(ws_config), false);
+        let ws = tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            r = tokio::time::timeout(cfg.http_timeout, connect) => r,
+        };
+        let ws = match ws {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(e)) => {
+                let delay = backoff.next().unwrap_or(cfg.reconnect_max);
+                warn!(url = %cfg.emsc_url, error = %e, retry_in_ms = delay.as_millis() as u64, "websocket connect failed");
+                if sleep_or_shutdown(delay, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => {
+                let delay = backoff.next().unwrap_or(cfg.reconnect_max);
+                warn!(url = %cfg.emsc_url, retry_in_ms = delay.as_millis() as u64, "websocket connect timed out");
+                if sleep_or_shutdown(delay, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        info!(url = %cfg.emsc_url, "websocket connected");
+        metrics.connected.set(1);
+        health.set_ready(true);
+        let connected_at = Instant::now();
+
+        // Backfill the gap while the socket buffers new frames; both feed the same pipeline,
+        // whose dedup drops the overlap.
+        let since = gap_start;
+        let (done_tx, mut done_rx) = watch::channel(false);
+        let backfill = since.map(|since| {
+            let (cfg, http, tx, metrics) = (cfg.clone(), http.clone(), tx.clone(), metrics.clone());
+            tokio::spawn(async move {
+                let ok = backfill_until_done(&cfg, &http, since, &tx, &metrics).await;
+                let _ = done_tx.send(ok);
+            })
+        });
+
+        let ended = read_frames(&cfg, ws, &tx, &metrics, &mut shutdown, &mut done_rx, &mut gap_start).await;
+        metrics.connected.set(0);
+        if let Some(task) = backfill {
+            task.abort();
+        }
+        if *done_rx.borrow() {
+            gap_start = None;
+        }
+        match ended {
+            Ended::Shutdown => break,
+            Ended::Lost(e) => {
+                // The gap starts at the newest revision we know of (a little before, for safety).
+                let newest = watermark.get().map(|t| t - chrono::Duration::from_std(cfg.backfill_overlap).unwrap_or_default());
+                gap_start = match (gap_start, newest) {
+                    (Some(g), _) => Some(g),
+                    (None, Some(n)) => Some(n),
+                    (None, None) => Some(Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default()),
+                };
+                if connected_at.elapsed() > Duration::from_secs(30) {
+                    backoff = new_backoff(&cfg);
+                }
+                let delay = backoff.next().unwrap_or(cfg.reconnect_max);
+                warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
+                    backfill_from = %gap_start.map(|t| fmt_time(&t)).unwrap_or_default(), "websocket lost; reconnecting");
+                if sleep_or_shutdown(delay, &mut shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+    info!("live feed stopped");
+}
+
+fn new_backoff(cfg: &LiveConfig) -> backon::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(cfg.reconnect_min)
+        .with_max_delay(cfg.reconnect_max)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// True if shutdown was requested during the sleep.
+async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = shutdown.wait_for(|s| *s) => true,
+    };
+    interrupted || *shutdown.borrow()
+}
+
+async fn read_frames(
+    cfg: &LiveConfig,
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tx: &mpsc::Sender<Input>,
+    metrics: &ProducerMetrics,
+    shutdown: &mut watch::Receiver<bool>,
+    backfill_done: &mut watch::Receiver<bool>,
+    gap_start: &mut Option<DateTime<Utc>>,
+) -> Ended {
+    let (mut sink, mut stream) = ws.split();
+    let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => {
+                let _ = sink.send(Message::Close(None)).await;
+                return Ended::Shutdown;
+            }
+            Ok(()) = backfill_done.changed() => {
+                if *backfill_done.borrow() {
+                    *gap_start = None;
+                }
+            }
+            _ = tokio::time::sleep_until(last_heard + cfg.silence_timeout) => {
+                return Ended::Lost(LiveError::Silence(cfg.silence_timeout));
+            }
+            _ = ping.tick() => {
+                if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                    return Ended::Lost(e.into());
+                }
+            }
+            msg = stream.next() => {
+                let msg = match msg {
+                    None => return Ended::Lost(LiveError::Closed),
+                    Some(Err(e)) => return Ended::Lost(e.into()),
+                    Some(Ok(m)) => m,
+                };
+                last_heard = Instant::now();
+                let text = match msg {
+                    Message::Text(t) => t.as_str().to_owned(),
+                    Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Message::Close(_) => return Ended::Lost(LiveError::Closed),
+                    _ => continue,
+                };
+                metrics.frame_received();
+                let result = parse::parse_frame(&text);
+                let label = match &result {
+                    Ok(Item::Event { action, .. }) => action.as_str(),
+                    Ok(Item::UnknownAction { .. }) => "unknown",
+                    Err(_) => "invalid",
+                };
+                metrics.frames.with_label_values(&[label]).inc();
+                if let Ok(Item::Event { quake, .. }) = &result {
+                    debug!(unid = %quake.unid, action = label, "frame received");
+                }
+                let input = Input { origin: Origin::Live, result, raw: text, received_at: Utc::now() };
+                if tx.send(input).await.is_err() {
+                    return Ended::Shutdown;
+                }
+            }
+        }
+    }
+}
+
+/// Backfills from `since`, retrying failed pages with backoff until it completes. True when done.
+async fn backfill_until_done(
+    cfg: &LiveConfig,
+    http: &reqwest::Client,
+    since: DateTime<Utc>,
+    tx: &mpsc::Sender<Input>,
+    metrics: &ProducerMetrics,
+) -> bool {
+    let mut backoff = new_backoff(cfg);
+    loop {
+        match backfill(cfg, http, since, tx, metrics).await {
+            Ok(n) => {
+                info!(since = %fmt_time(&since), events = n, "backfill complete");
+                return true;
+            }
+            Err(e) => {
+                let delay = backoff.next().unwrap_or(cfg.reconnect_max);
+                error!(since = %fmt_time(&since), error = %e, retry_in_ms = delay.as_millis() as u64, "backfill failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// One backfill pass: pages of `updatedafter=since`, `limit`/`offset` (1-based, as FDSN says),
+/// until a short page. Returns the number of features received.
+pub async fn backfill(
+    cfg: &LiveConfig,
+    http: &reqwest::Client,
+    since: DateTime<Utc>,
+    tx: &mpsc::Sender<Input>,
+    metrics: &ProducerMetrics,
+) -> Result<u64, LiveError> {
+    let limit = cfg.backfill_limit.max(1);
+    let mut offset = 1u64;
+    let mut total = 0u64;
+    for _ in 0..cfg.backfill_max_pages {
+        let mut url = reqwest::Url::parse(&cfg.fdsn_url).map_err(|e| LiveError::BadPage(format!("bad FDSN URL: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("format", "json")
+            .append_pair("updatedafter", &since.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+            .append_pair("orderby", "time-asc")
+            .append_pair("limit", &limit.to_string())
+            .append_pair("offset", &offset.to_string());
+        let resp = http.get(url.clone()).send().await.inspect_err(|_| {
+            metrics.backfill_requests.with_label_values(&["error"]).inc();
+        })?;
+        let status = resp.status();
+        // FDSN answers 204 No Content when nothing matches.
+        if status.as_u16() == 204 {
+            metrics.backfill_requests.with_label_values(&["ok"]).inc();
+            break;
+        }
+        if !status.is_success() {
+            metrics.backfill_requests.with_label_values(&["error"]).inc();
+            let body = resp.text().await.unwrap_or_default().chars().take(200).collect();
+            return Err(LiveError::HttpStatus { status: status.as_u16(), body });
+        }
+        let body = resp.bytes().await.inspect_err(|_| {
+            metrics.backfill_requests.with_label_values(&["error"]).inc();
+        })?;
+        let mut items: Vec<FileItem> = Vec::new();
+        let summary = parse::parse_fdsn_page(&body, |it| items.push(it));
+        if let Some(FileItem { result: Err(e), position: parse::Position::Document, .. }) = items.last() {
+            metrics.backfill_requests.with_label_values(&["error"]).inc();
+            return Err(LiveError::BadPage(e.to_string()));
+        }
+        metrics.backfill_requests.with_label_values(&["ok"]).inc();
+        let n = summary.items;
+        total += n;
+        debug!(url = %url, features = n, "backfill page");
+        let now = Utc::now();
+        for it in items {
+            let input = Input { origin: Origin::Backfill, result: it.result, raw: it.raw, received_at: now };
+            if tx.send(input).await.is_err() {
+                return Ok(total);
+            }
+        }
+        if n < u64::from(limit) {
+            break;
+        }
+        offset += n;
+    }
+    Ok(total)
+}
