@@ -156,7 +156,10 @@ async fn run(listen: SocketAddr, namespace: Option<String>) -> anyhow::Result<()
 
     let client = kube::Client::try_default().await?;
     // Fail fast with a clear message when the CRD is missing.
-    let api: kube::Api<crate::crd::QuakeStream> = kube::Api::all(client.clone());
+    let api: kube::Api<crate::crd::QuakeStream> = match namespace.as_deref() {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
     api.list(&kube::api::ListParams::default().limit(1))
         .await
         .map_err(|e| {

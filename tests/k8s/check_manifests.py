@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Offline checks of the manifests the operator renders and the operator chart produces.
+
+kubernetes-validate checks the built-in kinds against the real Kubernetes schemas; this script
+checks what it cannot:
+  - apiVersions: only versions served by Kubernetes 1.32 (kubernetes-validate merely warns about
+    removed ones) and Strimzi's kafka.strimzi.io/v1;
+  - KafkaTopics against Strimzi's published KafkaTopic field rules (spec fields and their types,
+    partitions >= 1, 1 <= replicas <= 32767, config a map, the strimzi.io/cluster label);
+  - the operator's contract: hardened pods with /healthz and /readyz probes and Prometheus scrape
+    annotations, a config-hash annotation, no replicas on the frontend Deployment, owner-free
+    render output in one namespace;
+  - the chart's RBAC: no wildcards, events create+patch, a single hardened operator replica.
+
+Usage: check_manifests.py rendered EXAMPLE.yaml RENDERED.yaml
+       check_manifests.py chart CHART-OUTPUT.yaml
+Exits 1 with one line per problem.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import yaml
+
+# Group versions served by Kubernetes 1.32 that these manifests may use.
+SERVED = {
+    "v1",
+    "apps/v1",
+    "autoscaling/v2",
+    "policy/v1",
+    "networking.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+}
+STRIMZI = "kafka.strimzi.io/v1"
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+KAFKA_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+errors: list[str] = []
+
+
+def err(where: str, msg: str) -> None:
+    errors.append(f"{where}: {msg}")
+
+
+def load(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def ident(d: dict) -> str:
+    md = d.get("metadata") or {}
+    return f"{d.get('kind')}/{md.get('name')}"
+
+
+def check_api_version(where: str, d: dict) -> None:
+    api = d.get("apiVersion")
+    if d.get("kind") == "KafkaTopic":
+        if api != STRIMZI:
+            err(where, f"KafkaTopic apiVersion must be {STRIMZI} (Strimzi 1.0 dropped v1beta2), got {api}")
+    elif api not in SERVED:
+        err(where, f"apiVersion {api} is not one Kubernetes 1.32 serves for these kinds")
+
+
+def is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_kafka_topic(where: str, d: dict, cluster: str | None) -> None:
+    """Strimzi's KafkaTopic v1 rules (packaging/install/cluster-operator/04x-Crd-kafkatopic.yaml)."""
+    md = d.get("metadata") or {}
+    name = md.get("name") or ""
+    if not DNS_SUBDOMAIN.match(name) or len(name) > 253:
+        err(where, f"metadata.name {name!r} is not a DNS subdomain")
+    label = (md.get("labels") or {}).get("strimzi.io/cluster")
+    if not label:
+        err(where, "label strimzi.io/cluster is required (the Topic Operator ignores the topic without it)")
+    elif cluster is not None and label != cluster:
+        err(where, f"label strimzi.io/cluster is {label!r}, the QuakeStream names {cluster!r}")
+    spec = d.get("spec")
+    if not isinstance(spec, dict):
+        err(where, "spec must be an object")
+        return
+    unknown = set(spec) - {"partitions", "replicas", "config", "topicName"}
+    if unknown:
+        err(where, f"unknown spec fields {sorted(unknown)}")
+    if "partitions" in spec and (not is_int(spec["partitions"]) or spec["partitions"] < 1):
+        err(where, f"spec.partitions must be an integer >= 1, got {spec['partitions']!r}")
+    if "replicas" in spec and (not is_int(spec["replicas"]) or not 1 <= spec["replicas"] <= 32767):
+        err(where, f"spec.replicas must be an integer in 1..32767, got {spec['replicas']!r}")
+    config = spec.get("config", {})
+    if not isinstance(config, dict):
+        err(where, "spec.config must be a map")
+    else:
+        for k, v in config.items():
+            if not isinstance(k, str) or not isinstance(v, (str, int, float, bool, list)):
+                err(where, f"spec.config[{k!r}] must be a string, number, boolean or list")
+    topic = spec.get("topicName", name)
+    if not isinstance(topic, str) or not KAFKA_TOPIC_NAME.match(topic) or topic in (".", ".."):
+        err(where, f"topic name {topic!r} is not a legal Kafka topic name")
+    if "status" in d:
+        err(where, "status must not be rendered")
+
+
+def pod_checks(where: str, pod: dict, probes: bool = True) -> None:
+    spec = pod.get("spec") or {}
+    psc = spec.get("securityContext") or {}
+    if psc.get("runAsNonRoot") is not True:
+        err(where, "pod securityContext.runAsNonRoot must be true")
+    if (psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+        err(where, "pod seccompProfile must be RuntimeDefault")
+    for c in spec.get("containers") or []:
+        cw = f"{where} container {c.get('name')}"
+        sc = c.get("securityContext") or {}
+        if sc.get("allowPrivilegeEscalation") is not False:
+            err(cw, "allowPrivilegeEscalation must be false")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            err(cw, "readOnlyRootFilesystem must be true")
+        if sc.get("privileged") not in (None, False):
+            err(cw, "must not be privileged")
+        if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+            err(cw, "capabilities must drop ALL")
+        if (sc.get("capabilities") or {}).get("add"):
+            err(cw, "must not add capabilities")
+        if probes:
+            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                got = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
+                if got != path:
+                    err(cw, f"{probe} must GET {path}, got {got!r}")
+        if not (c.get("resources") or {}).get("requests"):
+            err(cw, "resources.requests must be set")
+
+
+def check_rendered(example_path: str, rendered_path: str) -> None:
+    examples = [d for d in load(example_path) if d.get("kind") == "QuakeStream"]
+    if len(examples) != 1:
+        err(example_path, "expected exactly one QuakeStream")
+        return
+    qs = examples[0]
+    name = qs["metadata"]["name"]
+    cluster = ((qs.get("spec") or {}).get("kafka") or {}).get("clusterName")
+    docs = load(rendered_path)
+    kinds = [d.get("kind") for d in docs]
+    for required in ("ServiceAccount", "ConfigMap", "KafkaTopic", "Deployment", "Service",
+                     "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+        if required not in kinds:
+            err(rendered_path, f"no {required} rendered")
+    if kinds.count("KafkaTopic") != 2:
+        err(rendered_path, f"expected 2 KafkaTopics, got {kinds.count('KafkaTopic')}")
+    namespaces = {(d.get("metadata") or {}).get("namespace") for d in docs}
+    if len(namespaces) != 1 or None in namespaces:
+        err(rendered_path, f"every object must be in the QuakeStream's namespace, got {namespaces}")
+    topic_names = set()
+    for d in docs:
+        where = f"{rendered_path}: {ident(d)}"
+        check_api_version(where, d)
+        labels = (d.get("metadata") or {}).get("labels") or {}
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by"):
+            if key not in labels:
+                err(where, f"label {key} missing")
+        if labels.get("app.kubernetes.io/instance") != name:
+            err(where, f"app.kubernetes.io/instance must be {name!r}")
+        kind = d.get("kind")
+        if kind == "KafkaTopic":
+            check_kafka_topic(where, d, cluster)
+            topic_names.add((d.get("spec") or {}).get("topicName"))
+        if kind == "Deployment":
+            spec = d["spec"]
+            tpl = spec["template"]
+            pod_checks(where, tpl)
+            ann = (tpl.get("metadata") or {}).get("annotations") or {}
+            for key in ("quakestream.io/config-hash", "prometheus.io/scrape", "prometheus.io/port"):
+                if key not in ann:
+                    err(where, f"pod annotation {key} missing")
+            component = labels.get("app.kubernetes.io/component")
+            if component == "frontend" and "replicas" in spec:
+                err(where, "the frontend Deployment must not set replicas (the HPA owns them)")
+            if component == "producer" and (spec.get("replicas") != 1 or spec["strategy"]["type"] != "Recreate"):
+                err(where, "the producer must run one replica with the Recreate strategy")
+            env_from = tpl["spec"]["containers"][0].get("envFrom") or []
+            cms = [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
+            known = {(x.get("metadata") or {}).get("name") for x in docs if x.get("kind") == "ConfigMap"}
+            for cm in cms:
+                if cm not in known:
+                    err(where, f"envFrom ConfigMap {cm!r} is not rendered")
+        if kind == "HorizontalPodAutoscaler":
+            target = d["spec"]["scaleTargetRef"]["name"]
+            deps = {(x.get("metadata") or {}).get("name") for x in docs if x.get("kind") == "Deployment"}
+            if target not in deps:
+                err(where, f"scaleTargetRef {target!r} is not a rendered Deployment")
+    if len(topic_names) != 2:
+        err(rendered_path, f"the two KafkaTopics must name two different topics, got {topic_names}")
+
+
+def check_chart(path: str) -> None:
+    docs = load(path)
+    kinds = [d.get("kind") for d in docs]
+    for required in ("ServiceAccount", "Deployment", "Service", "CustomResourceDefinition"):
+        if required not in kinds:
+            err(path, f"no {required} in the chart output (render with --include-crds)")
+    if not ({"ClusterRole", "Role"} & set(kinds)):
+        err(path, "no (Cluster)Role in the chart output")
+    for d in docs:
+        where = f"{path}: {ident(d)}"
+        check_api_version(where, d)
+        kind = d.get("kind")
+        if kind in ("ClusterRole", "Role"):
+            rules = d.get("rules") or []
+            for r in rules:
+                for field in ("apiGroups", "resources", "verbs"):
+                    if "*" in (r.get(field) or []):
+                        err(where, f"wildcard in {field}: {r}")
+                if "events" in (r.get("resources") or []):
+                    if sorted(r.get("verbs") or []) != ["create", "patch"]:
+                        err(where, f"events need exactly create and patch, got {r.get('verbs')}")
+                    if r.get("apiGroups") != ["events.k8s.io"]:
+                        err(where, "events are published through events.k8s.io")
+            if not any("events" in (r.get("resources") or []) for r in rules):
+                err(where, "no rule for events")
+            for forbidden in ("secrets", "pods/exec", "roles", "clusterroles", "rolebindings"):
+                if any(forbidden in (r.get("resources") or []) for r in rules):
+                    err(where, f"the operator needs no access to {forbidden}")
+        if kind == "Deployment":
+            spec = d["spec"]
+            if spec.get("replicas") != 1 or (spec.get("strategy") or {}).get("type") != "Recreate":
+                err(where, "the operator runs one replica with Recreate (no leader election)")
+            pod_checks(where, spec["template"])
+        if kind == "CustomResourceDefinition":
+            if d["metadata"]["name"] != "quakestreams.quakestream.io":
+                err(where, "unexpected CRD")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[1] == "rendered":
+        check_rendered(argv[2], argv[3])
+    elif len(argv) == 3 and argv[1] == "chart":
+        check_chart(argv[2])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    for e in errors:
+        print(f"FAIL {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
