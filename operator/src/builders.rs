@@ -630,7 +630,7 @@ fn rolling(max_surge: IntOrString, max_unavailable: IntOrString) -> DeploymentSt
     }
 }
 
-/// The frontend's ClusterIP Service, port 80 → the container's `http` port.
+/// The frontend's ClusterIP Service: port 8080 (`http`) → the container's `http` port.
 pub fn build_frontend_service(qs: &QuakeStream) -> Service {
     Service {
         metadata: meta(
@@ -643,7 +643,7 @@ pub fn build_frontend_service(qs: &QuakeStream) -> Service {
             selector: Some(selector_labels(qs, Component::Frontend)),
             ports: Some(vec![ServicePort {
                 name: Some(HTTP_PORT_NAME.to_owned()),
-                port: 80,
+                port: Component::Frontend.port(),
                 target_port: Some(IntOrString::String(HTTP_PORT_NAME.to_owned())),
                 protocol: Some("TCP".to_owned()),
                 ..ServicePort::default()
@@ -799,8 +799,9 @@ pub fn frontend_url(qs: &QuakeStream, applied_ingress: Option<&Ingress>) -> Opti
     let ns = qs.namespace().unwrap_or_else(|| "default".to_owned());
     let Some(spec) = qs.spec.frontend.ingress.as_ref() else {
         return Some(format!(
-            "http://{}.{ns}.svc",
-            child_name(qs, Component::Frontend)
+            "http://{}.{ns}.svc:{}/",
+            child_name(qs, Component::Frontend),
+            Component::Frontend.port()
         ));
     };
     let scheme = if spec.tls.is_some() { "https" } else { "http" };
@@ -1254,7 +1255,7 @@ mod tests {
             selector_labels(&qs, Component::Frontend)
         );
         let port = &s.ports.unwrap()[0];
-        assert_eq!(port.port, 80);
+        assert_eq!(port.port, 8080);
         assert_eq!(port.target_port, Some(IntOrString::String("http".into())));
 
         qs.spec.frontend.autoscaling.min_replicas = 3;
@@ -1349,7 +1350,7 @@ mod tests {
         let mut qs = minimal();
         assert_eq!(
             frontend_url(&qs, None).as_deref(),
-            Some("http://demo-frontend.quakes.svc")
+            Some("http://demo-frontend.quakes.svc:8080/")
         );
         qs.spec.frontend.ingress = Some(IngressSpec::default());
         assert_eq!(frontend_url(&qs, None), None);

@@ -291,7 +291,7 @@ async fn create_with_ready_children_reports_ready_once() {
     let n = calls.len();
     let status = calls[n - 3].body["status"].clone();
     assert_eq!(condition(&status, "Ready")["status"], "True");
-    assert_eq!(status["url"], "http://demo-frontend.quakes.svc");
+    assert_eq!(status["url"], "http://demo-frontend.quakes.svc:8080/");
     assert_eq!(status["topics"][1]["topicName"], "quakes.dlq");
     assert_eq!(calls[n - 2].body["reason"], "Applied");
     assert_eq!(calls[n - 1].body["reason"], "Ready");

@@ -306,7 +306,10 @@ mod tests {
         );
         assert_eq!(s.observed_generation, Some(1));
         assert_eq!(s.topics[0].ready, "Unknown");
-        assert_eq!(s.url.as_deref(), Some("http://demo-frontend.quakes.svc"));
+        assert_eq!(
+            s.url.as_deref(),
+            Some("http://demo-frontend.quakes.svc:8080/")
+        );
         let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, [READY, PROGRESSING, DEGRADED]);
     }
