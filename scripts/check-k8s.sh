@@ -5,7 +5,8 @@
 #      1.32 schemas with kubernetes-validate (strict), KafkaTopics against Strimzi's KafkaTopic
 #      rules, and the operator's contract (tests/k8s/check_manifests.py);
 #   3. the chart: `helm lint`, and `helm template --include-crds` (default values and a
-#      single-namespace install) validated the same way, RBAC checked for wildcards;
+#      single-namespace install) validated the same way, RBAC checked for wildcards and against
+#      the kinds the operator renders (create+patch on each, nothing it never touches);
 #   4. examples and chart values parse as YAML (yamllint when installed).
 #
 # Installs what it needs, idempotently: a Python venv with kubernetes-validate and PyYAML under
@@ -112,6 +113,10 @@ for variant in all-namespaces single-namespace; do
     fail "helm template ($variant)"
   fi
 done
+
+step "RBAC of the chart covers exactly what the operator renders"
+"$PY" tests/k8s/check_manifests.py rbac "$TMP/chart-all-namespaces.yaml" "$TMP"/*.rendered.yaml \
+  || fail "chart RBAC vs rendered objects"
 
 # --- 4. YAML hygiene --------------------------------------------------------------------------
 step "YAML of examples/ and $CHART/values.yaml"

@@ -12,8 +12,12 @@ checks what it cannot:
     render output in one namespace;
   - the chart's RBAC: no wildcards, events create+patch, a single hardened operator replica.
 
+  - the chart's RBAC against the rendered objects: create+patch (server-side apply) on every
+    kind the operator renders, and no permission on a resource it never touches.
+
 Usage: check_manifests.py rendered EXAMPLE.yaml RENDERED.yaml
        check_manifests.py chart CHART-OUTPUT.yaml
+       check_manifests.py rbac CHART-OUTPUT.yaml RENDERED.yaml...
 Exits 1 with one line per problem.
 """
 
@@ -232,15 +236,60 @@ def check_chart(path: str) -> None:
                 err(where, "unexpected CRD")
 
 
+# Kind -> (API group, resource) of what the operator applies.
+RESOURCES = {
+    "ServiceAccount": ("", "serviceaccounts"),
+    "ConfigMap": ("", "configmaps"),
+    "Service": ("", "services"),
+    "Deployment": ("apps", "deployments"),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "Ingress": ("networking.k8s.io", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+    "KafkaTopic": ("kafka.strimzi.io", "kafkatopics"),
+}
+# Resources the operator uses besides its children.
+OWN = {("quakestream.io", "quakestreams"), ("quakestream.io", "quakestreams/status"), ("events.k8s.io", "events")}
+
+
+def check_rbac(chart_path: str, rendered_paths: list[str]) -> None:
+    grants: dict[tuple[str, str], set[str]] = {}
+    for d in load(chart_path):
+        if d.get("kind") in ("ClusterRole", "Role"):
+            for r in d.get("rules") or []:
+                for g in r.get("apiGroups") or []:
+                    for res in r.get("resources") or []:
+                        grants.setdefault((g, res), set()).update(r.get("verbs") or [])
+    used = set()
+    for path in rendered_paths:
+        for d in load(path):
+            kind = d.get("kind")
+            if kind not in RESOURCES:
+                err(path, f"{kind} is rendered but the RBAC check does not know its resource")
+                continue
+            used.add(RESOURCES[kind])
+            missing = {"create", "patch"} - grants.get(RESOURCES[kind], set())
+            if missing:
+                err(chart_path, f"{kind}: the operator applies it but lacks {sorted(missing)}")
+    for key in grants:
+        if key not in used and key not in OWN and key not in RESOURCES.values():
+            err(chart_path, f"permission on {key} that the operator never uses")
+    for key in OWN:
+        if key not in grants:
+            err(chart_path, f"no permission on {key}")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 4 and argv[1] == "rendered":
         check_rendered(argv[2], argv[3])
     elif len(argv) == 3 and argv[1] == "chart":
         check_chart(argv[2])
+    elif len(argv) >= 4 and argv[1] == "rbac":
+        check_rbac(argv[2], argv[3:])
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    for e in errors:
+    for e in dict.fromkeys(errors):
         print(f"FAIL {e}", file=sys.stderr)
     return 1 if errors else 0
 
