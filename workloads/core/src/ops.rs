@@ -107,6 +107,12 @@ pub fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
 }
 
+/// Resolves once `rx` says stop (or its sender is gone). Holds no borrow of the value, so it can
+/// sit in a `select!` whose branch then awaits.
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
 /// Resolves on the first SIGINT or SIGTERM.
 pub async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -140,3 +140,21 @@ pub fn shared_data_dir() -> PathBuf {
 pub fn shared_data(name: &str) -> PathBuf {
     shared_data_dir().join(name)
 }
+
+/// Reads every record `topic` holds right now: the high watermarks are taken first, then records
+/// are read until each partition reaches its mark (or `limit` passes, and the caller's assertion fails).
+pub fn read_topic_to_end(bootstrap: &str, topic: &str, limit: Duration) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "quakestream-testkit-reader")
+        .create()
+        .expect("test consumer");
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let mut expected = 0i64;
+    for p in md.topics()[0].partitions() {
+        let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).expect("watermarks");
+        expected += high - low;
+    }
+    drop(consumer);
+    read_topic(bootstrap, topic, limit, |got| got.len() as i64 >= expected)
+}

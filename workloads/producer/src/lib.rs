@@ -53,7 +53,9 @@ pub struct Input {
     pub received_at: DateTime<Utc>,
 }
 
-/// The newest `lastupdate` the pipeline has seen, shared with the backfill (µs since epoch).
+/// The newest `lastupdate` read from the feed (websocket or backfill), from which the next
+/// backfill starts (µs since epoch). Sources update it as they read, before the pipeline runs,
+/// so a disconnect right after a burst still knows what the burst held.
 #[derive(Clone, Default)]
 pub struct Watermark(Arc<AtomicI64>);
 
@@ -149,16 +151,15 @@ pub struct Pipeline {
     producer: FutureProducer,
     cfg: PipelineConfig,
     metrics: ProducerMetrics,
-    watermark: Watermark,
     dedup: Dedup,
     in_flight: FuturesUnordered<BoxFuture<'static, Outcome>>,
     report: PipelineReport,
 }
 
 impl Pipeline {
-    pub fn new(producer: FutureProducer, cfg: PipelineConfig, metrics: ProducerMetrics, watermark: Watermark) -> Self {
+    pub fn new(producer: FutureProducer, cfg: PipelineConfig, metrics: ProducerMetrics) -> Self {
         let dedup = Dedup::new(cfg.dedup_capacity);
-        Pipeline { producer, cfg, metrics, watermark, dedup, in_flight: FuturesUnordered::new(), report: Default::default() }
+        Pipeline { producer, cfg, metrics, dedup, in_flight: FuturesUnordered::new(), report: Default::default() }
     }
 
     /// Runs until `rx` closes (every source has finished or stopped), then waits for the
@@ -211,9 +212,6 @@ impl Pipeline {
             Ok(Item::Event { action, quake }) => {
                 if origin == Origin::Backfill {
                     self.metrics.backfilled.inc();
-                }
-                if origin != Origin::Replay {
-                    self.watermark.observe(quake.lastupdate);
                 }
                 if !self.dedup.insert(&quake.unid, quake.lastupdate) {
                     self.report.duplicates += 1;
@@ -354,11 +352,10 @@ pub async fn run(
 ) -> anyhow::Result<PipelineReport> {
     use anyhow::Context;
     let producer = kafka::create_producer(bootstrap).context("creating the Kafka producer")?;
-    let watermark = Watermark::default();
     let (tx, rx) = mpsc::channel(10_000);
-    let pipeline_task = tokio::spawn(Pipeline::new(producer, pipeline, metrics.clone(), watermark.clone()).run(rx));
+    let pipeline_task = tokio::spawn(Pipeline::new(producer, pipeline, metrics.clone()).run(rx));
     match source {
-        SourceConfig::Live(cfg) => live::run(cfg, tx, watermark, metrics, health, shutdown).await,
+        SourceConfig::Live(cfg) => live::run(cfg, tx, Watermark::default(), metrics, health, shutdown).await,
         SourceConfig::Replay(cfg) => {
             health.set_ready(true);
             let res = replay::run(cfg, tx, shutdown).await;

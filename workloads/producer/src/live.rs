@@ -111,7 +111,7 @@ pub async fn run(
             .max_frame_size(Some(parse::MAX_ITEM_BYTES));
         let connect = tokio_tungstenite::connect_async_with_config(&cfg.emsc_url, Some(ws_config), false);
         let ws = tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => break,
+            _ = quakestream_core::ops::stopped(&mut shutdown) => break,
             r = tokio::time::timeout(cfg.http_timeout, connect) => r,
         };
         let ws = match ws {
@@ -143,14 +143,14 @@ pub async fn run(
         let since = gap_start;
         let (done_tx, mut done_rx) = watch::channel(false);
         let backfill = since.map(|since| {
-            let (cfg, http, tx, metrics) = (cfg.clone(), http.clone(), tx.clone(), metrics.clone());
+            let (cfg, http, tx, metrics, watermark) = (cfg.clone(), http.clone(), tx.clone(), metrics.clone(), watermark.clone());
             tokio::spawn(async move {
-                let ok = backfill_until_done(&cfg, &http, since, &tx, &metrics).await;
+                let ok = backfill_until_done(&cfg, &http, since, &tx, &metrics, &watermark).await;
                 let _ = done_tx.send(ok);
             })
         });
 
-        let ended = read_frames(&cfg, ws, &tx, &metrics, &mut shutdown, &mut done_rx, &mut gap_start).await;
+        let ended = read_frames(&cfg, ws, &tx, &metrics, &watermark, &mut shutdown, &mut done_rx, &mut gap_start).await;
         metrics.connected.set(0);
         if let Some(task) = backfill {
             task.abort();
@@ -197,7 +197,7 @@ fn new_backoff(cfg: &LiveConfig) -> backon::ExponentialBackoff {
 async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     let interrupted = tokio::select! {
         _ = tokio::time::sleep(d) => false,
-        _ = shutdown.wait_for(|s| *s) => true,
+        _ = quakestream_core::ops::stopped(shutdown) => true,
     };
     interrupted || *shutdown.borrow()
 }
@@ -207,6 +207,7 @@ async fn read_frames(
     ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     tx: &mpsc::Sender<Input>,
     metrics: &ProducerMetrics,
+    watermark: &Watermark,
     shutdown: &mut watch::Receiver<bool>,
     backfill_done: &mut watch::Receiver<bool>,
     gap_start: &mut Option<DateTime<Utc>>,
@@ -216,7 +217,7 @@ async fn read_frames(
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => {
+            _ = quakestream_core::ops::stopped(shutdown) => {
                 let _ = sink.send(Message::Close(None)).await;
                 return Ended::Shutdown;
             }
@@ -255,6 +256,7 @@ async fn read_frames(
                 };
                 metrics.frames.with_label_values(&[label]).inc();
                 if let Ok(Item::Event { quake, .. }) = &result {
+                    watermark.observe(quake.lastupdate);
                     debug!(unid = %quake.unid, action = label, "frame received");
                 }
                 let input = Input { origin: Origin::Live, result, raw: text, received_at: Utc::now() };
@@ -273,10 +275,11 @@ async fn backfill_until_done(
     since: DateTime<Utc>,
     tx: &mpsc::Sender<Input>,
     metrics: &ProducerMetrics,
+    watermark: &Watermark,
 ) -> bool {
     let mut backoff = new_backoff(cfg);
     loop {
-        match backfill(cfg, http, since, tx, metrics).await {
+        match backfill(cfg, http, since, tx, metrics, watermark).await {
             Ok(n) => {
                 info!(since = %fmt_time(&since), events = n, "backfill complete");
                 return true;
@@ -298,6 +301,7 @@ pub async fn backfill(
     since: DateTime<Utc>,
     tx: &mpsc::Sender<Input>,
     metrics: &ProducerMetrics,
+    watermark: &Watermark,
 ) -> Result<u64, LiveError> {
     let limit = cfg.backfill_limit.max(1);
     let mut offset = 1u64;
@@ -339,6 +343,9 @@ pub async fn backfill(
         debug!(url = %url, features = n, "backfill page");
         let now = Utc::now();
         for it in items {
+            if let Ok(Item::Event { quake, .. }) = &it.result {
+                watermark.observe(quake.lastupdate);
+            }
             let input = Input { origin: Origin::Backfill, result: it.result, raw: it.raw, received_at: now };
             if tx.send(input).await.is_err() {
                 return Ok(total);

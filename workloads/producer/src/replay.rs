@@ -114,7 +114,7 @@ pub async fn run(
                 if !gap.is_zero() {
                     tokio::select! {
                         _ = tokio::time::sleep(gap) => {}
-                        _ = shutdown.wait_for(|s| *s) => break,
+                        _ = quakestream_core::ops::stopped(&mut shutdown) => break,
                     }
                 }
             }
