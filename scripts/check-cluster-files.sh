@@ -281,6 +281,9 @@ if os.path.exists(ex):
         table = (s.get("storage") or {}).get("table", "quakes")
         if env.get("QS_TABLE") != table:
             err(f"{where}: spec.storage.table is {table!r} but deploy/kind/table-job.yaml creates {env.get('QS_TABLE')!r}")
+        region = (s.get("storage") or {}).get("region")
+        if env.get("AWS_REGION") != region:
+            err(f"{where}: spec.storage.region is {region!r} but deploy/kind/table-job.yaml uses {env.get('AWS_REGION')!r}")
         ing = (s.get("frontend") or {}).get("ingress")
         if not ing:
             err(f"{where}: spec.frontend.ingress is unset: kind-up.sh prints the URL of the Ingress")
@@ -338,7 +341,7 @@ if ((${#METRICS_FILES[@]})); then
     || fail "dashboard metric names vs artifacts/metrics"
 else
   echo "(no artifacts/metrics/*.prom: checking against the Rust sources instead)"
-  "$PY" scripts/check_dashboards.py --from-source workloads --allow-file charts/dashboards/external-metrics.txt \
+  "$PY" scripts/check_dashboards.py --from-source workloads --from-source operator --allow-file charts/dashboards/external-metrics.txt \
     || fail "dashboard metric names vs sources"
 fi
 

@@ -168,6 +168,9 @@ def source_names(root: str) -> set[str]:
         prefixes = [""]
         for ns, sub in re.findall(r'namespace\(\s*"([a-z_]+)"\s*\)\s*\.subsystem\(\s*"([a-z_]+)"\s*\)', src):
             prefixes.append(f"{ns}_{sub}_")
+        # Registry::new_custom(Some("prefix"), ...) prefixes every name registered in it.
+        for pre in re.findall(r'new_custom\(\s*Some\(\s*"([a-z_]+)"', src):
+            prefixes.append(f"{pre}_")
         for lit in re.findall(r'"([a-z_:][a-z0-9_:]*)"', src):
             for pre in prefixes:
                 n = pre + lit
@@ -200,7 +203,7 @@ def main(argv=None) -> int:
                     help="shell-style pattern of metric names to accept without exposition (repeatable)")
     ap.add_argument("--allow-file", action="append", default=[], metavar="FILE",
                     help="file of such patterns, one per line, # comments")
-    ap.add_argument("--from-source", metavar="DIR",
+    ap.add_argument("--from-source", metavar="DIR", action="append", default=[],
                     help="also accept names found in the Rust sources under DIR (offline approximation; "
                          "CI should pass real /metrics output instead)")
     ap.add_argument("--list", action="store_true", help="print the metric names each dashboard uses and exit")
@@ -242,8 +245,8 @@ def main(argv=None) -> int:
         print("check_dashboards: give at least one file of /metrics output (or --from-source, --list)", file=sys.stderr)
         return 2
     known: set[str] = set()
-    if args.from_source:
-        known |= source_names(args.from_source)
+    for root in args.from_source:
+        known |= source_names(root)
     for fn in args.metrics:
         try:
             known |= exposition_names(fn)
