@@ -1,0 +1,82 @@
+//! `quakestream consumer` flags (every flag also reads the environment variable in brackets)
+//! and the process around [`crate::run`]: logs, `/metrics`, `/healthz`, `/readyz`, signals.
+
+use crate::{ConsumerConfig, ConsumerMetrics};
+use anyhow::Context;
+use clap::Args;
+use quakestream_core::ops::{self, Health, OpsState};
+use quakestream_store::cli::DynamoArgs;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Args, Debug, Clone)]
+pub struct ConsumerArgs {
+    /// Kafka bootstrap servers (host:port,...).
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub bootstrap_servers: String,
+    /// The topic of wire records.
+    #[arg(long, env = "QS_TOPIC", default_value = quakestream_core::wire::DEFAULT_TOPIC)]
+    pub topic: String,
+    /// The dead-letter topic.
+    #[arg(long, env = "QS_DLQ_TOPIC", default_value = quakestream_core::wire::DEFAULT_DLQ_TOPIC)]
+    pub dlq_topic: String,
+    /// Kafka consumer group.
+    #[arg(long, env = "QS_GROUP_ID", default_value = "quakestream-consumer")]
+    pub group_id: String,
+    #[command(flatten)]
+    pub dynamo: DynamoArgs,
+    /// Create the table first if it does not exist (for local runs; on AWS Terraform owns it).
+    #[arg(long, env = "QS_CREATE_TABLE")]
+    pub create_table: bool,
+    /// Parallel conditional writes (records of one event are always written in order).
+    #[arg(long, env = "QS_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Records read ahead of the writes, at most.
+    #[arg(long, env = "QS_MAX_IN_FLIGHT", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+    /// Longest backoff between store retries, in seconds.
+    #[arg(long, env = "QS_RETRY_MAX_SECS", default_value_t = 10)]
+    pub retry_max_secs: u64,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9091")]
+    pub listen: SocketAddr,
+    /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
+    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl ConsumerArgs {
+    pub fn consumer_config(&self) -> ConsumerConfig {
+        let mut c = ConsumerConfig::new(&self.bootstrap_servers, &self.topic, &self.dlq_topic, &self.group_id);
+        c.concurrency = self.concurrency as usize;
+        c.max_in_flight = self.max_in_flight as usize;
+        c.retry_max = Duration::from_secs(self.retry_max_secs.max(1));
+        c
+    }
+}
+
+/// `quakestream consumer`: runs until SIGINT/SIGTERM.
+pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
+    ops::init_logging(&args.log);
+    let registry = prometheus::Registry::new();
+    let metrics = ConsumerMetrics::new(&registry).context("registering metrics")?;
+    let health = Health::new();
+    let (stop_tx, stop_rx) = ops::shutdown_channel();
+    ops::trigger_on_signal(stop_tx.clone());
+    let state = OpsState { registry, health: health.clone(), on_scrape: vec![] };
+    let (addr, server) = ops::serve(args.listen, ops::ops_router(state), stop_rx.clone())
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let store = args.dynamo.connect().await?;
+    if args.create_table {
+        store.create_table().await.with_context(|| format!("creating table {}", store.table()))?;
+    }
+    tracing::info!(listen = %addr, bootstrap = %args.bootstrap_servers, topic = %args.topic, table = %store.table(),
+        endpoint = ?args.dynamo.dynamodb_endpoint, "consumer starting");
+    let report = crate::run(args.consumer_config(), store, metrics, health, stop_rx).await?;
+    tracing::info!(consumed = report.consumed, written = report.written, stale = report.stale,
+        dead_lettered = report.dead_lettered, abandoned = report.abandoned, "consumer finished");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    Ok(())
+}
