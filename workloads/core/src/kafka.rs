@@ -22,7 +22,8 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "200000")
+        .set("queue.buffering.max.messages", "100000")
+        .set("queue.buffering.max.kbytes", "32768")
         .set("message.timeout.ms", "120000")
         .set("client.id", "quakestream-producer");
     c

@@ -122,7 +122,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             topic: quakestream_core::wire::DEFAULT_TOPIC.into(),
             dlq_topic: quakestream_core::wire::DEFAULT_DLQ_TOPIC.into(),
-            max_in_flight: 50_000,
+            max_in_flight: 20_000,
             dedup_capacity: 500_000,
             flush_timeout: Duration::from_secs(30),
         }

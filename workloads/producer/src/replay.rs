@@ -88,23 +88,76 @@ pub fn retime(items: &mut [FileItem], now: DateTime<Utc>) {
     }
 }
 
+/// Reads the recording on a blocking thread and hands its items over in replay order, through a
+/// small channel: a JSON-lines recording streams from disk (any length, bounded memory); a
+/// FeatureCollection is loaded and sorted first. Returns the detected format.
+fn spawn_loader(path: PathBuf, retime_to: Option<DateTime<Utc>>, tx: mpsc::Sender<FileItem>) -> tokio::task::JoinHandle<Result<FileFormat, ReplayError>> {
+    tokio::task::spawn_blocking(move || {
+        let io = |source| ReplayError::Io { path: path.display().to_string(), source };
+        let open = || std::fs::File::open(&path);
+        let first_line = {
+            use std::io::BufRead;
+            let mut line = Vec::new();
+            let mut r = std::io::BufReader::new(open().map_err(io)?);
+            std::io::Read::take(&mut r, parse::MAX_ITEM_BYTES as u64).read_until(b'\n', &mut line).map_err(io)?;
+            String::from_utf8_lossy(&line).into_owned()
+        };
+        let send = |mut it: FileItem| {
+            if it.result.is_ok() {
+                it.raw = String::new(); // only rejects need their raw text (for the DLQ)
+            }
+            let _ = tx.blocking_send(it);
+        };
+        match parse::detect_format(&first_line) {
+            FileFormat::Document => {
+                let (format, mut items) = load(&path)?;
+                if let Some(now) = retime_to {
+                    retime(&mut items, now);
+                }
+                items.into_iter().for_each(send);
+                Ok(format)
+            }
+            FileFormat::JsonLines => {
+                let shift = match retime_to {
+                    None => chrono::Duration::zero(),
+                    Some(now) => {
+                        let mut newest: Option<DateTime<Utc>> = None;
+                        parse::read_file(open, |it| {
+                            if let Ok(Item::Event { quake, .. }) = &it.result {
+                                newest = newest.max(Some(quake.lastupdate));
+                            }
+                        })
+                        .map_err(io)?;
+                        newest.map(|n| now - n).unwrap_or_else(chrono::Duration::zero)
+                    }
+                };
+                let (format, _) = parse::read_file(open, |mut it| {
+                    if let Ok(Item::Event { quake, .. }) = &mut it.result {
+                        quake.time += shift;
+                        quake.lastupdate += shift;
+                    }
+                    send(it)
+                })
+                .map_err(io)?;
+                Ok(format)
+            }
+        }
+    })
+}
+
 /// Sends the recording into the pipeline. Returns early (with what was sent) on shutdown.
 pub async fn run(
     cfg: ReplayConfig,
     tx: mpsc::Sender<Input>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<ReplayReport, ReplayError> {
-    let path = cfg.path.clone();
-    let (format, mut items) = tokio::task::spawn_blocking(move || load(&path)).await.expect("replay loader panicked")?;
-    if cfg.retime {
-        retime(&mut items, Utc::now());
-    }
-    let total = items.len();
-    info!(path = %cfg.path.display(), ?format, items = total, speed = ?cfg.speed, retime = cfg.retime, "replay starting");
+    let (item_tx, mut items) = mpsc::channel(1024);
+    let loader = spawn_loader(cfg.path.clone(), cfg.retime.then(Utc::now), item_tx);
+    info!(path = %cfg.path.display(), speed = ?cfg.speed, retime = cfg.retime, "replay starting");
     let mut report = ReplayReport::default();
     let mut prev: Option<DateTime<Utc>> = None;
     let mut last_progress = tokio::time::Instant::now();
-    for it in items {
+    while let Some(it) = items.recv().await {
         if *shutdown.borrow() {
             break;
         }
@@ -132,9 +185,11 @@ pub async fn run(
         }
         if last_progress.elapsed() >= Duration::from_secs(2) {
             last_progress = tokio::time::Instant::now();
-            info!(sent = report.items, total, "replay progress");
+            info!(sent = report.items, "replay progress");
         }
     }
-    info!(items = report.items, events = report.events, rejected = report.rejected, "replay finished");
+    drop(items);
+    let format = loader.await.expect("replay loader panicked")?;
+    info!(?format, items = report.items, events = report.events, rejected = report.rejected, "replay finished");
     Ok(report)
 }
