@@ -358,3 +358,15 @@ pub async fn backfill(
     }
     Ok(total)
 }
+
+/// Tries to open the websocket once, within `timeout`: whether the live feed is reachable now.
+pub async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
+    match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url)).await {
+        Ok(Ok((mut ws, _))) => {
+            let _ = ws.close(None).await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
