@@ -24,6 +24,11 @@ pub enum Command {
     Producer(ProducerArgs),
     /// Parse a file (EMSC frames, FDSN JSON, USGS GeoJSON, JSON lines) and print its wire records.
     Inspect(InspectArgs),
+    /// Consume the topic into DynamoDB (conditional upserts, revision history, DLQ).
+    Consumer(quakestream_consumer::cli::ConsumerArgs),
+    /// Manage the DynamoDB table (`table create`: idempotent).
+    #[command(subcommand)]
+    Table(quakestream_store::cli::TableCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -137,6 +142,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Inspect(args) => run_inspect(&args),
         Command::Producer(args) => run_async(run_producer(args)),
+        Command::Consumer(args) => run_async(quakestream_consumer::cli::run(args)),
+        Command::Table(cmd) => run_async(quakestream_store::cli::run(cmd)),
     }
 }
 
