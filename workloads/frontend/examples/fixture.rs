@@ -1,0 +1,123 @@
+//! A frontend on real parts for the browser tests and the benchmarks: librdkafka's mock cluster
+//! (or the broker in KAFKA_BOOTSTRAP_SERVERS), a topic loaded with a real recording retimed so it
+//! ends now, and the frontend on top. Prints one JSON line once the frontend is ready:
+//! `{"url": "http://…", "control": "http://…", "events": N}`; `POST {control}/produce` with a
+//! Quake as JSON (or `{"action": …, "quake": …}`) sends a wire record to the topic.
+//! Stops when stdin closes or on SIGINT/SIGTERM.
+//!
+//!   cargo run -p quakestream-frontend --example fixture -- [--data FILE] [--listen ADDR] [--rate-limit N]
+
+use axum::Json;
+use axum::extract::State;
+use axum::routing::post;
+use chrono::Utc;
+use quakestream_core::kafka::create_producer;
+use quakestream_core::model::Quake;
+use quakestream_core::parse::Item;
+use quakestream_core::testkit;
+use quakestream_core::wire::{Action, WireRecord};
+use quakestream_frontend::{FrontendConfig, start};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::io::BufRead;
+use std::time::Duration;
+
+#[derive(Clone)]
+struct Ctl {
+    producer: FutureProducer,
+    topic: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum ProduceBody {
+    Record { action: Action, quake: Quake },
+    Bare(Quake),
+}
+
+async fn send(p: &FutureProducer, topic: &str, rec: &WireRecord) -> anyhow::Result<()> {
+    let value = rec.to_json();
+    p.send(FutureRecord::to(topic).key(rec.key()).payload(&value), Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
+    Ok(())
+}
+
+async fn produce(State(ctl): State<Ctl>, Json(body): Json<ProduceBody>) -> Result<&'static str, String> {
+    let (action, quake) = match body {
+        ProduceBody::Record { action, quake } => (action, quake),
+        ProduceBody::Bare(q) => (Action::Create, q),
+    };
+    quake.validate().map_err(|e| e.to_string())?;
+    send(&ctl.producer, &ctl.topic, &WireRecord::new(action, quake, Utc::now())).await.map_err(|e| e.to_string())?;
+    Ok("ok\n")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut data = testkit::shared_data("usgs-all-week-2024-05-04.geojson");
+    let mut listen = "127.0.0.1:0".parse()?;
+    let mut rate_limit = 500;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--data" => data = args.next().expect("--data FILE").into(),
+            "--listen" => listen = args.next().expect("--listen ADDR").parse()?,
+            "--rate-limit" => rate_limit = args.next().expect("--rate-limit N").parse()?,
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    if std::env::var("QS_LOG").is_ok() {
+        quakestream_core::ops::init_logging(&std::env::var("QS_LOG").unwrap());
+    }
+    let kafka = testkit::kafka();
+    let topic = kafka.topic("quakes-fixture", 3);
+    let producer = create_producer(&kafka.bootstrap)?;
+
+    let (_, mut items) = quakestream_producer::replay::load(&data).map_err(|e| anyhow::anyhow!("{e}"))?;
+    quakestream_producer::replay::retime(&mut items, Utc::now());
+    let mut sent = 0usize;
+    let mut futs = Vec::new();
+    for it in &items {
+        if let Ok(Item::Event { quake, .. }) = &it.result {
+            let rec = WireRecord::new(Action::Snapshot, quake.clone(), Utc::now());
+            let value = rec.to_json();
+            let key = rec.key().to_owned();
+            futs.push(producer.send_result(FutureRecord::to(&topic).key(&key).payload(&value)).map_err(|(e, _)| e)?);
+            sent += 1;
+        }
+    }
+    for f in futs {
+        f.await?.map_err(|(e, _)| e)?;
+    }
+
+    let (stop_tx, stop_rx) = quakestream_core::ops::shutdown_channel();
+    quakestream_core::ops::trigger_on_signal(stop_tx.clone());
+    let cfg = FrontendConfig { listen, rate_limit, ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone()) };
+    let fe = start(cfg, prometheus::Registry::new(), stop_rx.clone()).await?;
+    let ctl = Ctl { producer, topic };
+    let app = axum::Router::new().route("/produce", post(produce)).with_state(ctl);
+    let (ctl_addr, _ctl_task) = quakestream_core::ops::serve("127.0.0.1:0".parse()?, app, stop_rx.clone()).await?;
+    // The fixture, not a test: poll readiness to know when to announce the URL.
+    while !fe.health.is_ready() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"url": format!("http://{}", fe.addr), "control": format!("http://{ctl_addr}"), "events": sent, "indexed": fe.state.index.len()})
+    );
+    // Stop when the parent closes stdin.
+    let stop = stop_tx.clone();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            if line.is_err() {
+                break;
+            }
+        }
+        let _ = stop.send(true);
+    });
+    let mut rx = stop_rx;
+    let _ = rx.wait_for(|s| *s).await;
+    let _ = fe.task.await;
+    Ok(())
+}

@@ -1,0 +1,373 @@
+//! QuakeStream frontend: the live map page, the HTTP API and the Server-Sent Events stream.
+//!
+//! Each replica keeps the recent window in memory: warmed from the archive (DynamoDB) at start
+//! and kept live by tailing the `quakes` topic without a consumer group. It holds no other state,
+//! so replicas can come and go freely.
+
+pub mod api;
+pub mod archive;
+mod assets;
+pub mod geo;
+pub mod hub;
+pub mod index;
+pub mod metrics;
+mod ratelimit;
+pub mod tail;
+
+use crate::archive::Archive;
+use crate::hub::Hub;
+use crate::index::{Applied, Index};
+use crate::metrics::FrontendMetrics;
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use quakestream_core::ops::{self, Health, OpsState};
+use quakestream_core::wire::{Action, WireRecord};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// `quakestream frontend`: every flag also reads the environment variable named in its help.
+#[derive(Args, Debug, Clone)]
+pub struct FrontendArgs {
+    /// Kafka bootstrap servers (host:port,...).
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub bootstrap_servers: String,
+    /// The topic of wire records.
+    #[arg(long, env = "QS_TOPIC", default_value = quakestream_core::wire::DEFAULT_TOPIC)]
+    pub topic: String,
+    /// DynamoDB table; without it the frontend serves only what it reads from Kafka.
+    #[arg(long, env = "QS_TABLE")]
+    pub table: Option<String>,
+    /// AWS region of the table.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// DynamoDB endpoint override (dynoxide, DynamoDB Local).
+    #[arg(long, env = "QS_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Address for the page, /api/*, /healthz, /readyz and /metrics.
+    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// How much recent history each replica keeps in memory (older windows come from DynamoDB).
+    #[arg(long, env = "QS_WINDOW", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub window: Duration,
+    /// Requests per 5 minutes per client IP (the WAF rule's policy); 0 turns the limit off.
+    #[arg(long, env = "QS_RATE_LIMIT", default_value_t = 500)]
+    pub rate_limit: u32,
+    /// Take the client IP for the rate limit from the last entry of this header (e.g.
+    /// X-Forwarded-For behind a load balancer) instead of the TCP peer.
+    #[arg(long, env = "QS_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Interval of SSE heartbeat comments.
+    #[arg(long, env = "QS_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub sse_heartbeat: Duration,
+    /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
+    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Everything `start` needs; `quakestream dev` builds one in-process.
+#[derive(Clone)]
+pub struct FrontendConfig {
+    pub bootstrap_servers: String,
+    pub topic: String,
+    pub listen: SocketAddr,
+    pub window: Duration,
+    pub rate_limit: u32,
+    pub client_ip_header: Option<String>,
+    pub sse_heartbeat: Duration,
+    /// The archive (DynamoDB); `None` serves only the Kafka tail.
+    pub archive: Option<Arc<dyn Archive>>,
+    /// Capacity of the live channel: a client this many events behind is dropped.
+    pub sse_channel: usize,
+    /// Events kept for `Last-Event-ID` resume.
+    pub sse_ring: usize,
+}
+
+impl FrontendConfig {
+    pub fn new(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
+        FrontendConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            topic: topic.into(),
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            window: Duration::from_secs(7 * 86400),
+            rate_limit: 500,
+            client_ip_header: None,
+            sse_heartbeat: Duration::from_secs(15),
+            archive: None,
+            sse_channel: 1024,
+            sse_ring: 4096,
+        }
+    }
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct State {
+    pub index: Arc<Index>,
+    pub hub: Arc<Hub>,
+    pub metrics: FrontendMetrics,
+    pub health: Health,
+    pub store: Option<Arc<dyn Archive>>,
+    pub cache: Arc<api::ResponseCache>,
+    pub heartbeat: Duration,
+    live: Arc<AtomicBool>,
+}
+
+impl State {
+    /// Merges one record from Kafka and pushes it to the browsers if it is news.
+    pub fn ingest(&self, rec: &WireRecord, now: DateTime<Utc>) {
+        let (applied, current) = self.index.apply(&rec.quake, now);
+        self.metrics.records.with_label_values(&["kafka", applied.as_str()]).inc();
+        let kind = match applied {
+            Applied::New => Some("new"),
+            Applied::Revised => Some("update"),
+            // Revisions of old events (they come weeks later) are still news, once live.
+            Applied::OutOfWindow if self.live.load(Ordering::Relaxed) => {
+                Some(if rec.action == Action::Create { "new" } else { "update" })
+            }
+            _ => None,
+        };
+        if let (Some(kind), Some(current)) = (kind, current) {
+            let seq = self.hub.publish(kind, current);
+            let delay = (now - rec.received_at).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+            self.metrics.push_delay.observe(delay);
+            tracing::debug!(unid = %rec.quake.unid, kind, seq, "pushed");
+        }
+    }
+}
+
+/// A running frontend.
+pub struct Frontend {
+    pub addr: SocketAddr,
+    pub health: Health,
+    pub state: State,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the server, the Kafka tail and the warm-up; returns once the port is bound. Everything
+/// stops when `shutdown` turns `true`. Metrics go to `registry` (shared with the caller's other
+/// components in `quakestream dev`).
+pub async fn start(
+    cfg: FrontendConfig,
+    registry: prometheus::Registry,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Frontend> {
+    let metrics = FrontendMetrics::new(&registry).context("registering frontend metrics")?;
+    let health = Health::new();
+    let state = State {
+        index: Arc::new(Index::new(cfg.window)),
+        hub: Arc::new(Hub::new(cfg.sse_channel, cfg.sse_ring)),
+        metrics: metrics.clone(),
+        health: health.clone(),
+        store: cfg.archive.clone(),
+        cache: Arc::new(Default::default()),
+        heartbeat: cfg.sse_heartbeat,
+        live: Arc::new(AtomicBool::new(false)),
+    };
+    let gauge_state = state.clone();
+    let ops_state = OpsState {
+        registry,
+        health: health.clone(),
+        on_scrape: vec![Arc::new(move || gauge_state.metrics.index_events.set(gauge_state.index.len() as i64))],
+    };
+    let router = router(state.clone(), ops_state, &cfg);
+    let (addr, server) =
+        ops::serve(cfg.listen, router, shutdown.clone()).await.with_context(|| format!("binding {}", cfg.listen))?;
+    tracing::info!(listen = %addr, bootstrap = %cfg.bootstrap_servers, topic = %cfg.topic,
+        archive = cfg.archive.is_some(), window_s = cfg.window.as_secs(), "frontend listening");
+
+    // The tail starts a little before the warm-up's "now", so nothing falls between them.
+    let now = Utc::now();
+    let start_ms = if cfg.archive.is_some() {
+        (now - chrono::Duration::minutes(5)).timestamp_millis()
+    } else {
+        state.index.window_start(now).timestamp_millis()
+    };
+    let (caught_tx, mut caught_rx) = watch::channel(false);
+    let tail_health = health.clone();
+    let tail_fut = tail::run(state.clone(), cfg.bootstrap_servers.clone(), cfg.topic.clone(), start_ms, caught_tx, shutdown.clone());
+    let tail = tokio::spawn(async move {
+        let r = tail_fut.await;
+        if let Err(e) = &r {
+            tracing::error!(error = format!("{e:#}"), "kafka tail failed; marking the process dead");
+            tail_health.set_dead();
+        }
+        r
+    });
+    let (warm_tx, mut warm_rx) = watch::channel(cfg.archive.is_none());
+    if let Some(archive) = cfg.archive.clone() {
+        tokio::spawn(warm_up(state.clone(), archive, warm_tx, shutdown.clone()));
+    }
+    // Ready = warmed up and the tail has read what the topic held when it started.
+    let ready_state = state.clone();
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let both = async {
+            warm_rx.wait_for(|w| *w).await.is_ok() && caught_rx.wait_for(|c| *c).await.is_ok()
+        };
+        tokio::select! {
+            true = both => {
+                ready_state.live.store(true, Ordering::Relaxed);
+                ready_state.health.set_ready(true);
+                tracing::info!(events = ready_state.index.len(), "frontend ready");
+            }
+            _ = stop.wait_for(|s| *s) => {}
+        }
+    });
+    // Events leave the window as time passes.
+    let prune_state = state.clone();
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let gone = prune_state.index.prune(Utc::now());
+                    prune_state.metrics.index_events.set(prune_state.index.len() as i64);
+                    if gone > 0 { tracing::debug!(gone, "pruned events older than the window"); }
+                }
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+    });
+    let task_health = health.clone();
+    let task = tokio::spawn(async move {
+        let tail_result = tail.await;
+        let server_result = server.await;
+        match tail_result {
+            Ok(Err(e)) => {
+                task_health.set_dead();
+                return Err(e.context("kafka tail failed"));
+            }
+            Err(e) => return Err(anyhow::anyhow!("kafka tail panicked: {e}")),
+            Ok(Ok(())) => {}
+        }
+        server_result.map_err(|e| anyhow::anyhow!("server task: {e}"))?.context("http server")?;
+        Ok(())
+    });
+    Ok(Frontend { addr, health, state, task })
+}
+
+async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bool>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let started = Instant::now();
+        let now = Utc::now();
+        let since = state.index.window_start(now);
+        let until = now + chrono::Duration::hours(1);
+        let mut token = None;
+        let mut loaded = 0usize;
+        let result: anyhow::Result<()> = async {
+            loop {
+                let (quakes, next) =
+                    archive.query_window(since, until, &index::Filter::default(), 1000, token.take()).await?;
+                for q in &quakes {
+                    let (applied, _) = state.index.apply(q, Utc::now());
+                    state.metrics.records.with_label_values(&["store", applied.as_str()]).inc();
+                }
+                loaded += quakes.len();
+                match next {
+                    Some(t) => token = Some(t),
+                    None => return Ok(()),
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                state.metrics.store_queries.with_label_values(&["warmup", "ok"]).inc();
+                tracing::info!(loaded, ms = started.elapsed().as_millis() as u64, "warm-up from the archive done");
+                let _ = done.send(true);
+                return;
+            }
+            Err(e) => {
+                state.metrics.store_queries.with_label_values(&["warmup", "error"]).inc();
+                tracing::warn!(error = format!("{e:#}"), "warm-up failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> Router {
+    let limiter = ratelimit::Limiter::new(cfg.rate_limit, cfg.client_ip_header.clone(), state.metrics.clone());
+    let api = Router::new()
+        .route("/api/quakes", get(api::list))
+        .route("/api/quakes/{unid}", get(api::detail))
+        .route("/api/stream", get(api::stream))
+        .route("/api/openapi.json", get(api::openapi))
+        .with_state(state.clone())
+        .merge(assets::router())
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(limiter, ratelimit::limit));
+    api.merge(ops::ops_router(ops_state))
+        .fallback(|| async { api::ApiError::not_found("no such route") })
+        .layer(middleware::from_fn_with_state(state, track))
+}
+
+/// Counts requests by route and status and times them.
+async fn track(axum::extract::State(state): axum::extract::State<State>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| match p.as_str() {
+        "/api/quakes" => "/api/quakes",
+        "/api/quakes/{unid}" => "/api/quakes/{unid}",
+        "/api/stream" => "/api/stream",
+        "/api/openapi.json" => "/api/openapi.json",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/" => "/",
+        _ => "/assets",
+    });
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.latency.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
+    state.metrics.requests.with_label_values(&[route, resp.status().as_str()]).inc();
+    resp
+}
+
+/// `quakestream frontend`: runs until SIGINT/SIGTERM.
+pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
+    ops::init_logging(&args.log);
+    let (stop_tx, stop_rx) = ops::shutdown_channel();
+    ops::trigger_on_signal(stop_tx.clone());
+    let archive = connect_archive(&args).await?;
+    let cfg = FrontendConfig {
+        bootstrap_servers: args.bootstrap_servers.clone(),
+        topic: args.topic.clone(),
+        listen: args.listen,
+        window: args.window,
+        rate_limit: args.rate_limit,
+        client_ip_header: args.client_ip_header.clone(),
+        sse_heartbeat: args.sse_heartbeat,
+        archive,
+        ..FrontendConfig::new("", "")
+    };
+    let fe = start(cfg, prometheus::Registry::new(), stop_rx).await?;
+    let result = fe.task.await.map_err(|e| anyhow::anyhow!("frontend task: {e}"))?;
+    let _ = stop_tx.send(true);
+    result
+}
+
+async fn connect_archive(args: &FrontendArgs) -> anyhow::Result<Option<Arc<dyn Archive>>> {
+    match &args.table {
+        None => {
+            tracing::warn!("no --table: serving the Kafka tail only (no warm-up, no history beyond it)");
+            Ok(None)
+        }
+        Some(_table) => {
+            anyhow::bail!("the DynamoDB archive is not wired yet in this build")
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `quakestream_frontend_*` metrics.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, exponential_buckets,
+};
+
+#[derive(Clone)]
+pub struct FrontendMetrics {
+    pub requests: IntCounterVec,
+    pub latency: HistogramVec,
+    pub sse_clients: IntGauge,
+    pub sse_dropped: IntCounterVec,
+    pub index_events: IntGauge,
+    pub records: IntCounterVec,
+    pub rate_limited: prometheus::IntCounter,
+    pub push_delay: Histogram,
+    pub store_queries: IntCounterVec,
+}
+
+impl FrontendMetrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let requests = IntCounterVec::new(
+            Opts::new("quakestream_frontend_http_requests_total", "HTTP requests by route and status code"),
+            &["route", "status"],
+        )?;
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "quakestream_frontend_http_request_duration_seconds",
+                "Time to the response head, by route (for /api/stream: to the start of the stream)",
+            )
+            .buckets(exponential_buckets(0.0001, 2.5, 14)?),
+            &["route"],
+        )?;
+        let sse_clients = IntGauge::new("quakestream_frontend_sse_clients", "Open Server-Sent Events streams")?;
+        let sse_dropped = IntCounterVec::new(
+            Opts::new("quakestream_frontend_sse_dropped_total", "SSE streams ended by the server, by reason"),
+            &["reason"],
+        )?;
+        let index_events = IntGauge::new("quakestream_frontend_index_events", "Events held in the in-memory window")?;
+        let records = IntCounterVec::new(
+            Opts::new(
+                "quakestream_frontend_records_total",
+                "Records merged into the index, by origin (kafka, store) and outcome",
+            ),
+            &["origin", "outcome"],
+        )?;
+        let rate_limited =
+            prometheus::IntCounter::new("quakestream_frontend_rate_limited_total", "Requests refused with 429")?;
+        let push_delay = Histogram::with_opts(
+            HistogramOpts::new(
+                "quakestream_frontend_push_delay_seconds",
+                "From the producer receiving an event to this replica publishing it to SSE clients",
+            )
+            .buckets(exponential_buckets(0.001, 3.0, 12)?),
+        )?;
+        let store_queries = IntCounterVec::new(
+            Opts::new("quakestream_frontend_store_queries_total", "DynamoDB reads, by kind and outcome"),
+            &["kind", "outcome"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(sse_clients.clone()))?;
+        registry.register(Box::new(sse_dropped.clone()))?;
+        registry.register(Box::new(index_events.clone()))?;
+        registry.register(Box::new(records.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(push_delay.clone()))?;
+        registry.register(Box::new(store_queries.clone()))?;
+        Ok(FrontendMetrics {
+            requests,
+            latency,
+            sse_clients,
+            sse_dropped,
+            index_events,
+            records,
+            rate_limited,
+            push_delay,
+            store_queries,
+        })
+    }
+}
