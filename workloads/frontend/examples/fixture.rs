@@ -8,6 +8,7 @@
 //!   cargo run -p quakestream-frontend --example fixture -- [--data FILE] [--listen ADDR] [--rate-limit N]
 
 use axum::Json;
+use futures::{StreamExt, TryStreamExt};
 use axum::extract::State;
 use axum::routing::post;
 use chrono::Utc;
@@ -58,11 +59,13 @@ async fn main() -> anyhow::Result<()> {
     let mut data = testkit::shared_data("usgs-all-week-2024-05-04.geojson");
     let mut listen = "127.0.0.1:0".parse()?;
     let mut rate_limit = 500;
+    let mut with_store = true;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--data" => data = args.next().expect("--data FILE").into(),
             "--listen" => listen = args.next().expect("--listen ADDR").parse()?,
             "--rate-limit" => rate_limit = args.next().expect("--rate-limit N").parse()?,
+            "--no-store" => with_store = false,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -77,11 +80,13 @@ async fn main() -> anyhow::Result<()> {
     quakestream_producer::replay::retime(&mut items, Utc::now());
     let mut sent = 0usize;
     let mut futs = Vec::new();
+    let mut records = Vec::new();
     for it in &items {
         if let Ok(Item::Event { quake, .. }) = &it.result {
             let rec = WireRecord::new(Action::Snapshot, quake.clone(), Utc::now());
             let value = rec.to_json();
             let key = rec.key().to_owned();
+            records.push(rec);
             futs.push(producer.send_result(FutureRecord::to(&topic).key(&key).payload(&value)).map_err(|(e, _)| e)?);
             sent += 1;
         }
@@ -92,7 +97,22 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = quakestream_core::ops::shutdown_channel();
     quakestream_core::ops::trigger_on_signal(stop_tx.clone());
-    let cfg = FrontendConfig { listen, rate_limit, ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone()) };
+    // The archive holds what the consumer would have written (dynoxide, in-process).
+    let archive: Option<std::sync::Arc<dyn quakestream_frontend::archive::Archive>> = if with_store {
+        let store = quakestream_store::testkit::fresh_store("fixture").await;
+        futures::stream::iter(records.iter())
+            .map(|r| {
+                let store = store.clone();
+                async move { store.upsert(r).await }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Some(std::sync::Arc::new(store))
+    } else {
+        None
+    };
+    let cfg = FrontendConfig { listen, rate_limit, archive, ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone()) };
     let fe = start(cfg, prometheus::Registry::new(), stop_rx.clone()).await?;
     let ctl = Ctl { producer, topic };
     let app = axum::Router::new().route("/produce", post(produce)).with_state(ctl);

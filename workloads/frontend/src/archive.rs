@@ -28,3 +28,52 @@ pub trait Archive: Send + Sync + 'static {
 
     fn get<'a>(&'a self, unid: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Archived>>>;
 }
+
+/// DynamoDB, through the store crate.
+impl Archive for quakestream_store::Store {
+    fn query_window<'a>(
+        &'a self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        filter: &'a Filter,
+        limit: usize,
+        page_token: Option<String>,
+    ) -> BoxFuture<'a, anyhow::Result<(Vec<Quake>, Option<String>)>> {
+        Box::pin(async move {
+            let f = quakestream_store::QueryFilter {
+                minmag: filter.minmag,
+                maxmag: filter.maxmag,
+                mindepth: filter.mindepth,
+                maxdepth: filter.maxdepth,
+            };
+            // The store's window is half-open; ours includes `until`.
+            let until = until + chrono::Duration::microseconds(1);
+            let limit = limit.min(quakestream_store::MAX_PAGE);
+            Ok(quakestream_store::Store::query_window(self, since, until, &f, limit, page_token).await?)
+        })
+    }
+
+    fn get<'a>(&'a self, unid: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Archived>>> {
+        Box::pin(async move {
+            Ok(quakestream_store::Store::get(self, unid).await?.map(|s| Archived {
+                first_seen: Some(s.first_seen),
+                revisions: s
+                    .revisions
+                    .iter()
+                    .map(|r| RevisionView {
+                        lastupdate: r.lastupdate,
+                        time: s.quake.time,
+                        mag: r.mag,
+                        magtype: r.magtype.clone(),
+                        lat: r.lat,
+                        lon: r.lon,
+                        depth_km: r.depth_km,
+                        region: r.region.clone(),
+                        agency: r.agency.clone(),
+                    })
+                    .collect(),
+                quake: s.quake,
+            }))
+        })
+    }
+}

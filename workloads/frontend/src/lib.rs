@@ -46,9 +46,9 @@ pub struct FrontendArgs {
     /// DynamoDB table; without it the frontend serves only what it reads from Kafka.
     #[arg(long, env = "QS_TABLE")]
     pub table: Option<String>,
-    /// AWS region of the table.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
+    /// AWS region of the table (default: the standard AWS chain; us-east-1 with an endpoint).
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
     /// DynamoDB endpoint override (dynoxide, DynamoDB Local).
     #[arg(long, env = "QS_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
@@ -366,8 +366,17 @@ async fn connect_archive(args: &FrontendArgs) -> anyhow::Result<Option<Arc<dyn A
             tracing::warn!("no --table: serving the Kafka tail only (no warm-up, no history beyond it)");
             Ok(None)
         }
-        Some(_table) => {
-            anyhow::bail!("the DynamoDB archive is not wired yet in this build")
+        Some(table) => {
+            let cfg = quakestream_store::StoreConfig {
+                table: table.clone(),
+                region: args.region.clone(),
+                endpoint: args.dynamodb_endpoint.clone(),
+            };
+            let store = quakestream_store::Store::connect(&cfg)
+                .await
+                .with_context(|| format!("connecting to DynamoDB table {table}"))?;
+            tracing::info!(%table, endpoint = ?args.dynamodb_endpoint, "archive: DynamoDB");
+            Ok(Some(Arc::new(store)))
         }
     }
 }
