@@ -26,6 +26,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Consume the topic into DynamoDB (conditional upserts, revision history, DLQ).
     Consumer(quakestream_consumer::cli::ConsumerArgs),
+    /// Serve the live map, the HTTP API and the SSE stream (tails Kafka, warms up from DynamoDB).
+    Frontend(quakestream_frontend::FrontendArgs),
     /// Manage the DynamoDB table (`table create`: idempotent).
     #[command(subcommand)]
     Table(quakestream_store::cli::TableCommand),
@@ -144,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Producer(args) => run_async(run_producer(args)),
         Command::Consumer(args) => run_async(quakestream_consumer::cli::run(args)),
         Command::Table(cmd) => run_async(quakestream_store::cli::run(cmd)),
+        Command::Frontend(args) => run_async(quakestream_frontend::run(args)),
     }
 }
 

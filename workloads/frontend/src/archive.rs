@@ -77,3 +77,8 @@ impl Archive for quakestream_store::Store {
         })
     }
 }
+
+/// The archive for a store handle (what `quakestream dev` and `run` pass to the frontend).
+pub fn from_store(store: quakestream_store::Store) -> std::sync::Arc<dyn Archive> {
+    std::sync::Arc::new(store)
+}
