@@ -128,6 +128,7 @@ impl ItemState {
 
 /// What to do with a record given the stored item.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Merge {
     /// The item already holds this revision (a duplicate or replay): no write.
     Unchanged,

@@ -34,7 +34,7 @@ impl Position {
     }
 
     pub fn decode(token: &str) -> Result<Position, StoreError> {
-        if token.len() > 2048 || token.len() % 2 != 0 {
+        if token.len() > 2048 || !token.len().is_multiple_of(2) {
             return Err(StoreError::BadPageToken);
         }
         let bytes = (0..token.len())

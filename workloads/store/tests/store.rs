@@ -115,7 +115,7 @@ async fn window_query_pages_across_days_with_filters() {
     };
     let expect = |f: &dyn Fn(&Quake) -> bool| -> Vec<String> {
         let mut v: Vec<&Quake> = all.iter().filter(|q| q.time >= since && q.time < until && f(q)).collect();
-        v.sort_by(|a, b| b.time.cmp(&a.time));
+        v.sort_by_key(|q| std::cmp::Reverse(q.time));
         v.iter().map(|q| q.unid.clone()).collect()
     };
     let ids = |v: Vec<Quake>| v.into_iter().map(|q| q.unid).collect::<Vec<_>>();
