@@ -23,7 +23,7 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
         .set("linger.ms", "5")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "100000")
-        .set("queue.buffering.max.kbytes", "32768")
+        .set("queue.buffering.max.kbytes", "8192")
         .set("message.timeout.ms", "120000")
         .set("client.id", "quakestream-producer");
     c

@@ -18,6 +18,7 @@ use futures::stream::FuturesUnordered;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -73,20 +74,23 @@ impl Watermark {
 
 /// Remembers the (unid, lastupdate) pairs already sent, up to `cap` of them (oldest forgotten
 /// first). A forgotten pair sent again is harmless: the consumer's write is conditional.
+/// Pairs are kept as 64-bit SipHash fingerprints with a per-process random key (about 24 bytes
+/// each instead of the strings): a false "already sent" needs a collision, about n²/2⁶⁵.
 pub struct Dedup {
-    seen: HashSet<(Box<str>, i64)>,
-    order: VecDeque<(Box<str>, i64)>,
+    seen: HashSet<u64>,
+    order: VecDeque<u64>,
     cap: usize,
+    hasher: std::hash::RandomState,
 }
 
 impl Dedup {
     pub fn new(cap: usize) -> Self {
-        Dedup { seen: HashSet::new(), order: VecDeque::new(), cap: cap.max(1) }
+        Dedup { seen: HashSet::new(), order: VecDeque::new(), cap: cap.max(1), hasher: std::hash::RandomState::new() }
     }
     /// True if the pair is new (and now remembered).
     pub fn insert(&mut self, unid: &str, lastupdate: DateTime<Utc>) -> bool {
-        let key: (Box<str>, i64) = (unid.into(), lastupdate.timestamp_micros());
-        if self.seen.contains(&key) {
+        let key = self.hasher.hash_one((unid, lastupdate.timestamp_micros()));
+        if !self.seen.insert(key) {
             return false;
         }
         if self.order.len() >= self.cap {
@@ -94,7 +98,6 @@ impl Dedup {
                 self.seen.remove(&old);
             }
         }
-        self.seen.insert(key.clone());
         self.order.push_back(key);
         true
     }
@@ -122,8 +125,8 @@ impl Default for PipelineConfig {
         PipelineConfig {
             topic: quakestream_core::wire::DEFAULT_TOPIC.into(),
             dlq_topic: quakestream_core::wire::DEFAULT_DLQ_TOPIC.into(),
-            max_in_flight: 20_000,
-            dedup_capacity: 500_000,
+            max_in_flight: 8_192,
+            dedup_capacity: 200_000,
             flush_timeout: Duration::from_secs(30),
         }
     }
@@ -352,7 +355,7 @@ pub async fn run(
 ) -> anyhow::Result<PipelineReport> {
     use anyhow::Context;
     let producer = kafka::create_producer(bootstrap).context("creating the Kafka producer")?;
-    let (tx, rx) = mpsc::channel(10_000);
+    let (tx, rx) = mpsc::channel(1024);
     let pipeline_task = tokio::spawn(Pipeline::new(producer, pipeline, metrics.clone()).run(rx));
     match source {
         SourceConfig::Live(cfg) => live::run(cfg, tx, Watermark::default(), metrics, health, shutdown).await,
@@ -367,4 +370,22 @@ pub async fn run(
         }
     }
     Ok(pipeline_task.await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_skips_repeats_and_forgets_the_oldest_beyond_its_cap() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let mut d = Dedup::new(2);
+        assert!(d.insert("a", t(1)));
+        assert!(!d.insert("a", t(1)));
+        assert!(d.insert("a", t(2)), "a new revision of the same event is new");
+        assert!(d.insert("b", t(1)));
+        assert_eq!(d.len(), 2);
+        assert!(d.insert("a", t(1)), "the oldest pair was forgotten");
+        assert!(!d.insert("b", t(1)));
+    }
 }
