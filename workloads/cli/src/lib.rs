@@ -3,6 +3,8 @@
 
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_producer::{self as producer, PipelineConfig, ProducerMetrics, SourceConfig, live::LiveConfig, replay};
+mod dev;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -20,6 +22,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the whole pipeline on this machine: embedded broker and store, feed, map.
+    Dev(dev::DevArgs),
     /// Stream the EMSC feed (or replay a file) into Kafka.
     Producer(ProducerArgs),
     /// Parse a file (EMSC frames, FDSN JSON, USGS GeoJSON, JSON lines) and print its wire records.
@@ -142,6 +146,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tls();
     match cli.command {
+        Command::Dev(args) => run_async(dev::run(args)),
         Command::Inspect(args) => run_inspect(&args),
         Command::Producer(args) => run_async(run_producer(args)),
         Command::Consumer(args) => run_async(quakestream_consumer::cli::run(args)),
