@@ -139,6 +139,26 @@ fn snapshot(dev: &Dev, events: &[Value]) -> Vec<(String, String, usize)> {
     out
 }
 
+/// Keeps the real `/metrics` of a running pipeline (producer, consumer and frontend share one
+/// registry in `dev`) for the dashboard check in scripts/check-cluster-files.sh.
+fn save_metrics(dev: &Dev) {
+    // Lag gauges appear once the consumer has measured its assigned partitions.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = reqwest::blocking::get(format!("{}/metrics", dev.url)).unwrap().text().unwrap();
+        if text.contains("quakestream_consumer_lag_messages{") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for name in ["quakestream_producer_published_total", "quakestream_consumer_written_total", "quakestream_frontend_http_requests_total"] {
+        assert!(text.contains(name), "{name} missing from /metrics");
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/metrics");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dev.prom"), text).unwrap();
+}
+
 #[test]
 fn dev_replays_persists_and_replays_idempotently() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,6 +170,7 @@ fn dev_replays_persists_and_replays_idempotently() {
     assert_eq!(events.len(), EVENTS, "every unique event of the file is queryable");
     let first = snapshot(&dev, &events);
     assert!(first.iter().filter(|s| s.2 > 0).all(|s| s.2 == 1), "one revision each: {first:?}");
+    save_metrics(&dev);
     dev.interrupt();
 
     let dev = Dev::start(dir.path(), &["--no-ingest"]);

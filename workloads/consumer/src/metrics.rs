@@ -74,6 +74,16 @@ impl ConsumerMetrics {
         registry.register(Box::new(m.lag.clone()))?;
         registry.register(Box::new(m.in_flight.clone()))?;
         registry.register(Box::new(m.paused.clone()))?;
+        // Known label values start at zero, so dashboards show zeros rather than gaps.
+        for reason in [
+            "bad_json", "unsupported_version", "empty", "key_mismatch", "missing_field", "bad_unid",
+            "out_of_range", "bad_time", "bad_type", "rejected", "malformed",
+        ] {
+            m.dlq.with_label_values(&[reason]);
+        }
+        for error in ["throttled", "unavailable", "timeout", "connection", "table_not_found", "access_denied", "other", "dlq"] {
+            m.retries.with_label_values(&[error]);
+        }
         Ok(m)
     }
 

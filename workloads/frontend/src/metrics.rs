@@ -66,6 +66,8 @@ impl FrontendMetrics {
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(push_delay.clone()))?;
         registry.register(Box::new(store_queries.clone()))?;
+        // Start known label values at zero, so dashboards show zeros rather than gaps.
+        sse_dropped.with_label_values(&["lagged"]);
         Ok(FrontendMetrics {
             requests,
             latency,

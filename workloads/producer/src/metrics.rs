@@ -70,6 +70,12 @@ impl ProducerMetrics {
         for a in ["create", "update", "unknown", "invalid"] {
             m.frames.with_label_values(&[a]);
         }
+        for r in ["bad_json", "too_large", "bad_shape", "missing_field", "bad_unid", "out_of_range", "bad_time", "bad_type"] {
+            m.rejected.with_label_values(&[r]);
+        }
+        for o in ["ok", "error"] {
+            m.backfill_requests.with_label_values(&[o]);
+        }
         m.last_frame_age.set(-1);
         Ok(m)
     }
