@@ -9,7 +9,7 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let web = manifest.join("web");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("web");
-    for p in ["src", "build.mjs", "package.json", "package-lock.json"] {
+    for p in ["src", "data", "build.mjs", "plates.mjs", "package.json", "package-lock.json"] {
         println!("cargo:rerun-if-changed={}", web.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=QS_NPM");

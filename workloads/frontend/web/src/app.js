@@ -74,14 +74,29 @@ function matches(f) {
 const map = L.map('map', { preferCanvas: true, worldCopyJump: true, minZoom: 1, maxZoom: 12, zoomControl: true })
   .setView([20, 10], 2);
 map.attributionControl.setPrefix('<a href="https://leafletjs.com/">Leaflet</a>');
-const renderer = L.canvas({ padding: 0.3 });
+// Panes, bottom to top: basemap (overlayPane, 400), plate boundaries (410), earthquakes (450).
+map.createPane('plates').style.zIndex = 410;
+map.getPane('plates').style.pointerEvents = 'none';
+map.createPane('quakes').style.zIndex = 450;
+const baseRenderer = L.canvas({ padding: 0.3 });
+const renderer = L.canvas({ padding: 0.3, pane: 'quakes' });
 const basemap = L.layerGroup().addTo(map);
+const PLATES_CREDIT = 'Plate boundaries: <a href="https://doi.org/10.1029/2001GC000252">Bird (2003), PB2002</a> (ODC-By)';
+const plates = L.geoJSON(null, {
+  pane: 'plates', renderer: L.svg({ pane: 'plates', padding: 0.3 }), interactive: false, attribution: PLATES_CREDIT,
+  style: { color: '#7d6b8f', weight: 1, opacity: 0.7, lineCap: 'round' },
+}).addTo(map);
 const quakesLayer = L.layerGroup().addTo(map);
 const osm = L.tileLayer('https://tile.openstreetmap.org/{z}/{x}/{y}.png', {
   maxZoom: 19, attribution: '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
 });
-L.control.layers({ 'Offline basemap (Natural Earth)': basemap, 'OpenStreetMap (online)': osm }, { Earthquakes: quakesLayer },
+L.control.layers({ 'Offline basemap (Natural Earth)': basemap, 'OpenStreetMap (online)': osm },
+  { 'Plate boundaries (PB2002)': plates, Earthquakes: quakesLayer },
   { position: 'topright', collapsed: true }).addTo(map);
+fetch('/assets/plates.json').then((r) => r.json()).then((fc) => {
+  plates.addData(fc);
+  document.body.dataset.plates = String(fc.features.length);
+}).catch(() => {});
 
 // Rings that cross the antimeridian (Fiji, Chukotka) would be drawn as bands across the world:
 // move their western half east of 180°.
@@ -100,11 +115,11 @@ fetch('/assets/countries-110m.json').then((r) => r.json()).then((topo) => {
   const countries = feature(topo, topo.objects.countries);
   for (const f of countries.features) unwrap(f.geometry);
   L.geoJSON(countries, {
-    renderer, interactive: false,
+    renderer: baseRenderer, interactive: false,
     style: { color: '#b9b3a5', weight: 0.6, fillColor: '#f3f0e8', fillOpacity: 1 },
   }).addTo(basemap);
   L.geoJSON(unwrap(mesh(topo, topo.objects.countries, (a, b) => a !== b)), {
-    renderer, interactive: false, style: { color: '#a39d8f', weight: 0.7 },
+    renderer: baseRenderer, interactive: false, style: { color: '#a39d8f', weight: 0.7 },
   }).addTo(basemap);
   map.attributionControl.addAttribution('Basemap © <a href="https://www.naturalearthdata.com/">Natural Earth</a>');
 }).catch(() => {});

@@ -85,14 +85,30 @@ test('the page loads with no internet and shows the events of the window', async
   await waitForStreamLive(page);
   // The basemap is bundled: the countries layer is drawn without any outside request.
   await page.waitForFunction(() => Object.keys(window.__qs).length && document.querySelectorAll('.leaflet-overlay-pane canvas').length > 0);
+  // The plate boundaries (PB2002, bundled) are drawn as SVG paths in their own pane, under the quakes.
+  await page.waitForFunction(() => document.querySelectorAll('.leaflet-plates-pane path').length > 0, null, { timeout: LIMIT });
+  const platePaths = await page.locator('.leaflet-plates-pane path').count();
+  assert.ok(platePaths >= 229, `every PB2002 segment is drawn (${platePaths} paths)`);
+  const z = await page.evaluate(() => ['plates', 'quakes'].map((p) => Number(getComputedStyle(document.querySelector(`.leaflet-${p}-pane`)).zIndex)));
+  assert.ok(z[0] < z[1], `plates pane (${z[0]}) is under the quakes pane (${z[1]})`);
   assert.deepEqual(external, [], 'no request left the frontend');
   assert.deepEqual(errors, []);
   const credits = await page.textContent('footer');
   assert.match(credits, /EMSC/);
   assert.match(credits, /CC BY 4\.0/);
   assert.match(credits, /U\.S\. Geological Survey/);
+  assert.match(credits, /Bird \(2003\), PB2002/);
+  assert.match(await page.textContent('.leaflet-control-attribution'), /Bird \(2003\)/);
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, 'frontend-map.png') });
+  // The layer control switches the plate boundaries off and on again.
+  await page.hover('.leaflet-control-layers');
+  const toggle = page.getByLabel('Plate boundaries (PB2002)');
+  assert.equal(await toggle.isChecked(), true, 'on by default');
+  await toggle.uncheck();
+  await page.waitForFunction(() => document.querySelectorAll('.leaflet-plates-pane path').length === 0, null, { timeout: LIMIT });
+  await toggle.check();
+  await page.waitForFunction(() => document.querySelectorAll('.leaflet-plates-pane path').length > 0, null, { timeout: LIMIT });
   await ctx.close();
 });
 
