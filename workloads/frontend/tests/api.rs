@@ -156,10 +156,30 @@ async fn filters_formats_errors_paging_etag() {
     let tag = r1.headers()["etag"].clone();
     let r304 = client.get(&u).header("if-none-match", tag.clone()).send().await.unwrap();
     assert_eq!(r304.status(), 304);
-    // Compression when asked for.
+    // Compression when asked for: the gzipped body (cached with the plain one) decompresses to the
+    // plain body, carries the same ETag and Vary: Accept-Encoding, and revalidates to 304 too.
     let raw = reqwest::Client::builder().no_gzip().build().unwrap();
-    let gz = raw.get(format!("{url}/api/quakes")).header("accept-encoding", "gzip").send().await.unwrap();
+    let plain = raw.get(&u).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    let plain_tag = plain.headers()["etag"].clone();
+    let plain_body = plain.bytes().await.unwrap();
+    let gz = raw.get(&u).header("accept-encoding", "br;q=1.0, gzip;q=0.8").send().await.unwrap();
     assert_eq!(gz.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
+    assert_eq!(gz.headers()["vary"], "Accept-Encoding");
+    assert_eq!(gz.headers()["etag"], plain_tag);
+    let gz_body = gz.bytes().await.unwrap();
+    assert!(gz_body.len() < plain_body.len());
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz_body[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain_body, "gzip body is the plain body");
+    let again = raw.get(&u).header("accept-encoding", "gzip").send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(again, gz_body, "served from the cache, byte for byte");
+    let gz304 = raw.get(&u).header("accept-encoding", "gzip").header("if-none-match", plain_tag.clone()).send().await.unwrap();
+    assert_eq!(gz304.status(), 304);
+    let refused = raw.get(&u).header("accept-encoding", "gzip;q=0, identity").send().await.unwrap();
+    assert!(refused.headers().get("content-encoding").is_none(), "q=0 refuses gzip");
+    assert_eq!(refused.bytes().await.unwrap(), plain_body);
 
     // Older windows come from the archive (DynamoDB), with its own paging.
     let since = (Utc::now() - Duration::days(40)).to_rfc3339();
