@@ -25,4 +25,4 @@ cargo build -p quakestream-frontend --example fixture
 mkdir -p "$root/artifacts"
 QS_FIXTURE="$root/target/debug/examples/fixture" QS_ARTIFACTS="$root/artifacts" CHROMIUM="$(command -v chromium)" \
   node --test "$web/tests/"
-echo "screenshots: $(ls "$root"/artifacts/frontend-*.png | tr '\n' ' ')"
+echo "screenshots:" "$root"/artifacts/frontend-*.png
