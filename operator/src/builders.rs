@@ -356,6 +356,11 @@ pub fn config_data(qs: &QuakeStream, component: Component) -> BTreeMap<String, S
         Component::Frontend => {
             put("QS_WINDOW", s.frontend.window.clone());
             put("QS_RATE_LIMIT", s.frontend.rate_limit.to_string());
+            // Behind the Ingress every request comes from the proxy: rate-limit by the client
+            // address the proxy appends to X-Forwarded-For (its last entry), not the peer.
+            if s.frontend.ingress.is_some() {
+                put("QS_CLIENT_IP_HEADER", "X-Forwarded-For".to_owned());
+            }
         }
     }
     if component != Component::Producer {
@@ -1010,9 +1015,18 @@ mod tests {
         let f = config_data(&qs, Component::Frontend);
         assert_eq!(f["QS_WINDOW"], "2d");
         assert_eq!(f["QS_RATE_LIMIT"], "100");
+        assert!(!f.contains_key("QS_CLIENT_IP_HEADER"), "no proxy in front without an Ingress");
         assert_eq!(f["QS_LISTEN"], "0.0.0.0:8080");
         assert!(!f.contains_key("QS_DLQ_TOPIC"));
         assert!(!f.contains_key("QS_GROUP_ID"));
+    }
+
+    #[test]
+    fn frontend_behind_an_ingress_rate_limits_by_forwarded_client_address() {
+        let mut qs = minimal();
+        qs.spec.frontend.ingress = Some(IngressSpec::default());
+        let f = config_data(&qs, Component::Frontend);
+        assert_eq!(f["QS_CLIENT_IP_HEADER"], "X-Forwarded-For");
     }
 
     #[test]
