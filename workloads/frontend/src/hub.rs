@@ -1,7 +1,8 @@
 //! Live fan-out to the browsers: one broadcast of pre-rendered events, a ring buffer for
 //! `Last-Event-ID` resume, and per-client filters. The broadcast never waits for a client: one
 //! that falls more than the channel's capacity behind is dropped (its EventSource reconnects and
-//! resumes from the ring), so a slow phone never slows anyone else.
+//! resumes from the ring), so a slow phone never slows anyone else. A client that stops reading
+//! altogether is closed by the connection's write-stall guard (see `conn`).
 
 use crate::index::{Current, Filter};
 use parking_lot::Mutex;

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod archive;
 mod assets;
+pub mod conn;
 pub mod geo;
 pub mod hub;
 pub mod index;
@@ -68,6 +69,10 @@ pub struct FrontendArgs {
     /// Interval of SSE heartbeat comments.
     #[arg(long, env = "QS_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub sse_heartbeat: Duration,
+    /// Close a connection whose client has not accepted any bytes for this long while the server
+    /// had something to send (a stalled SSE client, a frozen phone).
+    #[arg(long, env = "QS_WRITE_STALL_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub write_stall_timeout: Duration,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
     #[arg(long = "log", env = "QS_LOG", default_value = "info")]
     pub log: String,
@@ -89,6 +94,8 @@ pub struct FrontendConfig {
     pub sse_channel: usize,
     /// Events kept for `Last-Event-ID` resume.
     pub sse_ring: usize,
+    /// A connection whose writes make no progress for this long is closed.
+    pub write_stall_timeout: Duration,
 }
 
 impl FrontendConfig {
@@ -104,6 +111,7 @@ impl FrontendConfig {
             archive: None,
             sse_channel: 1024,
             sse_ring: 4096,
+            write_stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -180,7 +188,9 @@ pub async fn start(
     };
     let router = router(state.clone(), ops_state, &cfg);
     let (addr, server) =
-        ops::serve(cfg.listen, router, shutdown.clone()).await.with_context(|| format!("binding {}", cfg.listen))?;
+        conn::serve(cfg.listen, router, shutdown.clone(), cfg.write_stall_timeout, state.metrics.write_stalls.clone())
+            .await
+            .with_context(|| format!("binding {}", cfg.listen))?;
     tracing::info!(listen = %addr, bootstrap = %cfg.bootstrap_servers, topic = %cfg.topic,
         archive = cfg.archive.is_some(), window_s = cfg.window.as_secs(), "frontend listening");
 
@@ -351,6 +361,7 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
         rate_limit: args.rate_limit,
         client_ip_header: args.client_ip_header.clone(),
         sse_heartbeat: args.sse_heartbeat,
+        write_stall_timeout: args.write_stall_timeout,
         archive,
         ..FrontendConfig::new("", "")
     };

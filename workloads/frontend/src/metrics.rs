@@ -1,7 +1,7 @@
 //! `quakestream_frontend_*` metrics.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, exponential_buckets,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, exponential_buckets,
 };
 
 #[derive(Clone)]
@@ -10,6 +10,7 @@ pub struct FrontendMetrics {
     pub latency: HistogramVec,
     pub sse_clients: IntGauge,
     pub sse_dropped: IntCounterVec,
+    pub write_stalls: IntCounter,
     pub index_events: IntGauge,
     pub records: IntCounterVec,
     pub rate_limited: prometheus::IntCounter,
@@ -53,6 +54,10 @@ impl FrontendMetrics {
             )
             .buckets(exponential_buckets(0.001, 3.0, 12)?),
         )?;
+        let write_stalls = IntCounter::new(
+            "quakestream_frontend_write_stalls_total",
+            "Connections closed because the client stopped reading (no write progress for the stall timeout)",
+        )?;
         let store_queries = IntCounterVec::new(
             Opts::new("quakestream_frontend_store_queries_total", "DynamoDB reads, by kind and outcome"),
             &["kind", "outcome"],
@@ -61,6 +66,7 @@ impl FrontendMetrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(sse_clients.clone()))?;
         registry.register(Box::new(sse_dropped.clone()))?;
+        registry.register(Box::new(write_stalls.clone()))?;
         registry.register(Box::new(index_events.clone()))?;
         registry.register(Box::new(records.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
@@ -73,6 +79,7 @@ impl FrontendMetrics {
             latency,
             sse_clients,
             sse_dropped,
+            write_stalls,
             index_events,
             records,
             rate_limited,
