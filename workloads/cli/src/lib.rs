@@ -1,6 +1,7 @@
 //! The `quakestream` command line. Every flag can also be set by the environment variable named
 //! in its help, so a Kubernetes ConfigMap can configure a workload.
 
+use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_producer::{self as producer, PipelineConfig, ProducerMetrics, SourceConfig, live::LiveConfig, replay};
 mod dev;
@@ -35,19 +36,6 @@ pub enum Command {
     /// Manage the DynamoDB table (`table create`: idempotent).
     #[command(subcommand)]
     Table(quakestream_store::cli::TableCommand),
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct KafkaArgs {
-    /// Kafka bootstrap servers (host:port,...).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
-    pub bootstrap_servers: String,
-    /// The topic of wire records.
-    #[arg(long, env = "QS_TOPIC", default_value = quakestream_core::wire::DEFAULT_TOPIC)]
-    pub topic: String,
-    /// The dead-letter topic.
-    #[arg(long, env = "QS_DLQ_TOPIC", default_value = quakestream_core::wire::DEFAULT_DLQ_TOPIC)]
-    pub dlq_topic: String,
 }
 
 #[derive(Args, Debug, Clone)]

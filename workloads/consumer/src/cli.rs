@@ -4,6 +4,7 @@
 use crate::{ConsumerConfig, ConsumerMetrics};
 use anyhow::Context;
 use clap::Args;
+use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_store::cli::DynamoArgs;
 use std::net::SocketAddr;
@@ -11,15 +12,8 @@ use std::time::Duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct ConsumerArgs {
-    /// Kafka bootstrap servers (host:port,...).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
-    pub bootstrap_servers: String,
-    /// The topic of wire records.
-    #[arg(long, env = "QS_TOPIC", default_value = quakestream_core::wire::DEFAULT_TOPIC)]
-    pub topic: String,
-    /// The dead-letter topic.
-    #[arg(long, env = "QS_DLQ_TOPIC", default_value = quakestream_core::wire::DEFAULT_DLQ_TOPIC)]
-    pub dlq_topic: String,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// Kafka consumer group.
     #[arg(long, env = "QS_GROUP_ID", default_value = "quakestream-consumer")]
     pub group_id: String,
@@ -47,7 +41,7 @@ pub struct ConsumerArgs {
 
 impl ConsumerArgs {
     pub fn consumer_config(&self) -> ConsumerConfig {
-        let mut c = ConsumerConfig::new(&self.bootstrap_servers, &self.topic, &self.dlq_topic, &self.group_id);
+        let mut c = ConsumerConfig::new(&self.kafka.bootstrap_servers, &self.kafka.topic, &self.kafka.dlq_topic, &self.group_id);
         c.concurrency = self.concurrency as usize;
         c.max_in_flight = self.max_in_flight as usize;
         c.retry_max = Duration::from_secs(self.retry_max_secs.max(1));
@@ -71,7 +65,7 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     if args.create_table {
         store.create_table().await.with_context(|| format!("creating table {}", store.table()))?;
     }
-    tracing::info!(listen = %addr, bootstrap = %args.bootstrap_servers, topic = %args.topic, table = %store.table(),
+    tracing::info!(listen = %addr, bootstrap = %args.kafka.bootstrap_servers, topic = %args.kafka.topic, table = %store.table(),
         endpoint = ?args.dynamo.dynamodb_endpoint, "consumer starting");
     let report = crate::run(args.consumer_config(), store, metrics, health, stop_rx).await?;
     tracing::info!(consumed = report.consumed, written = report.written, stale = report.stale,
