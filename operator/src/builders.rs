@@ -7,24 +7,20 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
-};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::autoscaling::v2::{
-    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
-    MetricTarget, ResourceMetricSource,
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort,
-    ServiceSpec, TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec as K8sIngressSpec, IngressTLS, NetworkPolicy,
-    NetworkPolicyIngressRule, NetworkPolicyPort, NetworkPolicySpec as K8sNetworkPolicySpec,
-    ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
+    IngressSpec as K8sIngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPort,
+    NetworkPolicySpec as K8sNetworkPolicySpec, ServiceBackendPort,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -59,11 +55,7 @@ pub enum Component {
 
 impl Component {
     /// All components in apply order.
-    pub const ALL: [Component; 3] = [
-        Component::Producer,
-        Component::Consumer,
-        Component::Frontend,
-    ];
+    pub const ALL: [Component; 3] = [Component::Producer, Component::Consumer, Component::Frontend];
 
     /// Lowercase name: the `quakestream` subcommand, the label value and the object-name suffix.
     pub fn as_str(self) -> &'static str {
@@ -167,9 +159,7 @@ impl Children {
 }
 
 /// Serialise an object, making sure `apiVersion` and `kind` come first and are set.
-fn typed<K: Resource<DynamicType = ()> + serde::Serialize>(
-    o: &K,
-) -> Result<serde_json::Value, serde_json::Error> {
+fn typed<K: Resource<DynamicType = ()> + serde::Serialize>(o: &K) -> Result<serde_json::Value, serde_json::Error> {
     let mut map = serde_json::Map::new();
     map.insert("apiVersion".into(), K::api_version(&()).into());
     map.insert("kind".into(), K::kind(&()).into());
@@ -183,35 +173,23 @@ fn typed<K: Resource<DynamicType = ()> + serde::Serialize>(
 
 /// Build every child of a (validated) QuakeStream.
 pub fn build_all(qs: &QuakeStream) -> Children {
-    let config_maps: Vec<ConfigMap> = Component::ALL
-        .iter()
-        .map(|c| build_config_map(qs, *c))
-        .collect();
+    let config_maps: Vec<ConfigMap> = Component::ALL.iter().map(|c| build_config_map(qs, *c)).collect();
     let deployments = Component::ALL
         .iter()
         .zip(&config_maps)
         .map(|(c, cm)| build_deployment(qs, *c, &config_hash(cm)))
         .collect();
     Children {
-        service_accounts: Component::ALL
-            .iter()
-            .map(|c| build_service_account(qs, *c))
-            .collect(),
+        service_accounts: Component::ALL.iter().map(|c| build_service_account(qs, *c)).collect(),
         config_maps,
-        topics: TopicRole::ALL
-            .iter()
-            .map(|r| build_kafka_topic(qs, *r))
-            .collect(),
+        topics: TopicRole::ALL.iter().map(|r| build_kafka_topic(qs, *r)).collect(),
         deployments,
         service: build_frontend_service(qs),
         hpa: build_frontend_hpa(qs),
         pdb: build_frontend_pdb(qs),
         ingress: build_frontend_ingress(qs),
         network_policies: if qs.spec.network_policy.enabled {
-            Component::ALL
-                .iter()
-                .map(|c| build_network_policy(qs, *c))
-                .collect()
+            Component::ALL.iter().map(|c| build_network_policy(qs, *c)).collect()
         } else {
             Vec::new()
         },
@@ -231,12 +209,7 @@ pub fn topic_object_name(qs: &QuakeStream, role: TopicRole) -> String {
 /// Image tag: `spec.image.tag`, or the operator's own version.
 fn image_for(qs: &QuakeStream, component: Component) -> String {
     component.workload(qs).image.clone().unwrap_or_else(|| {
-        let tag = qs
-            .spec
-            .image
-            .tag
-            .as_deref()
-            .unwrap_or(env!("CARGO_PKG_VERSION"));
+        let tag = qs.spec.image.tag.as_deref().unwrap_or(env!("CARGO_PKG_VERSION"));
         format!("{}:{}", qs.spec.image.repository, tag)
     })
 }
@@ -250,15 +223,9 @@ fn image_tag(image: &str) -> Option<&str> {
 /// Labels that select a component's pods (never change for the life of a Deployment).
 pub fn selector_labels(qs: &QuakeStream, component: Component) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (
-            "app.kubernetes.io/name".to_owned(),
-            "quakestream".to_owned(),
-        ),
+        ("app.kubernetes.io/name".to_owned(), "quakestream".to_owned()),
         ("app.kubernetes.io/instance".to_owned(), qs.name_any()),
-        (
-            "app.kubernetes.io/component".to_owned(),
-            component.as_str().to_owned(),
-        ),
+        ("app.kubernetes.io/component".to_owned(), component.as_str().to_owned()),
     ])
 }
 
@@ -266,25 +233,13 @@ pub fn selector_labels(qs: &QuakeStream, component: Component) -> BTreeMap<Strin
 /// that serve the whole pipeline (the KafkaTopics).
 pub fn labels(qs: &QuakeStream, component: Option<Component>) -> BTreeMap<String, String> {
     let mut l = BTreeMap::from([
-        (
-            "app.kubernetes.io/name".to_owned(),
-            "quakestream".to_owned(),
-        ),
+        ("app.kubernetes.io/name".to_owned(), "quakestream".to_owned()),
         ("app.kubernetes.io/instance".to_owned(), qs.name_any()),
-        (
-            "app.kubernetes.io/part-of".to_owned(),
-            "quakestream".to_owned(),
-        ),
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            crate::MANAGER.to_owned(),
-        ),
+        ("app.kubernetes.io/part-of".to_owned(), "quakestream".to_owned()),
+        ("app.kubernetes.io/managed-by".to_owned(), crate::MANAGER.to_owned()),
     ]);
     if let Some(c) = component {
-        l.insert(
-            "app.kubernetes.io/component".to_owned(),
-            c.as_str().to_owned(),
-        );
+        l.insert("app.kubernetes.io/component".to_owned(), c.as_str().to_owned());
         if let Some(tag) = image_tag(&image_for(qs, c)).filter(|t| is_label_value(t)) {
             l.insert("app.kubernetes.io/version".to_owned(), tag.to_owned());
         }
@@ -337,10 +292,7 @@ pub fn config_data(qs: &QuakeStream, component: Component) -> BTreeMap<String, S
     put("KAFKA_BOOTSTRAP_SERVERS", s.kafka.bootstrap());
     put("QS_TOPIC", s.kafka.topic_name().to_owned());
     put("QS_LISTEN", format!("0.0.0.0:{}", component.port()));
-    put(
-        "QS_LOG",
-        w.log_level.clone().unwrap_or_else(|| "info".to_owned()),
-    );
+    put("QS_LOG", w.log_level.clone().unwrap_or_else(|| "info".to_owned()));
     match component {
         Component::Producer => {
             put("QS_DLQ_TOPIC", s.kafka.dlq_topic_name().to_owned());
@@ -398,11 +350,7 @@ pub fn config_hash(cm: &ConfigMap) -> String {
         h.update(v.as_bytes());
         h.update([0]);
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// A Strimzi KafkaTopic for one topic role.
@@ -411,11 +359,8 @@ pub fn build_kafka_topic(qs: &QuakeStream, role: TopicRole) -> KafkaTopic {
         TopicRole::Events => (&qs.spec.kafka.topic, qs.spec.kafka.topic_name()),
         TopicRole::DeadLetters => (&qs.spec.kafka.dlq_topic, qs.spec.kafka.dlq_topic_name()),
     };
-    let mut config: BTreeMap<String, serde_json::Value> = spec
-        .config
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
+    let mut config: BTreeMap<String, serde_json::Value> =
+        spec.config.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     if let Some(ms) = spec.retention_ms {
         config.insert("retention.ms".to_owned(), json!(ms));
     }
@@ -473,11 +418,7 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
 }
 
 /// The hardened pod template of a component.
-pub fn build_pod_template(
-    qs: &QuakeStream,
-    component: Component,
-    config_hash: &str,
-) -> PodTemplateSpec {
+pub fn build_pod_template(qs: &QuakeStream, component: Component, config_hash: &str) -> PodTemplateSpec {
     let w = component.workload(qs);
     let port = component.port();
     let annotations = BTreeMap::from([
@@ -507,11 +448,7 @@ pub fn build_pod_template(
         startup_probe: Some(http_probe("/healthz", 2, 30)),
         liveness_probe: Some(http_probe("/healthz", 10, 3)),
         readiness_probe: Some(http_probe("/readyz", 5, 3)),
-        resources: Some(
-            w.resources
-                .clone()
-                .unwrap_or_else(|| default_resources(component)),
-        ),
+        resources: Some(w.resources.clone().unwrap_or_else(|| default_resources(component))),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             privileged: Some(false),
@@ -603,10 +540,7 @@ pub fn build_deployment(qs: &QuakeStream, component: Component, config_hash: &st
             Some(qs.spec.consumer.replicas),
             rolling(IntOrString::Int(1), IntOrString::Int(0)),
         ),
-        Component::Frontend => (
-            None,
-            rolling(IntOrString::String("25%".into()), IntOrString::Int(0)),
-        ),
+        Component::Frontend => (None, rolling(IntOrString::String("25%".into()), IntOrString::Int(0))),
     };
     Deployment {
         metadata: meta(qs, child_name(qs, component), Some(component)),
@@ -638,11 +572,7 @@ fn rolling(max_surge: IntOrString, max_unavailable: IntOrString) -> DeploymentSt
 /// The frontend's ClusterIP Service: port 8080 (`http`) → the container's `http` port.
 pub fn build_frontend_service(qs: &QuakeStream) -> Service {
     Service {
-        metadata: meta(
-            qs,
-            child_name(qs, Component::Frontend),
-            Some(Component::Frontend),
-        ),
+        metadata: meta(qs, child_name(qs, Component::Frontend), Some(Component::Frontend)),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(selector_labels(qs, Component::Frontend)),
@@ -682,11 +612,7 @@ pub fn build_frontend_hpa(qs: &QuakeStream) -> HorizontalPodAutoscaler {
         metrics.push(utilization("memory", mem));
     }
     HorizontalPodAutoscaler {
-        metadata: meta(
-            qs,
-            child_name(qs, Component::Frontend),
-            Some(Component::Frontend),
-        ),
+        metadata: meta(qs, child_name(qs, Component::Frontend), Some(Component::Frontend)),
         spec: Some(HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
                 api_version: Some("apps/v1".to_owned()),
@@ -706,11 +632,7 @@ pub fn build_frontend_hpa(qs: &QuakeStream) -> HorizontalPodAutoscaler {
 /// `maxUnavailable` (not `minAvailable`) keeps node drains possible when the HPA sits at one replica.
 pub fn build_frontend_pdb(qs: &QuakeStream) -> PodDisruptionBudget {
     PodDisruptionBudget {
-        metadata: meta(
-            qs,
-            child_name(qs, Component::Frontend),
-            Some(Component::Frontend),
-        ),
+        metadata: meta(qs, child_name(qs, Component::Frontend), Some(Component::Frontend)),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
             selector: Some(LabelSelector {
@@ -727,11 +649,7 @@ pub fn build_frontend_pdb(qs: &QuakeStream) -> PodDisruptionBudget {
 /// The frontend's Ingress, when one is configured.
 pub fn build_frontend_ingress(qs: &QuakeStream) -> Option<Ingress> {
     let spec = qs.spec.frontend.ingress.as_ref()?;
-    let mut metadata = meta(
-        qs,
-        child_name(qs, Component::Frontend),
-        Some(Component::Frontend),
-    );
+    let mut metadata = meta(qs, child_name(qs, Component::Frontend), Some(Component::Frontend));
     metadata.annotations = (!spec.annotations.is_empty()).then(|| spec.annotations.clone());
     let backend = IngressBackend {
         service: Some(IngressServiceBackend {
@@ -743,16 +661,12 @@ pub fn build_frontend_ingress(qs: &QuakeStream) -> Option<Ingress> {
         }),
         resource: None,
     };
-    let tls = spec
-        .tls
-        .as_ref()
-        .and_then(|t| t.secret_name.as_ref())
-        .map(|secret| {
-            vec![IngressTLS {
-                hosts: spec.host.clone().map(|h| vec![h]),
-                secret_name: Some(secret.clone()),
-            }]
-        });
+    let tls = spec.tls.as_ref().and_then(|t| t.secret_name.as_ref()).map(|secret| {
+        vec![IngressTLS {
+            hosts: spec.host.clone().map(|h| vec![h]),
+            secret_name: Some(secret.clone()),
+        }]
+    });
     Some(Ingress {
         metadata,
         spec: Some(K8sIngressSpec {
@@ -1015,7 +929,10 @@ mod tests {
         let f = config_data(&qs, Component::Frontend);
         assert_eq!(f["QS_WINDOW"], "2d");
         assert_eq!(f["QS_RATE_LIMIT"], "100");
-        assert!(!f.contains_key("QS_CLIENT_IP_HEADER"), "no proxy in front without an Ingress");
+        assert!(
+            !f.contains_key("QS_CLIENT_IP_HEADER"),
+            "no proxy in front without an Ingress"
+        );
         assert_eq!(f["QS_LISTEN"], "0.0.0.0:8080");
         assert!(!f.contains_key("QS_DLQ_TOPIC"));
         assert!(!f.contains_key("QS_GROUP_ID"));
@@ -1037,8 +954,7 @@ mod tests {
         assert_eq!(c["QS_DYNAMODB_ENDPOINT"], "http://dynoxide:8000");
         assert_eq!(c["AWS_ACCESS_KEY_ID"], "local");
         assert!(!config_data(&qs, Component::Producer).contains_key("QS_DYNAMODB_ENDPOINT"));
-        qs.spec.frontend.workload.service_account.role_arn =
-            Some("arn:aws:iam::123456789012:role/f".into());
+        qs.spec.frontend.workload.service_account.role_arn = Some("arn:aws:iam::123456789012:role/f".into());
         let f = config_data(&qs, Component::Frontend);
         assert_eq!(f["QS_DYNAMODB_ENDPOINT"], "http://dynoxide:8000");
         assert!(!f.contains_key("AWS_ACCESS_KEY_ID"));
@@ -1086,11 +1002,7 @@ mod tests {
             .topic
             .config
             .insert("min.insync.replicas".into(), "1".into());
-        qs.spec
-            .kafka
-            .topic
-            .config
-            .insert("retention.ms".into(), "5".into());
+        qs.spec.kafka.topic.config.insert("retention.ms".into(), "5".into());
         let t = build_kafka_topic(&qs, TopicRole::Events);
         assert_eq!(t.metadata.name.as_deref(), Some("demo-events"));
         assert_eq!(t.metadata.labels.as_ref().unwrap()[CLUSTER_LABEL], "events");
@@ -1108,12 +1020,7 @@ mod tests {
         assert_eq!(dlq.spec.partitions, Some(1));
         assert_eq!(dlq.spec.config["retention.ms"], json!(2_592_000_000_i64));
         qs.spec.kafka.dlq_topic.retention_ms = None;
-        assert!(
-            build_kafka_topic(&qs, TopicRole::DeadLetters)
-                .spec
-                .config
-                .is_empty()
-        );
+        assert!(build_kafka_topic(&qs, TopicRole::DeadLetters).spec.config.is_empty());
         let v = typed(&t).unwrap();
         assert_eq!(v["apiVersion"], "kafka.strimzi.io/v1");
         assert!(v.get("status").is_none());
@@ -1129,10 +1036,7 @@ mod tests {
             let psc = p.security_context.as_ref().unwrap();
             assert_eq!(psc.run_as_non_root, Some(true));
             assert_eq!(psc.run_as_user, Some(65532));
-            assert_eq!(
-                psc.seccomp_profile.as_ref().unwrap().type_,
-                "RuntimeDefault"
-            );
+            assert_eq!(psc.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
             assert_eq!(p.containers.len(), 1);
             let c = &p.containers[0];
             let sc = c.security_context.as_ref().unwrap();
@@ -1144,16 +1048,7 @@ mod tests {
                 Some(&["ALL".to_owned()][..])
             );
             assert_eq!(sc.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
-            let path = |pr: &Option<Probe>| {
-                pr.as_ref()
-                    .unwrap()
-                    .http_get
-                    .as_ref()
-                    .unwrap()
-                    .path
-                    .clone()
-                    .unwrap()
-            };
+            let path = |pr: &Option<Probe>| pr.as_ref().unwrap().http_get.as_ref().unwrap().path.clone().unwrap();
             assert_eq!(path(&c.liveness_probe), "/healthz");
             assert_eq!(path(&c.readiness_probe), "/readyz");
             assert_eq!(path(&c.startup_probe), "/healthz");
@@ -1174,10 +1069,7 @@ mod tests {
             assert_eq!(ann["prometheus.io/path"], "/metrics");
             let port = c.ports.as_ref().unwrap()[0].container_port;
             assert_eq!(ann["prometheus.io/port"], port.to_string());
-            let cm = c.env_from.as_ref().unwrap()[0]
-                .config_map_ref
-                .as_ref()
-                .unwrap();
+            let cm = c.env_from.as_ref().unwrap()[0].config_map_ref.as_ref().unwrap();
             assert_eq!(&cm.name, d.metadata.name.as_ref().unwrap());
             assert_eq!(p.service_account_name, d.metadata.name);
         }
@@ -1192,23 +1084,11 @@ mod tests {
         assert_eq!(spec(0).replicas, Some(1));
         assert_eq!(spec(0).strategy.unwrap().type_.as_deref(), Some("Recreate"));
         assert_eq!(spec(1).replicas, Some(4));
-        assert_eq!(
-            spec(2).replicas,
-            None,
-            "the HPA owns the frontend's replicas"
-        );
+        assert_eq!(spec(2).replicas, None, "the HPA owns the frontend's replicas");
         let v = serde_json::to_value(&d[2]).unwrap();
         assert!(v["spec"].get("replicas").is_none());
-        assert_eq!(
-            spec(2).strategy.unwrap().type_.as_deref(),
-            Some("RollingUpdate")
-        );
-        let args = |i: usize| {
-            spec(i).template.spec.unwrap().containers[0]
-                .args
-                .clone()
-                .unwrap()
-        };
+        assert_eq!(spec(2).strategy.unwrap().type_.as_deref(), Some("RollingUpdate"));
+        let args = |i: usize| spec(i).template.spec.unwrap().containers[0].args.clone().unwrap();
         assert_eq!(args(0), ["producer"]);
         assert_eq!(args(1), ["consumer"]);
         assert_eq!(args(2), ["frontend"]);
@@ -1223,15 +1103,10 @@ mod tests {
     #[test]
     fn images_and_resources() {
         let mut qs = minimal();
-        let img = |qs: &QuakeStream, i: usize| {
-            pod_spec(&build_all(qs).deployments[i]).containers[0].clone()
-        };
+        let img = |qs: &QuakeStream, i: usize| pod_spec(&build_all(qs).deployments[i]).containers[0].clone();
         assert_eq!(
             img(&qs, 0).image.unwrap(),
-            format!(
-                "ghcr.io/quakestream/quakestream:{}",
-                env!("CARGO_PKG_VERSION")
-            )
+            format!("ghcr.io/quakestream/quakestream:{}", env!("CARGO_PKG_VERSION"))
         );
         qs.spec.image.repository = "registry.local/qs".into();
         qs.spec.image.tag = Some("abc".into());
@@ -1240,10 +1115,7 @@ mod tests {
         assert_eq!(img(&qs, 1).image.unwrap(), "registry.local/qs:abc");
         assert_eq!(img(&qs, 1).image_pull_policy.as_deref(), Some("Always"));
         assert_eq!(img(&qs, 2).image.unwrap(), "registry.local/qs-frontend:dev");
-        assert_eq!(
-            img(&qs, 2).resources.unwrap(),
-            default_resources(Component::Frontend)
-        );
+        assert_eq!(img(&qs, 2).resources.unwrap(), default_resources(Component::Frontend));
         let custom = ResourceRequirements {
             requests: Some(BTreeMap::from([("cpu".into(), quantity("1"))])),
             ..ResourceRequirements::default()
@@ -1252,10 +1124,7 @@ mod tests {
         assert_eq!(img(&qs, 1).resources.unwrap(), custom);
         for c in Component::ALL {
             let r = default_resources(c);
-            assert!(
-                r.requests.unwrap().contains_key("cpu"),
-                "the HPA needs CPU requests"
-            );
+            assert!(r.requests.unwrap().contains_key("cpu"), "the HPA needs CPU requests");
             assert!(!r.limits.unwrap().contains_key("cpu"));
         }
     }
@@ -1264,20 +1133,14 @@ mod tests {
     fn frontend_service_hpa_pdb() {
         let mut qs = minimal();
         let s = build_frontend_service(&qs).spec.unwrap();
-        assert_eq!(
-            s.selector.unwrap(),
-            selector_labels(&qs, Component::Frontend)
-        );
+        assert_eq!(s.selector.unwrap(), selector_labels(&qs, Component::Frontend));
         let port = &s.ports.unwrap()[0];
         assert_eq!(port.port, 8080);
         assert_eq!(port.target_port, Some(IntOrString::String("http".into())));
 
         qs.spec.frontend.autoscaling.min_replicas = 3;
         qs.spec.frontend.autoscaling.max_replicas = 7;
-        qs.spec
-            .frontend
-            .autoscaling
-            .target_cpu_utilization_percentage = 60;
+        qs.spec.frontend.autoscaling.target_cpu_utilization_percentage = 60;
         let h = build_frontend_hpa(&qs).spec.unwrap();
         assert_eq!(h.min_replicas, Some(3));
         assert_eq!(h.max_replicas, 7);
@@ -1285,20 +1148,11 @@ mod tests {
         assert_eq!(h.scale_target_ref.kind, "Deployment");
         let m = h.metrics.unwrap();
         assert_eq!(m.len(), 1);
-        assert_eq!(
-            m[0].resource.as_ref().unwrap().target.average_utilization,
-            Some(60)
-        );
-        qs.spec
-            .frontend
-            .autoscaling
-            .target_memory_utilization_percentage = Some(80);
+        assert_eq!(m[0].resource.as_ref().unwrap().target.average_utilization, Some(60));
+        qs.spec.frontend.autoscaling.target_memory_utilization_percentage = Some(80);
         let m = build_frontend_hpa(&qs).spec.unwrap().metrics.unwrap();
         assert_eq!(m[1].resource.as_ref().unwrap().name, "memory");
-        assert_eq!(
-            m[1].resource.as_ref().unwrap().target.average_utilization,
-            Some(80)
-        );
+        assert_eq!(m[1].resource.as_ref().unwrap().target.average_utilization, Some(80));
 
         let p = build_frontend_pdb(&qs).spec.unwrap();
         assert_eq!(p.max_unavailable, Some(IntOrString::Int(1)));
@@ -1316,10 +1170,7 @@ mod tests {
         qs.spec.frontend.ingress = Some(IngressSpec {
             class_name: Some("alb".into()),
             host: Some("quakes.example.org".into()),
-            annotations: BTreeMap::from([(
-                "alb.ingress.kubernetes.io/scheme".into(),
-                "internet-facing".into(),
-            )]),
+            annotations: BTreeMap::from([("alb.ingress.kubernetes.io/scheme".into(), "internet-facing".into())]),
             tls: Some(IngressTlsSpec { secret_name: None }),
         });
         let i = build_frontend_ingress(&qs).unwrap();
@@ -1335,32 +1186,19 @@ mod tests {
         let path = &rule.http.as_ref().unwrap().paths[0];
         assert_eq!(path.path_type, "Prefix");
         assert_eq!(path.backend.service.as_ref().unwrap().name, "demo-frontend");
-        assert_eq!(
-            frontend_url(&qs, None).as_deref(),
-            Some("https://quakes.example.org/")
-        );
+        assert_eq!(frontend_url(&qs, None).as_deref(), Some("https://quakes.example.org/"));
 
         qs.spec.frontend.ingress.as_mut().unwrap().tls = Some(IngressTlsSpec {
             secret_name: Some("qs-tls".into()),
         });
-        let tls = build_frontend_ingress(&qs)
-            .unwrap()
-            .spec
-            .unwrap()
-            .tls
-            .unwrap();
+        let tls = build_frontend_ingress(&qs).unwrap().spec.unwrap().tls.unwrap();
         assert_eq!(tls[0].secret_name.as_deref(), Some("qs-tls"));
-        assert_eq!(
-            tls[0].hosts.as_deref(),
-            Some(&["quakes.example.org".to_owned()][..])
-        );
+        assert_eq!(tls[0].hosts.as_deref(), Some(&["quakes.example.org".to_owned()][..]));
     }
 
     #[test]
     fn url_without_host_comes_from_load_balancer() {
-        use k8s_openapi::api::networking::v1::{
-            IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressStatus,
-        };
+        use k8s_openapi::api::networking::v1::{IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressStatus};
         let mut qs = minimal();
         assert_eq!(
             frontend_url(&qs, None).as_deref(),
@@ -1377,10 +1215,7 @@ mod tests {
                 }]),
             }),
         });
-        assert_eq!(
-            frontend_url(&qs, Some(&ing)).as_deref(),
-            Some("http://172.18.0.5/")
-        );
+        assert_eq!(frontend_url(&qs, Some(&ing)).as_deref(), Some("http://172.18.0.5/"));
     }
 
     #[test]
@@ -1388,10 +1223,7 @@ mod tests {
         let qs = minimal();
         for c in Component::ALL {
             let np = build_network_policy(&qs, c).spec.unwrap();
-            assert_eq!(
-                np.pod_selector.unwrap().match_labels.unwrap(),
-                selector_labels(&qs, c)
-            );
+            assert_eq!(np.pod_selector.unwrap().match_labels.unwrap(), selector_labels(&qs, c));
             assert_eq!(np.policy_types.unwrap(), ["Ingress"]);
             let rules = np.ingress.unwrap();
             assert_eq!(rules.len(), 1);

@@ -77,16 +77,9 @@ pub fn main(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Run {
-            listen,
-            namespace,
-            log,
-        } => {
+        Command::Run { listen, namespace, log } => {
             init_logging(&log);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     error!(error = %e, "cannot start the async runtime");
@@ -105,8 +98,8 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -126,10 +119,7 @@ fn router(metrics: Metrics, ready: Arc<AtomicBool>) -> Router {
         .route(
             "/metrics",
             get(|State(s): State<HttpState>| async move {
-                (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    s.metrics.render(),
-                )
+                ([("content-type", "text/plain; version=0.0.4")], s.metrics.render())
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
@@ -162,16 +152,9 @@ async fn run(listen: SocketAddr, namespace: Option<String>) -> anyhow::Result<()
     };
     api.list(&kube::api::ListParams::default().limit(1))
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot list QuakeStreams (is the CRD installed and RBAC granted?): {e}"
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("cannot list QuakeStreams (is the CRD installed and RBAC granted?): {e}"))?;
     ready.store(true, Ordering::Relaxed);
-    info!(
-        namespace = namespace.as_deref().unwrap_or("*"),
-        "controller starting"
-    );
+    info!(namespace = namespace.as_deref().unwrap_or("*"), "controller starting");
     crate::controller::run(client, metrics, namespace).await;
     server.abort();
     info!("controller stopped");

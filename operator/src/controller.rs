@@ -149,18 +149,13 @@ impl Context {
     pub fn backoff(&self, key: &str) -> Duration {
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = f.entry(key.to_owned()).or_insert(0);
-        let delay = BACKOFF_BASE
-            .saturating_mul(1 << (*n).min(16))
-            .min(BACKOFF_MAX);
+        let delay = BACKOFF_BASE.saturating_mul(1 << (*n).min(16)).min(BACKOFF_MAX);
         *n = n.saturating_add(1);
         delay
     }
 
     fn reset_backoff(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 
     async fn publish(&self, qs: &QuakeStream, type_: EventType, reason: &str, note: String) {
@@ -209,8 +204,7 @@ async fn reconcile_inner(qs: &QuakeStream, ctx: &Context) -> Result<Action, Erro
         let new = status::degraded(qs, &old, REASON_INVALID_SPEC, &message, (ctx.clock)());
         write_status(ctx, qs, &old, &new).await?;
         if degraded_changed(&old, &new) {
-            ctx.publish(qs, EventType::Warning, REASON_INVALID_SPEC, message)
-                .await;
+            ctx.publish(qs, EventType::Warning, REASON_INVALID_SPEC, message).await;
         }
         return Err(Error::InvalidSpec(errs));
     }
@@ -219,17 +213,13 @@ async fn reconcile_inner(qs: &QuakeStream, ctx: &Context) -> Result<Action, Erro
     let observed = match apply_all(&ctx.client, &ns, qs, &children).await {
         Ok(o) => o,
         Err(Error::StrimziMissing) => {
-            let message = "the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed: install Strimzi 1.0 or later";
+            let message =
+                "the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed: install Strimzi 1.0 or later";
             let new = status::degraded(qs, &old, REASON_STRIMZI_MISSING, message, (ctx.clock)());
             write_status(ctx, qs, &old, &new).await?;
             if degraded_changed(&old, &new) {
-                ctx.publish(
-                    qs,
-                    EventType::Warning,
-                    REASON_STRIMZI_MISSING,
-                    message.to_owned(),
-                )
-                .await;
+                ctx.publish(qs, EventType::Warning, REASON_STRIMZI_MISSING, message.to_owned())
+                    .await;
             }
             return Err(Error::StrimziMissing);
         }
@@ -264,17 +254,11 @@ async fn reconcile_inner(qs: &QuakeStream, ctx: &Context) -> Result<Action, Erro
         )
         .await;
     } else if !ready && status::is_true(&old, READY) {
-        let msg = status::find(&new, READY)
-            .map(|c| c.message.clone())
-            .unwrap_or_default();
+        let msg = status::find(&new, READY).map(|c| c.message.clone()).unwrap_or_default();
         ctx.publish(qs, EventType::Warning, "NotReady", msg).await;
     }
     info!(quakestream = %name, namespace = %ns, ready, "reconciled");
-    Ok(Action::requeue(if ready {
-        READY_REQUEUE
-    } else {
-        WAITING_REQUEUE
-    }))
+    Ok(Action::requeue(if ready { READY_REQUEUE } else { WAITING_REQUEUE }))
 }
 
 fn count(c: &Children) -> usize {
@@ -289,18 +273,13 @@ fn count(c: &Children) -> usize {
 
 /// Whether the Degraded condition became True or changed its message (worth a warning event).
 fn degraded_changed(old: &QuakeStreamStatus, new: &QuakeStreamStatus) -> bool {
-    let key = |s: &QuakeStreamStatus| {
-        status::find(s, DEGRADED).map(|c| (c.status.clone(), c.message.clone()))
-    };
+    let key = |s: &QuakeStreamStatus| status::find(s, DEGRADED).map(|c| (c.status.clone(), c.message.clone()));
     key(old) != key(new)
 }
 
 /// What the controller does after a failed reconcile.
 pub fn error_policy(qs: Arc<QuakeStream>, err: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics
-        .failures
-        .with_label_values(&[err.metric_label()])
-        .inc();
+    ctx.metrics.failures.with_label_values(&[err.metric_label()]).inc();
     if err.is_permanent() {
         Action::await_change()
     } else {
@@ -355,18 +334,12 @@ fn static_kind<K: Resource<DynamicType = ()>>() -> &'static str {
 /// Delete a child the spec no longer asks for; absent is fine.
 async fn delete_absent<K>(client: &Client, ns: &str, name: &str) -> Result<(), Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + Debug
-        + DeserializeOwned,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => {
-            info!(
-                kind = static_kind::<K>(),
-                name, "deleted child no longer in the spec"
-            );
+            info!(kind = static_kind::<K>(), name, "deleted child no longer in the spec");
             Ok(())
         }
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
@@ -383,12 +356,7 @@ fn is_not_found(e: &kube::Error) -> bool {
 }
 
 /// Apply every child in order and collect what the status needs.
-pub async fn apply_all(
-    client: &Client,
-    ns: &str,
-    qs: &QuakeStream,
-    c: &Children,
-) -> Result<Observed, Error> {
+pub async fn apply_all(client: &Client, ns: &str, qs: &QuakeStream, c: &Children) -> Result<Observed, Error> {
     for o in &c.service_accounts {
         apply(client, ns, o).await?;
     }
@@ -446,8 +414,7 @@ async fn write_status(
     if old == new {
         return Ok(());
     }
-    let api: Api<QuakeStream> =
-        Api::namespaced(ctx.client.clone(), &qs.namespace().unwrap_or_default());
+    let api: Api<QuakeStream> = Api::namespaced(ctx.client.clone(), &qs.namespace().unwrap_or_default());
     let body = serde_json::json!({
         "apiVersion": QuakeStream::api_version(&()),
         "kind": QuakeStream::kind(&()),
@@ -465,8 +432,7 @@ pub async fn run(client: Client, metrics: Metrics, namespace: Option<String>) {
     let ctx = Arc::new(Context::new(client.clone(), metrics));
     let qs_api: Api<QuakeStream> = scoped(&client, namespace.as_deref());
     let cfg = watcher::Config::default().any_semantic();
-    let owned =
-        || watcher::Config::default().labels("app.kubernetes.io/managed-by=quakestream-operator");
+    let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=quakestream-operator");
     Controller::new(qs_api, cfg)
         .owns(scoped::<Deployment>(&client, namespace.as_deref()), owned())
         .owns(scoped::<ConfigMap>(&client, namespace.as_deref()), owned())

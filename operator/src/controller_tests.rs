@@ -50,11 +50,7 @@ fn status_body(code: u16, reason: &str) -> Value {
 /// Answer one request like an API server would for an applied object.
 fn answer(world: &World, qs: &Value, call: &Call) -> (u16, Value) {
     if let Some(code) = world.fail.get(&call.path) {
-        let reason = if *code == 404 {
-            "NotFound"
-        } else {
-            "InternalError"
-        };
+        let reason = if *code == 404 { "NotFound" } else { "InternalError" };
         return (*code, status_body(*code, reason));
     }
     match call.method {
@@ -72,10 +68,12 @@ fn answer(world: &World, qs: &Value, call: &Call) -> (u16, Value) {
                 Some("Deployment") => {
                     let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(2);
                     let n = if world.ready { replicas } else { 0 };
-                    obj["status"] = json!({"observedGeneration": 1, "replicas": n, "readyReplicas": n, "updatedReplicas": n});
+                    obj["status"] =
+                        json!({"observedGeneration": 1, "replicas": n, "readyReplicas": n, "updatedReplicas": n});
                 }
                 Some("KafkaTopic") if world.ready => {
-                    obj["status"] = json!({"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]});
+                    obj["status"] =
+                        json!({"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]});
                 }
                 _ => {}
             }
@@ -86,12 +84,7 @@ fn answer(world: &World, qs: &Value, call: &Call) -> (u16, Value) {
 }
 
 /// Serve exactly `expected` requests (method and path, in order), then return what was received.
-async fn serve(
-    mut handle: Handle,
-    world: World,
-    qs: Value,
-    expected: Vec<(Method, String)>,
-) -> Vec<Call> {
+async fn serve(mut handle: Handle, world: World, qs: Value, expected: Vec<(Method, String)>) -> Vec<Call> {
     let mut calls = Vec::new();
     for (i, (method, path)) in expected.into_iter().enumerate() {
         let (req, send) = handle
@@ -111,11 +104,7 @@ async fn serve(
                 }
             },
         };
-        assert_eq!(
-            (&call.method, call.path.as_str()),
-            (&method, path.as_str()),
-            "call {i}"
-        );
+        assert_eq!((&call.method, call.path.as_str()), (&method, path.as_str()), "call {i}");
         let (code, body) = answer(&world, &qs, &call);
         let resp = Response::builder()
             .status(StatusCode::from_u16(code).unwrap())
@@ -130,11 +119,7 @@ async fn serve(
 
 fn context(client: Client) -> Arc<Context> {
     let now = Timestamp::from_second(1_800_000_000).unwrap();
-    Arc::new(Context::with_clock(
-        client,
-        Metrics::new(),
-        Arc::new(move || now),
-    ))
+    Arc::new(Context::with_clock(client, Metrics::new(), Arc::new(move || now)))
 }
 
 /// Run one reconcile against the fake API server expecting exactly `expected` calls.
@@ -145,18 +130,10 @@ async fn run(
 ) -> (Result<Action, Error>, Vec<Call>, Arc<Context>) {
     let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let ctx = context(Client::new(svc, "default"));
-    let server = tokio::spawn(serve(
-        handle,
-        world,
-        serde_json::to_value(&qs).unwrap(),
-        expected,
-    ));
-    let result = tokio::time::timeout(
-        Duration::from_secs(10),
-        reconcile(Arc::new(qs), ctx.clone()),
-    )
-    .await
-    .expect("reconcile finished (an unexpected extra API call would block it)");
+    let server = tokio::spawn(serve(handle, world, serde_json::to_value(&qs).unwrap(), expected));
+    let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(qs), ctx.clone()))
+        .await
+        .expect("reconcile finished (an unexpected extra API call would block it)");
     let calls = server.await.expect("fake API server assertions");
     (result, calls, ctx)
 }
@@ -174,9 +151,7 @@ fn applies(network_policies: bool) -> Vec<(Method, String)> {
         }
     }
     for t in ["events", "dlq"] {
-        v.push(patch(&format!(
-            "/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}"
-        )));
+        v.push(patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")));
     }
     for c in ["producer", "consumer", "frontend"] {
         v.push(patch(&format!("/apis/apps/v1{NS}/deployments/demo-{c}")));
@@ -203,9 +178,7 @@ fn applies(network_policies: bool) -> Vec<(Method, String)> {
 }
 
 fn status_patch() -> (Method, String) {
-    patch(&format!(
-        "/apis/quakestream.io/v1alpha1{NS}/quakestreams/demo/status"
-    ))
+    patch(&format!("/apis/quakestream.io/v1alpha1{NS}/quakestreams/demo/status"))
 }
 
 fn event() -> (Method, String) {
@@ -229,15 +202,9 @@ async fn create_applies_every_child_then_reports_progress() {
     assert_eq!(result.unwrap(), Action::requeue(WAITING_REQUEUE));
 
     for c in calls.iter().filter(|c| c.method == Method::PATCH) {
-        assert!(
-            c.query.contains("fieldManager=quakestream-operator"),
-            "{c:?}"
-        );
+        assert!(c.query.contains("fieldManager=quakestream-operator"), "{c:?}");
         assert!(c.query.contains("force=true"), "{c:?}");
-        assert!(
-            c.body["apiVersion"].is_string() && c.body["kind"].is_string(),
-            "{c:?}"
-        );
+        assert!(c.body["apiVersion"].is_string() && c.body["kind"].is_string(), "{c:?}");
     }
     for c in calls
         .iter()
@@ -246,10 +213,7 @@ async fn create_applies_every_child_then_reports_progress() {
         let owner = &c.body["metadata"]["ownerReferences"][0];
         assert_eq!(owner["kind"], "QuakeStream", "{c:?}");
         assert_eq!(owner["controller"], true);
-        assert!(
-            c.body.get("status").is_none(),
-            "no status in applies: {c:?}"
-        );
+        assert!(c.body.get("status").is_none(), "no status in applies: {c:?}");
     }
     let frontend = calls
         .iter()
@@ -328,14 +292,8 @@ async fn update_rolls_only_the_changed_workload_and_bumps_observed_generation() 
     let mut updated = qs;
     updated.metadata.generation = Some(2);
     updated.spec.frontend.rate_limit = 50;
-    updated.status =
-        Some(serde_json::from_value(first[first.len() - 3].body["status"].clone()).unwrap());
-    let (result, second, _) = run(
-        updated,
-        world,
-        [applies(true), vec![status_patch(), event()]].concat(),
-    )
-    .await;
+    updated.status = Some(serde_json::from_value(first[first.len() - 3].body["status"].clone()).unwrap());
+    let (result, second, _) = run(updated, world, [applies(true), vec![status_patch(), event()]].concat()).await;
     assert_eq!(result.unwrap(), Action::requeue(READY_REQUEUE));
     assert_eq!(hash(&first, "producer"), hash(&second, "producer"));
     assert_eq!(hash(&first, "consumer"), hash(&second, "consumer"));
@@ -382,10 +340,7 @@ async fn ingress_applied_and_disabled_network_policies_deleted() {
         .iter()
         .find(|c| c.path.ends_with("/ingresses/demo-frontend"))
         .unwrap();
-    assert_eq!(
-        ingress.body["spec"]["rules"][0]["host"],
-        "quakes.example.org"
-    );
+    assert_eq!(ingress.body["spec"]["rules"][0]["host"], "quakes.example.org");
     assert_eq!(
         calls[calls.len() - 2].body["status"]["url"],
         "http://quakes.example.org/"
@@ -397,8 +352,7 @@ async fn invalid_spec_sets_degraded_once_and_waits_for_a_change() {
     let mut qs = with_uid(minimal());
     qs.spec.frontend.autoscaling.min_replicas = 8;
     qs.spec.frontend.autoscaling.max_replicas = 2;
-    let (result, calls, ctx) =
-        run(qs.clone(), World::default(), vec![status_patch(), event()]).await;
+    let (result, calls, ctx) = run(qs.clone(), World::default(), vec![status_patch(), event()]).await;
     let err = result.unwrap_err();
     assert!(matches!(err, Error::InvalidSpec(_)));
     assert!(err.is_permanent());
@@ -448,10 +402,7 @@ async fn deletion_is_left_to_garbage_collection() {
 async fn missing_strimzi_crd_degrades_and_backs_off() {
     let qs = with_uid(minimal());
     let world = World {
-        fail: HashMap::from([(
-            format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-events"),
-            404,
-        )]),
+        fail: HashMap::from([(format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-events"), 404)]),
         ..World::default()
     };
     let mut expected = applies(true)[..7].to_vec();
@@ -460,10 +411,7 @@ async fn missing_strimzi_crd_degrades_and_backs_off() {
     let err = result.unwrap_err();
     assert!(matches!(err, Error::StrimziMissing));
     let status = &calls[7].body["status"];
-    assert_eq!(
-        condition(status, "Degraded")["reason"],
-        "KafkaTopicCrdMissing"
-    );
+    assert_eq!(condition(status, "Degraded")["reason"], "KafkaTopicCrdMissing");
     assert_eq!(calls[8].body["reason"], "KafkaTopicCrdMissing");
     let qs = Arc::new(qs);
     assert_eq!(
@@ -474,10 +422,7 @@ async fn missing_strimzi_crd_degrades_and_backs_off() {
         error_policy(qs.clone(), &err, ctx.clone()),
         Action::requeue(Duration::from_secs(10))
     );
-    assert_eq!(
-        error_policy(qs, &err, ctx),
-        Action::requeue(Duration::from_secs(20))
-    );
+    assert_eq!(error_policy(qs, &err, ctx), Action::requeue(Duration::from_secs(20)));
 }
 
 #[tokio::test]

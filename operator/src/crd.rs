@@ -161,10 +161,7 @@ pub struct KafkaSpec {
     /// Name of the Strimzi `Kafka` cluster; set as the `strimzi.io/cluster` label on the KafkaTopics.
     /// The KafkaTopics are created in the QuakeStream's namespace, which the Strimzi Topic Operator
     /// must watch.
-    #[schemars(
-        length(min = 1, max = 63),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub cluster_name: String,
     /// Bootstrap servers; defaults to Strimzi's plain listener `<clusterName>-kafka-bootstrap:9092`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -371,9 +368,7 @@ pub struct IngressSpec {
     pub class_name: Option<String>,
     /// Host name; the Ingress matches every host when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-    ))]
+    #[schemars(regex(pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"))]
     pub host: Option<String>,
     /// Annotations for the ingress controller (ALB scheme, certificate, WAF ACL, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -490,11 +485,7 @@ impl QuakeStream {
             ));
         }
         self.spec.collect_errors(&mut errs);
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(SpecErrors(errs))
-        }
+        if errs.is_empty() { Ok(()) } else { Err(SpecErrors(errs)) }
     }
 }
 
@@ -504,9 +495,7 @@ impl QuakeStreamSpec {
         if s.image.repository.is_empty() {
             errs.push("spec.image.repository must not be empty".into());
         }
-        if !(s.source.websocket_url.starts_with("ws://")
-            || s.source.websocket_url.starts_with("wss://"))
-        {
+        if !(s.source.websocket_url.starts_with("ws://") || s.source.websocket_url.starts_with("wss://")) {
             errs.push("spec.source.websocketUrl must start with ws:// or wss://".into());
         }
         if !is_http_url(&s.source.fdsn_url) {
@@ -531,19 +520,13 @@ impl QuakeStreamSpec {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
             {
-                errs.push(format!(
-                    "spec.kafka.{field}.name {n:?} is not a legal Kafka topic name"
-                ));
+                errs.push(format!("spec.kafka.{field}.name {n:?} is not a legal Kafka topic name"));
             }
             if !(1..=10000).contains(&topic.partitions) {
-                errs.push(format!(
-                    "spec.kafka.{field}.partitions must be between 1 and 10000"
-                ));
+                errs.push(format!("spec.kafka.{field}.partitions must be between 1 and 10000"));
             }
             if !(1..=32767).contains(&topic.replicas) {
-                errs.push(format!(
-                    "spec.kafka.{field}.replicas must be between 1 and 32767"
-                ));
+                errs.push(format!("spec.kafka.{field}.replicas must be between 1 and 32767"));
             }
             if topic.retention_ms.is_some_and(|r| r < -1) {
                 errs.push(format!("spec.kafka.{field}.retentionMs must be -1 or more"));
@@ -555,11 +538,7 @@ impl QuakeStreamSpec {
         if s.storage.region.is_empty() {
             errs.push("spec.storage.region must not be empty".into());
         }
-        if s.storage
-            .endpoint
-            .as_deref()
-            .is_some_and(|e| !is_http_url(e))
-        {
+        if s.storage.endpoint.as_deref().is_some_and(|e| !is_http_url(e)) {
             errs.push("spec.storage.endpoint must start with http:// or https://".into());
         }
         for (field, w) in [
@@ -595,18 +574,14 @@ impl QuakeStreamSpec {
             || a.target_memory_utilization_percentage
                 .is_some_and(|m| !(1..=100).contains(&m))
         {
-            errs.push(
-                "spec.frontend.autoscaling utilisation targets must be between 1 and 100".into(),
-            );
+            errs.push("spec.frontend.autoscaling utilisation targets must be between 1 and 100".into());
         }
         if let Some(r) = &s.frontend.workload.resources {
             let requests = r.requests.as_ref();
             if !requests.is_some_and(|q| q.contains_key("cpu")) {
                 errs.push("spec.frontend.resources.requests.cpu is required: the HPA scales on CPU utilisation".into());
             }
-            if a.target_memory_utilization_percentage.is_some()
-                && !requests.is_some_and(|q| q.contains_key("memory"))
-            {
+            if a.target_memory_utilization_percentage.is_some() && !requests.is_some_and(|q| q.contains_key("memory")) {
                 errs.push("spec.frontend.resources.requests.memory is required for a memory utilisation target".into());
             }
         }
@@ -620,9 +595,7 @@ impl QuakeStreamSpec {
             && ing.tls.as_ref().is_some_and(|t| t.secret_name.is_some())
             && ing.host.is_none()
         {
-            errs.push(
-                "spec.frontend.ingress.tls.secretName needs spec.frontend.ingress.host".into(),
-            );
+            errs.push("spec.frontend.ingress.tls.secretName needs spec.frontend.ingress.host".into());
         }
     }
 }
@@ -686,9 +659,7 @@ fn is_role_arn(s: &str) -> bool {
     partition.starts_with("aws")
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit())
-        && resource
-            .strip_prefix("role/")
-            .is_some_and(|r| !r.is_empty())
+        && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
 }
 
 fn default_repository() -> String {
@@ -828,12 +799,7 @@ mod tests {
     fn validate_rejects_same_topic_names() {
         let mut qs = minimal();
         qs.spec.kafka.dlq_topic.name = Some("quakes".into());
-        assert!(
-            qs.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("different names")
-        );
+        assert!(qs.validate().unwrap_err().to_string().contains("different names"));
     }
 
     #[test]
@@ -841,10 +807,7 @@ mod tests {
         use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
         let mut qs = minimal();
         let mut r = ResourceRequirements {
-            limits: Some(BTreeMap::from([(
-                "memory".to_owned(),
-                Quantity("1Gi".into()),
-            )])),
+            limits: Some(BTreeMap::from([("memory".to_owned(), Quantity("1Gi".into()))])),
             ..ResourceRequirements::default()
         };
         qs.spec.frontend.workload.resources = Some(r.clone());
@@ -854,16 +817,10 @@ mod tests {
                 .to_string()
                 .contains("requests.cpu is required")
         );
-        r.requests = Some(BTreeMap::from([(
-            "cpu".to_owned(),
-            Quantity("200m".into()),
-        )]));
+        r.requests = Some(BTreeMap::from([("cpu".to_owned(), Quantity("200m".into()))]));
         qs.spec.frontend.workload.resources = Some(r);
         assert_eq!(qs.validate(), Ok(()));
-        qs.spec
-            .frontend
-            .autoscaling
-            .target_memory_utilization_percentage = Some(80);
+        qs.spec.frontend.autoscaling.target_memory_utilization_percentage = Some(80);
         assert!(
             qs.validate()
                 .unwrap_err()
@@ -874,9 +831,7 @@ mod tests {
 
     #[test]
     fn role_arns() {
-        assert!(is_role_arn(
-            "arn:aws:iam::123456789012:role/quakestream-consumer"
-        ));
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/quakestream-consumer"));
         assert!(is_role_arn("arn:aws-cn:iam::123456789012:role/path/r"));
         assert!(!is_role_arn("arn:aws:iam::123456789012:user/u"));
         assert!(!is_role_arn("arn:aws:s3:::bucket"));
@@ -896,10 +851,7 @@ mod tests {
     fn crd_has_names_columns_and_cel_rules() {
         let crd = serde_json::to_value(QuakeStream::crd()).unwrap();
         assert_eq!(crd["metadata"]["name"], "quakestreams.quakestream.io");
-        assert_eq!(
-            crd["spec"]["names"]["shortNames"],
-            serde_json::json!(["qs"])
-        );
+        assert_eq!(crd["spec"]["names"]["shortNames"], serde_json::json!(["qs"]));
         assert_eq!(crd["spec"]["scope"], "Namespaced");
         let v = &crd["spec"]["versions"][0];
         assert_eq!(v["name"], "v1alpha1");

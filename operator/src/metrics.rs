@@ -1,8 +1,6 @@
 //! Operator metrics (Prometheus text format on `/metrics`).
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// Reconcile counters and timings.
 #[derive(Clone)]
@@ -27,8 +25,7 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("quakestream_operator".to_owned()), None)
             .expect("the prefix is a valid metric name");
-        let reconciles =
-            IntCounter::new("reconciles_total", "Reconciles started").expect("valid metric");
+        let reconciles = IntCounter::new("reconciles_total", "Reconciles started").expect("valid metric");
         let failures = IntCounterVec::new(
             Opts::new("reconcile_failures_total", "Failed reconciles by error"),
             &["error"],
@@ -76,20 +73,13 @@ mod tests {
         m.failures.with_label_values(&["invalid_spec"]).inc();
         m.duration.with_label_values(&["ok"]).observe(0.02);
         let text = m.render();
+        assert!(text.contains("quakestream_operator_reconciles_total 1"), "{text}");
         assert!(
-            text.contains("quakestream_operator_reconciles_total 1"),
+            text.contains("quakestream_operator_reconcile_failures_total{error=\"invalid_spec\"} 1"),
             "{text}"
         );
         assert!(
-            text.contains(
-                "quakestream_operator_reconcile_failures_total{error=\"invalid_spec\"} 1"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "quakestream_operator_reconcile_duration_seconds_count{outcome=\"ok\"} 1"
-            ),
+            text.contains("quakestream_operator_reconcile_duration_seconds_count{outcome=\"ok\"} 1"),
             "{text}"
         );
     }

@@ -12,9 +12,7 @@ pub enum RenderError {
     #[error("not a QuakeStream manifest: {0}")]
     Parse(String),
     /// The manifest has another apiVersion or kind.
-    #[error(
-        "expected apiVersion quakestream.io/v1alpha1 and kind QuakeStream, got {api_version} {kind}"
-    )]
+    #[error("expected apiVersion quakestream.io/v1alpha1 and kind QuakeStream, got {api_version} {kind}")]
     WrongKind {
         /// apiVersion found.
         api_version: String,
@@ -32,8 +30,7 @@ pub enum RenderError {
 /// Render the children of the QuakeStream in `manifest` (YAML) as a multi-document YAML stream.
 /// `namespace` is used when the manifest has none (as `kubectl apply -n` would).
 pub fn render(manifest: &str, namespace: &str) -> Result<String, RenderError> {
-    let value: serde_json::Value =
-        serde_saphyr::from_str(manifest).map_err(|e| RenderError::Parse(e.to_string()))?;
+    let value: serde_json::Value = serde_saphyr::from_str(manifest).map_err(|e| RenderError::Parse(e.to_string()))?;
     let api_version = value["apiVersion"].as_str().unwrap_or_default();
     let kind = value["kind"].as_str().unwrap_or_default();
     if api_version != "quakestream.io/v1alpha1" || kind != "QuakeStream" {
@@ -42,8 +39,7 @@ pub fn render(manifest: &str, namespace: &str) -> Result<String, RenderError> {
             kind: kind.to_owned(),
         });
     }
-    let mut qs: QuakeStream =
-        serde_json::from_value(value).map_err(|e| RenderError::Parse(e.to_string()))?;
+    let mut qs: QuakeStream = serde_json::from_value(value).map_err(|e| RenderError::Parse(e.to_string()))?;
     if qs.namespace().is_none() {
         qs.metadata.namespace = Some(namespace.to_owned());
     }
@@ -59,9 +55,7 @@ pub fn render(manifest: &str, namespace: &str) -> Result<String, RenderError> {
         .map_err(|e| RenderError::Serialize(e.to_string()))?
     {
         out.push_str("---\n");
-        out.push_str(
-            &serde_saphyr::to_string(&v).map_err(|e| RenderError::Serialize(e.to_string()))?,
-        );
+        out.push_str(&serde_saphyr::to_string(&v).map_err(|e| RenderError::Serialize(e.to_string()))?);
     }
     Ok(out)
 }
@@ -92,10 +86,7 @@ spec:
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
         assert_eq!(docs.len(), 18);
         assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "quakes"));
-        assert!(
-            docs.iter()
-                .all(|d| d["metadata"].get("ownerReferences").is_none())
-        );
+        assert!(docs.iter().all(|d| d["metadata"].get("ownerReferences").is_none()));
         // YAML round trip is lossless (string-typed numbers stay strings, etc.).
         let qs: QuakeStream = serde_saphyr::from_str(MANIFEST).unwrap();
         let mut qs = qs;

@@ -77,12 +77,7 @@ pub fn topic_status(t: &KafkaTopic) -> TopicStatus {
 }
 
 /// Status after a successful apply.
-pub fn compute(
-    qs: &QuakeStream,
-    old: &QuakeStreamStatus,
-    observed: &Observed,
-    now: Timestamp,
-) -> QuakeStreamStatus {
+pub fn compute(qs: &QuakeStream, old: &QuakeStreamStatus, observed: &Observed, now: Timestamp) -> QuakeStreamStatus {
     let comps: Vec<(Component, ComponentStatus)> = Component::ALL
         .iter()
         .zip(&observed.deployments)
@@ -103,11 +98,7 @@ pub fn compute(
     }
     for t in &topics {
         if t.ready != "True" {
-            let why = t
-                .message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
+            let why = t.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             waiting.push(format!(
                 "topic {} ({}{why})",
                 t.topic_name,
@@ -143,15 +134,7 @@ pub fn compute(
         let msg = format!("waiting for {}", waiting.join(", "));
         vec![
             cond(old, READY, false, "NotReady", &msg, generation, now),
-            cond(
-                old,
-                PROGRESSING,
-                true,
-                "WaitingForComponents",
-                &msg,
-                generation,
-                now,
-            ),
+            cond(old, PROGRESSING, true, "WaitingForComponents", &msg, generation, now),
             cond(old, DEGRADED, false, "AsExpected", "", generation, now),
         ]
     };
@@ -181,15 +164,7 @@ pub fn degraded(
     QuakeStreamStatus {
         conditions: vec![
             cond(old, READY, false, reason, message, generation, now),
-            cond(
-                old,
-                PROGRESSING,
-                false,
-                reason,
-                "waiting for a change",
-                generation,
-                now,
-            ),
+            cond(old, PROGRESSING, false, reason, "waiting for a change", generation, now),
             cond(old, DEGRADED, true, reason, message, generation, now),
         ],
         observed_generation: generation,
@@ -289,12 +264,7 @@ mod tests {
     #[test]
     fn not_ready_lists_what_it_waits_for() {
         let qs = with_uid(minimal());
-        let s = compute(
-            &qs,
-            &QuakeStreamStatus::default(),
-            &observed(&qs, false),
-            t(0),
-        );
+        let s = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, false), t(0));
         assert!(!is_true(&s, READY));
         assert!(is_true(&s, PROGRESSING));
         assert!(!is_true(&s, DEGRADED));
@@ -306,10 +276,7 @@ mod tests {
         );
         assert_eq!(s.observed_generation, Some(1));
         assert_eq!(s.topics[0].ready, "Unknown");
-        assert_eq!(
-            s.url.as_deref(),
-            Some("http://demo-frontend.quakes.svc:8080/")
-        );
+        assert_eq!(s.url.as_deref(), Some("http://demo-frontend.quakes.svc:8080/"));
         let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, [READY, PROGRESSING, DEGRADED]);
     }
@@ -338,17 +305,9 @@ mod tests {
     #[test]
     fn transition_time_moves_only_on_flip() {
         let qs = with_uid(minimal());
-        let waiting = compute(
-            &qs,
-            &QuakeStreamStatus::default(),
-            &observed(&qs, false),
-            t(0),
-        );
+        let waiting = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, false), t(0));
         let ready = compute(&qs, &waiting, &observed(&qs, true), t(60));
-        assert_eq!(
-            find(&ready, READY).unwrap().last_transition_time,
-            Time(t(60))
-        );
+        assert_eq!(find(&ready, READY).unwrap().last_transition_time, Time(t(60)));
         assert_eq!(
             find(&ready, DEGRADED).unwrap().last_transition_time,
             Time(t(0)),
@@ -370,12 +329,7 @@ mod tests {
     fn zero_consumers_is_ready() {
         let mut qs = with_uid(minimal());
         qs.spec.consumer.replicas = 0;
-        let s = compute(
-            &qs,
-            &QuakeStreamStatus::default(),
-            &observed(&qs, true),
-            t(0),
-        );
+        let s = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, true), t(0));
         assert!(s.consumer.unwrap().ready);
     }
 
@@ -407,12 +361,7 @@ mod tests {
     #[test]
     fn degraded_keeps_components_and_is_stable() {
         let qs = with_uid(minimal());
-        let ready = compute(
-            &qs,
-            &QuakeStreamStatus::default(),
-            &observed(&qs, true),
-            t(0),
-        );
+        let ready = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, true), t(0));
         let d = degraded(&qs, &ready, REASON_INVALID_SPEC, "bad", t(10));
         assert!(is_true(&d, DEGRADED));
         assert!(!is_true(&d, READY));

@@ -77,8 +77,7 @@ impl KafkaTopic {
     /// The `Ready` condition, if the Topic Operator has reported one for the current generation.
     pub fn ready_condition(&self) -> Option<&StrimziCondition> {
         let status = self.status.as_ref()?;
-        if let (Some(seen), Some(generation)) =
-            (status.observed_generation, self.metadata.generation)
+        if let (Some(seen), Some(generation)) = (status.observed_generation, self.metadata.generation)
             && seen < generation
         {
             return None;

@@ -5,9 +5,7 @@ use std::path::Path;
 use serde_json::Value;
 
 fn render(example: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(example);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(example);
     let text = std::fs::read_to_string(&path).unwrap();
     let out = quakestream_operator::render::render(&text, "quakestream").unwrap();
     serde_saphyr::from_multiple(&out).unwrap()
@@ -32,10 +30,7 @@ fn kind_example_uses_dynoxide_one_broker_and_cloud_provider_kind() {
     for t in ["quakestream-events", "quakestream-dlq"] {
         let topic = find(&docs, "KafkaTopic", t);
         assert_eq!(topic["spec"]["replicas"], 1);
-        assert_eq!(
-            topic["metadata"]["labels"]["strimzi.io/cluster"],
-            "quakestream"
-        );
+        assert_eq!(topic["metadata"]["labels"]["strimzi.io/cluster"], "quakestream");
     }
     let ing = find(&docs, "Ingress", "quakestream-frontend");
     assert_eq!(ing["spec"]["ingressClassName"], "cloud-provider-kind");
@@ -60,10 +55,7 @@ fn eks_example_uses_irsa_alb_and_no_endpoint() {
     for cm in ["quakestream-consumer", "quakestream-frontend"] {
         let data = &find(&docs, "ConfigMap", cm)["data"];
         assert!(data.get("QS_DYNAMODB_ENDPOINT").is_none());
-        assert!(
-            data.get("AWS_ACCESS_KEY_ID").is_none(),
-            "credentials only from IRSA"
-        );
+        assert!(data.get("AWS_ACCESS_KEY_ID").is_none(), "credentials only from IRSA");
     }
     let ing = find(&docs, "Ingress", "quakestream-frontend");
     assert_eq!(ing["spec"]["ingressClassName"], "alb");

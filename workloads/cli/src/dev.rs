@@ -23,8 +23,14 @@ const GROUP: &str = "quakestream-dev";
 
 /// Real recordings shipped in the binary, replayed when the live feed is unreachable.
 const BUNDLED: [(&str, &[u8]); 2] = [
-    ("emsc-fdsn-2025-04-turkey-aegean-m2.5.json", include_bytes!("../../../data/emsc-fdsn-2025-04-turkey-aegean-m2.5.json")),
-    ("usgs-all-week-2024-05-04.geojson", include_bytes!("../../../data/usgs-all-week-2024-05-04.geojson")),
+    (
+        "emsc-fdsn-2025-04-turkey-aegean-m2.5.json",
+        include_bytes!("../../../data/emsc-fdsn-2025-04-turkey-aegean-m2.5.json"),
+    ),
+    (
+        "usgs-all-week-2024-05-04.geojson",
+        include_bytes!("../../../data/usgs-all-week-2024-05-04.geojson"),
+    ),
 ];
 
 #[derive(Args, Debug, Clone)]
@@ -79,13 +85,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
 
     let broker = EmbeddedBroker::start(1).context("starting the embedded Kafka broker")?;
     broker.create_topic(TOPIC, 3).context("creating the quakes topic")?;
-    broker.create_topic(DLQ_TOPIC, 1).context("creating the dead-letter topic")?;
+    broker
+        .create_topic(DLQ_TOPIC, 1)
+        .context("creating the dead-letter topic")?;
     let bootstrap = broker.bootstrap_servers().to_owned();
 
     let db_path = data_dir.join("quakes.sqlite");
     let dynamo = EmbeddedDynamo::start(args.store_listen, Some(&db_path))
         .with_context(|| format!("starting the embedded store at {}", db_path.display()))?;
-    let store = Store::connect(&StoreConfig::local(TABLE, dynamo.endpoint())).await.context("connecting to the embedded store")?;
+    let store = Store::connect(&StoreConfig::local(TABLE, dynamo.endpoint()))
+        .await
+        .context("connecting to the embedded store")?;
     store.create_table().await.context("creating the table")?;
 
     let registry = prometheus::Registry::new();
@@ -129,9 +139,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             let bootstrap = bootstrap.clone();
             let stop = stop_ingest.clone();
             Some(tokio::spawn(async move {
-                let report = quakestream_producer::run(&bootstrap, PipelineConfig::default(), cfg, metrics, Health::new(), stop).await;
+                let report =
+                    quakestream_producer::run(&bootstrap, PipelineConfig::default(), cfg, metrics, Health::new(), stop)
+                        .await;
                 if let Ok(r) = &report {
-                    say!("replay done: {} events published, {} already sent, {} rejected", r.published, r.duplicates, r.dead_lettered);
+                    say!(
+                        "replay done: {} events published, {} already sent, {} rejected",
+                        r.published,
+                        r.duplicates,
+                        r.dead_lettered
+                    );
                 }
                 report
             }))
@@ -143,7 +160,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let _ = stop_ingest_tx.send(true);
     if let Some(p) = producer {
         match p.await {
-            Ok(Ok(r)) if r.undelivered > 0 => warn!(undelivered = r.undelivered, "records not acknowledged by the broker"),
+            Ok(Ok(r)) if r.undelivered > 0 => {
+                warn!(undelivered = r.undelivered, "records not acknowledged by the broker")
+            }
             Ok(Err(e)) => warn!(error = %e, "producer stopped with an error"),
             _ => {}
         }
@@ -151,13 +170,19 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // The embedded broker lives in memory: everything it acknowledged must reach the store
     // before it stops, so wait for the consumer's committed offsets to reach the end.
     let b = bootstrap.clone();
-    let caught_up = tokio::task::spawn_blocking(move || wait_caught_up(&b, TOPIC, GROUP, Duration::from_secs(30))).await?;
+    let caught_up =
+        tokio::task::spawn_blocking(move || wait_caught_up(&b, TOPIC, GROUP, Duration::from_secs(30))).await?;
     if !caught_up {
         warn!("the consumer did not catch up within 30 s; records still in the broker are lost with it");
     }
     let _ = stop_all_tx.send(true);
     if let Ok(Ok(report)) = consumer.await {
-        info!(written = report.written, stale = report.stale, dlq = report.dead_lettered, "consumer stopped");
+        info!(
+            written = report.written,
+            stale = report.stale,
+            dlq = report.dead_lettered,
+            "consumer stopped"
+        );
     }
     let _ = frontend.task.await;
     drop(broker);
@@ -191,7 +216,12 @@ async fn choose_source(args: &DevArgs, data_dir: &Path) -> anyhow::Result<Source
         return Ok(Source::None);
     }
     let replay_of = |path: PathBuf, retime: bool| {
-        Source::Run(SourceConfig::Replay(replay::ReplayConfig { path, speed: args.speed, retime, max_pause: Duration::from_secs(60) }))
+        Source::Run(SourceConfig::Replay(replay::ReplayConfig {
+            path,
+            speed: args.speed,
+            retime,
+            max_pause: Duration::from_secs(60),
+        }))
     };
     if let Some(path) = &args.replay {
         anyhow::ensure!(path.is_file(), "--replay {}: no such file", path.display());
@@ -204,7 +234,9 @@ async fn choose_source(args: &DevArgs, data_dir: &Path) -> anyhow::Result<Source
             ..Default::default()
         }))),
         Err(e) => {
-            say!("the live EMSC feed is unreachable ({e}); replaying the bundled real recordings (EMSC + USGS), retimed to end now");
+            say!(
+                "the live EMSC feed is unreachable ({e}); replaying the bundled real recordings (EMSC + USGS), retimed to end now"
+            );
             Ok(replay_of(write_bundled(data_dir)?, false))
         }
     }
@@ -218,8 +250,13 @@ fn write_bundled(data_dir: &Path) -> anyhow::Result<PathBuf> {
     for (name, bytes) in BUNDLED {
         let doc: serde_json::Value = serde_json::from_slice(bytes).with_context(|| format!("bundled {name}"))?;
         let mut features = doc["features"].as_array().cloned().unwrap_or_default();
-        let quakes: Vec<_> = features.iter().map(|f| quakestream_core::parse::parse_feature(f).ok()).collect();
-        let Some(newest) = quakes.iter().flatten().map(|q| q.lastupdate).max() else { continue };
+        let quakes: Vec<_> = features
+            .iter()
+            .map(|f| quakestream_core::parse::parse_feature(f).ok())
+            .collect();
+        let Some(newest) = quakes.iter().flatten().map(|q| q.lastupdate).max() else {
+            continue;
+        };
         let shift = now - newest;
         for (f, q) in features.iter_mut().zip(quakes) {
             let Some(q) = q else { continue };
@@ -247,7 +284,11 @@ fn write_bundled(data_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// True once the group's committed offsets reach the end of every partition of `topic`.
 fn wait_caught_up(bootstrap: &str, topic: &str, group: &str, limit: Duration) -> bool {
-    let Ok(client) = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", group).create::<BaseConsumer>() else {
+    let Ok(client) = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create::<BaseConsumer>()
+    else {
         return false;
     };
     let deadline = Instant::now() + limit;
@@ -259,7 +300,10 @@ fn wait_caught_up(bootstrap: &str, topic: &str, group: &str, limit: Duration) ->
             }
             if let Ok(committed) = client.committed_offsets(tpl, Duration::from_secs(5)) {
                 let done = committed.elements().iter().all(|e| {
-                    let high = client.fetch_watermarks(topic, e.partition(), Duration::from_secs(5)).map(|(_, h)| h).unwrap_or(i64::MAX);
+                    let high = client
+                        .fetch_watermarks(topic, e.partition(), Duration::from_secs(5))
+                        .map(|(_, h)| h)
+                        .unwrap_or(i64::MAX);
                     match e.offset() {
                         Offset::Offset(o) => o >= high,
                         _ => high == 0,

@@ -1,10 +1,11 @@
 //! The `quakestream` command line. Every flag can also be set by the environment variable named
 //! in its help, so a Kubernetes ConfigMap can configure a workload.
 
+mod dev;
+
 use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_producer::{self as producer, PipelineConfig, ProducerMetrics, SourceConfig, live::LiveConfig, replay};
-mod dev;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -15,7 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "quakestream", version, about = "Real-time earthquakes: EMSC feed → Kafka → DynamoDB → live map")]
+#[command(
+    name = "quakestream",
+    version,
+    about = "Real-time earthquakes: EMSC feed → Kafka → DynamoDB → live map"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -90,7 +95,11 @@ pub struct ProducerArgs {
 
 impl ProducerArgs {
     pub fn pipeline_config(&self) -> PipelineConfig {
-        PipelineConfig { topic: self.kafka.topic.clone(), dlq_topic: self.kafka.dlq_topic.clone(), ..Default::default() }
+        PipelineConfig {
+            topic: self.kafka.topic.clone(),
+            dlq_topic: self.kafka.dlq_topic.clone(),
+            ..Default::default()
+        }
     }
 
     pub fn source_config(&self) -> SourceConfig {
@@ -144,7 +153,10 @@ pub fn main() -> ExitCode {
 }
 
 fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -181,7 +193,11 @@ async fn run_producer(args: ProducerArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = ops::shutdown_channel();
     ops::trigger_on_signal(stop_tx.clone());
     let refresh = metrics.clone();
-    let state = OpsState { registry, health: health.clone(), on_scrape: vec![Arc::new(move || refresh.refresh())] };
+    let state = OpsState {
+        registry,
+        health: health.clone(),
+        on_scrape: vec![Arc::new(move || refresh.refresh())],
+    };
     let (addr, server) = ops::serve(args.listen, ops::ops_router(state), stop_rx.clone())
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -195,8 +211,14 @@ async fn run_producer(args: ProducerArgs) -> anyhow::Result<()> {
         stop_rx,
     )
     .await?;
-    tracing::info!(published = report.published, duplicates = report.duplicates, dead_lettered = report.dead_lettered,
-        unknown_actions = report.unknown_actions, undelivered = report.undelivered, "producer stopped");
+    tracing::info!(
+        published = report.published,
+        duplicates = report.duplicates,
+        dead_lettered = report.dead_lettered,
+        unknown_actions = report.unknown_actions,
+        undelivered = report.undelivered,
+        "producer stopped"
+    );
     let _ = stop_tx.send(true);
     let _ = server.await;
     if report.undelivered > 0 {

@@ -12,7 +12,11 @@ fn bin() -> Command {
 
 #[test]
 fn inspect_prints_one_wire_record_per_event_and_a_summary() {
-    let out = bin().arg("inspect").arg(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).output().unwrap();
+    let out = bin()
+        .arg("inspect")
+        .arg(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json"))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 430);
@@ -21,7 +25,10 @@ fn inspect_prints_one_wire_record_per_event_and_a_summary() {
         assert_eq!(rec.v, 1);
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("430 inputs, 430 valid events (430 distinct unids), 0 rejected"), "{err}");
+    assert!(
+        err.contains("430 inputs, 430 valid events (430 distinct unids), 0 rejected"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -31,15 +38,27 @@ fn inspect_reports_each_bad_input_with_its_position_and_exits_1() {
     let good = std::fs::read_to_string(shared_data("emsc-ws-documented-examples.jsonl")).unwrap();
     let mut f = std::fs::File::create(&path).unwrap();
     writeln!(f, "{}", good.lines().next().unwrap()).unwrap();
-    writeln!(f, "{{\"action\":\"create\",\"data\":{{\"properties\":{{\"unid\":\"A\",\"lat\":91}}}}}}").unwrap();
+    writeln!(
+        f,
+        "{{\"action\":\"create\",\"data\":{{\"properties\":{{\"unid\":\"A\",\"lat\":91}}}}}}"
+    )
+    .unwrap();
     writeln!(f, "\u{0}\u{1}binary garbage").unwrap();
-    writeln!(f, "{}", good.lines().nth(1).unwrap().replace("\"update\"", "\"teleport\"")).unwrap();
+    writeln!(
+        f,
+        "{}",
+        good.lines().nth(1).unwrap().replace("\"update\"", "\"teleport\"")
+    )
+    .unwrap();
     drop(f);
     let out = bin().arg("inspect").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 2: rejected (missing_field)") || err.contains("line 2: rejected (out_of_range)"), "{err}");
+    assert!(
+        err.contains("line 2: rejected (missing_field)") || err.contains("line 2: rejected (out_of_range)"),
+        "{err}"
+    );
     assert!(err.contains("line 3: rejected (bad_json)"), "{err}");
     assert!(err.contains("line 4: skipped: unknown action \"teleport\""), "{err}");
     assert!(err.contains("4 inputs, 1 valid events"), "{err}");
@@ -57,8 +76,17 @@ fn inspect_never_panics_on_any_shared_sample() {
     for entry in std::fs::read_dir(testkit::shared_data_dir()).unwrap() {
         let path = entry.unwrap().path();
         let out = bin().arg("inspect").arg("-q").arg(&path).output().unwrap();
-        assert!(matches!(out.status.code(), Some(0 | 1)), "{}: {:?}", path.display(), out.status);
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", path.display());
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}: {:?}",
+            path.display(),
+            out.status
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{}",
+            path.display()
+        );
     }
 }
 
@@ -73,7 +101,16 @@ fn sigterm_flushes_in_flight_records_then_exits() {
         .args(["producer", "--replay"])
         .arg(shared_data("usgs-all-week-2024-05-04.geojson"))
         // A week in about 60 s: the producer is mid-replay when it is stopped.
-        .args(["--speed", "10000", "--bootstrap-servers", &kafka.bootstrap, "--topic", &topic, "--dlq-topic", &dlq])
+        .args([
+            "--speed",
+            "10000",
+            "--bootstrap-servers",
+            &kafka.bootstrap,
+            "--topic",
+            &topic,
+            "--dlq-topic",
+            &dlq,
+        ])
         .args(["--listen", "127.0.0.1:0", "--log", "info"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -92,11 +129,18 @@ fn sigterm_flushes_in_flight_records_then_exits() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
     assert!(status.success(), "exit {status}: {rest:?}");
-    let stopped = rest.iter().find(|l| l.contains("producer stopped")).expect("a final report line");
+    let stopped = rest
+        .iter()
+        .find(|l| l.contains("producer stopped"))
+        .expect("a final report line");
     let report: serde_json::Value = serde_json::from_str(stopped).unwrap();
     let published = report["published"].as_u64().unwrap();
     assert_eq!(report["undelivered"].as_u64(), Some(0));
     assert!(published > 0 && published < 2588, "stopped mid-replay: {published}");
     let records = testkit::read_topic_to_end(&kafka.bootstrap, &topic, Duration::from_secs(30));
-    assert_eq!(records.len() as u64, published, "the topic holds exactly what was acknowledged");
+    assert_eq!(
+        records.len() as u64,
+        published,
+        "the topic holds exactly what was acknowledged"
+    );
 }

@@ -43,9 +43,18 @@ impl Dev {
                 }
             }
         });
-        let mut dev = Dev { child, url: String::new(), lines };
+        let mut dev = Dev {
+            child,
+            url: String::new(),
+            lines,
+        };
         let map_line = dev.wait_for_line("map ");
-        dev.url = map_line.split_whitespace().last().unwrap().trim_end_matches('/').to_owned();
+        dev.url = map_line
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .trim_end_matches('/')
+            .to_owned();
         dev
     }
 
@@ -63,7 +72,12 @@ impl Dev {
     }
 
     fn get(&self, path: &str) -> Value {
-        let body = reqwest::blocking::get(format!("{}{path}", self.url)).unwrap().error_for_status().unwrap().text().unwrap();
+        let body = reqwest::blocking::get(format!("{}{path}", self.url))
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .unwrap();
         serde_json::from_str(&body).unwrap()
     }
 
@@ -75,7 +89,16 @@ impl Dev {
             let page = match &token {
                 None => self.get(&format!("/api/quakes?{WINDOW}&limit=200")),
                 Some(t) => {
-                    let t: String = t.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+                    let t: String = t
+                        .bytes()
+                        .map(|b| {
+                            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                                (b as char).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            }
+                        })
+                        .collect();
                     self.get(&format!("/api/quakes?{WINDOW}&limit=200&page_token={t}"))
                 }
             };
@@ -145,13 +168,20 @@ fn save_metrics(dev: &Dev) {
     // Lag gauges appear once the consumer has measured its assigned partitions.
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
-        let text = reqwest::blocking::get(format!("{}/metrics", dev.url)).unwrap().text().unwrap();
+        let text = reqwest::blocking::get(format!("{}/metrics", dev.url))
+            .unwrap()
+            .text()
+            .unwrap();
         if text.contains("quakestream_consumer_lag_messages{") || Instant::now() > deadline {
             break text;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    for name in ["quakestream_producer_published_total", "quakestream_consumer_written_total", "quakestream_frontend_http_requests_total"] {
+    for name in [
+        "quakestream_producer_published_total",
+        "quakestream_consumer_written_total",
+        "quakestream_frontend_http_requests_total",
+    ] {
         assert!(text.contains(name), "{name} missing from /metrics");
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/metrics");
@@ -169,14 +199,21 @@ fn dev_replays_persists_and_replays_idempotently() {
     let events = dev.wait_for_events(EVENTS);
     assert_eq!(events.len(), EVENTS, "every unique event of the file is queryable");
     let first = snapshot(&dev, &events);
-    assert!(first.iter().filter(|s| s.2 > 0).all(|s| s.2 == 1), "one revision each: {first:?}");
+    assert!(
+        first.iter().filter(|s| s.2 > 0).all(|s| s.2 == 1),
+        "one revision each: {first:?}"
+    );
     save_metrics(&dev);
     dev.interrupt();
 
     let dev = Dev::start(dir.path(), &["--no-ingest"]);
     dev.wait_ready();
     let events = dev.all_events();
-    assert_eq!(events.len(), EVENTS, "a restart on the same data dir serves them all again");
+    assert_eq!(
+        events.len(),
+        EVENTS,
+        "a restart on the same data dir serves them all again"
+    );
     assert_eq!(snapshot(&dev, &events), first);
     dev.interrupt();
 
@@ -187,6 +224,10 @@ fn dev_replays_persists_and_replays_idempotently() {
     let dev = Dev::start(dir.path(), &["--no-ingest"]);
     dev.wait_ready();
     let events = dev.all_events();
-    assert_eq!(snapshot(&dev, &events), first, "a second replay of the same file changes nothing");
+    assert_eq!(
+        snapshot(&dev, &events),
+        first,
+        "a second replay of the same file changes nothing"
+    );
     dev.interrupt();
 }

@@ -53,16 +53,40 @@ fn raw_item(r: &WireRecord) -> HashMap<String, AttributeValue> {
     let t = quakestream_core::model::fmt_time(&q.time);
     let lu = quakestream_core::model::fmt_time(&q.lastupdate);
     let mut rev = HashMap::new();
-    for (k, v) in [("lastupdate", s(&lu)), ("received_at", s(&lu)), ("lat", n(q.lat)), ("lon", n(q.lon)),
-        ("depth_km", n(q.depth_km)), ("mag", n(q.mag.unwrap())), ("magtype", s("ml")), ("region", s("WESTERN TURKEY")), ("agency", s("EMSC"))] {
+    for (k, v) in [
+        ("lastupdate", s(&lu)),
+        ("received_at", s(&lu)),
+        ("lat", n(q.lat)),
+        ("lon", n(q.lon)),
+        ("depth_km", n(q.depth_km)),
+        ("mag", n(q.mag.unwrap())),
+        ("magtype", s("ml")),
+        ("region", s("WESTERN TURKEY")),
+        ("agency", s("EMSC")),
+    ] {
         rev.insert(k.to_owned(), v);
     }
     let mut m = HashMap::new();
-    for (k, v) in [("unid", s(&q.unid)), ("day", s(&t[..10])), ("time", s(&t)), ("lastupdate", s(&lu)), ("lat", n(q.lat)),
-        ("lon", n(q.lon)), ("depth_km", n(q.depth_km)), ("mag", n(q.mag.unwrap())), ("magtype", s("ml")),
-        ("region", s("WESTERN TURKEY")), ("agency", s("EMSC")), ("evtype", s("ke")), ("source", s("emsc")),
-        ("action", s("create")), ("received_at", s(&lu)), ("first_seen", s(&lu)), ("revision_count", n(1.0)),
-        ("revisions", AttributeValue::L(vec![AttributeValue::M(rev)]))] {
+    for (k, v) in [
+        ("unid", s(&q.unid)),
+        ("day", s(&t[..10])),
+        ("time", s(&t)),
+        ("lastupdate", s(&lu)),
+        ("lat", n(q.lat)),
+        ("lon", n(q.lon)),
+        ("depth_km", n(q.depth_km)),
+        ("mag", n(q.mag.unwrap())),
+        ("magtype", s("ml")),
+        ("region", s("WESTERN TURKEY")),
+        ("agency", s("EMSC")),
+        ("evtype", s("ke")),
+        ("source", s("emsc")),
+        ("action", s("create")),
+        ("received_at", s(&lu)),
+        ("first_seen", s(&lu)),
+        ("revision_count", n(1.0)),
+        ("revisions", AttributeValue::L(vec![AttributeValue::M(rev)])),
+    ] {
         m.insert(k.to_owned(), v);
     }
     m
@@ -88,7 +112,14 @@ async fn main() {
                     if i >= records.len() {
                         return;
                     }
-                    store.client().put_item().table_name(store.table()).set_item(Some(raw_item(&records[i]))).send().await.unwrap();
+                    store
+                        .client()
+                        .put_item()
+                        .table_name(store.table())
+                        .set_item(Some(raw_item(&records[i])))
+                        .send()
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -105,7 +136,12 @@ async fn main() {
     let topic = kafka.topic("bench", 6);
     let producer = quakestream_core::kafka::create_producer(&kafka.bootstrap).unwrap();
     let payloads: Vec<(String, Vec<u8>)> = records.iter().map(|r| (r.quake.unid.clone(), r.to_json())).collect();
-    let sends = payloads.iter().map(|(k, v)| producer.send(FutureRecord::to(&topic).key(k.as_str()).payload(v.as_slice()), Duration::from_secs(60)));
+    let sends = payloads.iter().map(|(k, v)| {
+        producer.send(
+            FutureRecord::to(&topic).key(k.as_str()).payload(v.as_slice()),
+            Duration::from_secs(60),
+        )
+    });
     for r in futures::future::join_all(sends).await {
         r.map_err(|(e, _)| e).unwrap();
     }
@@ -116,7 +152,11 @@ async fn main() {
     cfg.concurrency = conc;
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let m = metrics.clone();
-    let task = tokio::spawn(async move { quakestream_consumer::run(cfg, store, m, Health::new(), stop_rx).await.unwrap() });
+    let task = tokio::spawn(async move {
+        quakestream_consumer::run(cfg, store, m, Health::new(), stop_rx)
+            .await
+            .unwrap()
+    });
     let deadline = Instant::now() + Duration::from_secs(600);
     while metrics.consumed.get() == 0 {
         assert!(Instant::now() < deadline, "no record consumed");
@@ -133,6 +173,12 @@ async fn main() {
     let report = task.await.unwrap();
     assert_eq!(report.written, n as u64);
     let p50 = metrics.write_latency.get_sample_sum() / metrics.write_latency.get_sample_count() as f64;
-    eprintln!("consumer: {n} records in {cons_secs:.2} s = {cons_rate:.0}/s ({conc} lanes), mean upsert {:.2} ms", p50 * 1000.0);
-    println!("| {n} | {conc} | {raw_rate:.0} | {cons_rate:.0} | {:.0}% |", 100.0 * cons_rate / raw_rate);
+    eprintln!(
+        "consumer: {n} records in {cons_secs:.2} s = {cons_rate:.0}/s ({conc} lanes), mean upsert {:.2} ms",
+        p50 * 1000.0
+    );
+    println!(
+        "| {n} | {conc} | {raw_rate:.0} | {cons_rate:.0} | {:.0}% |",
+        100.0 * cons_rate / raw_rate
+    );
 }

@@ -41,7 +41,12 @@ pub struct ConsumerArgs {
 
 impl ConsumerArgs {
     pub fn consumer_config(&self) -> ConsumerConfig {
-        let mut c = ConsumerConfig::new(&self.kafka.bootstrap_servers, &self.kafka.topic, &self.kafka.dlq_topic, &self.group_id);
+        let mut c = ConsumerConfig::new(
+            &self.kafka.bootstrap_servers,
+            &self.kafka.topic,
+            &self.kafka.dlq_topic,
+            &self.group_id,
+        );
         c.concurrency = self.concurrency as usize;
         c.max_in_flight = self.max_in_flight as usize;
         c.retry_max = Duration::from_secs(self.retry_max_secs.max(1));
@@ -57,19 +62,32 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     let health = Health::new();
     let (stop_tx, stop_rx) = ops::shutdown_channel();
     ops::trigger_on_signal(stop_tx.clone());
-    let state = OpsState { registry, health: health.clone(), on_scrape: vec![] };
+    let state = OpsState {
+        registry,
+        health: health.clone(),
+        on_scrape: vec![],
+    };
     let (addr, server) = ops::serve(args.listen, ops::ops_router(state), stop_rx.clone())
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let store = args.dynamo.connect().await?;
     if args.create_table {
-        store.create_table().await.with_context(|| format!("creating table {}", store.table()))?;
+        store
+            .create_table()
+            .await
+            .with_context(|| format!("creating table {}", store.table()))?;
     }
     tracing::info!(listen = %addr, bootstrap = %args.kafka.bootstrap_servers, topic = %args.kafka.topic, table = %store.table(),
         endpoint = ?args.dynamo.dynamodb_endpoint, "consumer starting");
     let report = crate::run(args.consumer_config(), store, metrics, health, stop_rx).await?;
-    tracing::info!(consumed = report.consumed, written = report.written, stale = report.stale,
-        dead_lettered = report.dead_lettered, abandoned = report.abandoned, "consumer finished");
+    tracing::info!(
+        consumed = report.consumed,
+        written = report.written,
+        stale = report.stale,
+        dead_lettered = report.dead_lettered,
+        abandoned = report.abandoned,
+        "consumer finished"
+    );
     let _ = stop_tx.send(true);
     let _ = server.await;
     Ok(())

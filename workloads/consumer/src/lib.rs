@@ -161,7 +161,10 @@ impl ConsumerContext for Ctx {
     fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
             // "No offset stored" is routine when nothing new was written.
-            if !matches!(e, KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) {
+            if !matches!(
+                e,
+                KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)
+            ) {
                 tracing::warn!(error = %e, "offset commit failed");
             }
         }
@@ -247,7 +250,17 @@ impl Shared {
         let mut backoff = self.backoff();
         let raw = job.payload.as_deref().unwrap_or_default();
         loop {
-            match send_dead_letter(&self.dlq, &self.dlq_topic, DLQ_STAGE, reason, error, job.key.as_deref(), raw).await {
+            match send_dead_letter(
+                &self.dlq,
+                &self.dlq_topic,
+                DLQ_STAGE,
+                reason,
+                error,
+                job.key.as_deref(),
+                raw,
+            )
+            .await
+            {
                 Ok(()) => {
                     self.metrics.dlq.with_label_values(&[reason]).inc();
                     self.dead_lettered.fetch_add(1, Ordering::Relaxed);
@@ -279,7 +292,10 @@ fn create_consumer(cfg: &ConsumerConfig, ctx: Ctx) -> Result<KConsumer, KafkaErr
         .set("client.id", "quakestream-consumer")
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
-        .set("auto.commit.interval.ms", cfg.commit_interval.as_millis().max(1).to_string())
+        .set(
+            "auto.commit.interval.ms",
+            cfg.commit_interval.as_millis().max(1).to_string(),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
     for (k, v) in &cfg.kafka_overrides {
@@ -299,7 +315,11 @@ pub async fn run(
 ) -> Result<ConsumerReport, ConsumerError> {
     let trackers: Trackers = Arc::default();
     let assignment_changes = Arc::new(AtomicU64::new(0));
-    let ctx = Ctx { topic: cfg.topic.clone(), trackers: trackers.clone(), assignment_changes: assignment_changes.clone() };
+    let ctx = Ctx {
+        topic: cfg.topic.clone(),
+        trackers: trackers.clone(),
+        assignment_changes: assignment_changes.clone(),
+    };
     let consumer = Arc::new(create_consumer(&cfg, ctx)?);
     consumer.subscribe(&[&cfg.topic])?;
     let shared = Arc::new(Shared {
@@ -333,7 +353,13 @@ pub async fn run(
     drop(done_tx);
 
     // Lag: high watermark minus the committable offset, per assigned partition.
-    let lag_task = tokio::spawn(lag_loop(consumer.clone(), trackers.clone(), metrics.clone(), cfg.topic.clone(), cfg.lag_interval));
+    let lag_task = tokio::spawn(lag_loop(
+        consumer.clone(),
+        trackers.clone(),
+        metrics.clone(),
+        cfg.topic.clone(),
+        cfg.lag_interval,
+    ));
 
     let mut report = ConsumerReport::default();
     let mut in_flight: usize = 0;
@@ -440,7 +466,11 @@ pub async fn run(
     report.written = metrics.written.get();
     report.stale = metrics.stale.get();
     report.dead_lettered = shared.dead_lettered.load(Ordering::Relaxed);
-    tracing::info!(consumed = report.consumed, abandoned = report.abandoned, "consumer stopped");
+    tracing::info!(
+        consumed = report.consumed,
+        abandoned = report.abandoned,
+        "consumer stopped"
+    );
     Ok(report)
 }
 
@@ -449,7 +479,11 @@ fn set_paused(consumer: &KConsumer, pause: bool) {
     if assignment.count() == 0 {
         return;
     }
-    let res = if pause { consumer.pause(&assignment) } else { consumer.resume(&assignment) };
+    let res = if pause {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
     match res {
         Ok(()) if pause => tracing::warn!(partitions = assignment.count(), "store failing: consumption paused"),
         Ok(()) => {}
@@ -488,7 +522,13 @@ fn store_offsets(consumer: &KConsumer, topic: &str, trackers: &Trackers) {
     }
 }
 
-async fn lag_loop(consumer: Arc<KConsumer>, trackers: Trackers, metrics: ConsumerMetrics, topic: String, every: Duration) {
+async fn lag_loop(
+    consumer: Arc<KConsumer>,
+    trackers: Trackers,
+    metrics: ConsumerMetrics,
+    topic: String,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -500,7 +540,10 @@ async fn lag_loop(consumer: Arc<KConsumer>, trackers: Trackers, metrics: Consume
         if let Ok(Ok(lags)) = lags {
             metrics.lag.reset();
             for (p, lag) in lags {
-                metrics.lag.with_label_values(&[topic.as_str(), &p.to_string()]).set(lag);
+                metrics
+                    .lag
+                    .with_label_values(&[topic.as_str(), &p.to_string()])
+                    .set(lag);
             }
         }
     }

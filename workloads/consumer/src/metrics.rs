@@ -38,11 +38,17 @@ impl ConsumerMetrics {
                 "Records not applied because the store had this or a newer revision (duplicates, replays, late revisions).",
             )?,
             dlq: IntCounterVec::new(
-                Opts::new("quakestream_consumer_dlq_total", "Records sent to the dead-letter topic, by reason."),
+                Opts::new(
+                    "quakestream_consumer_dlq_total",
+                    "Records sent to the dead-letter topic, by reason.",
+                ),
                 &["reason"],
             )?,
             retries: IntCounterVec::new(
-                Opts::new("quakestream_consumer_retries_total", "Failed store or dead-letter attempts that are retried, by error."),
+                Opts::new(
+                    "quakestream_consumer_retries_total",
+                    "Failed store or dead-letter attempts that are retried, by error.",
+                ),
                 &["error"],
             )?,
             write_latency: Histogram::with_opts(
@@ -50,7 +56,9 @@ impl ConsumerMetrics {
                     "quakestream_consumer_write_duration_seconds",
                     "Latency of one successful conditional upsert to the store.",
                 )
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
             )?,
             lag: IntGaugeVec::new(
                 Opts::new(
@@ -59,7 +67,10 @@ impl ConsumerMetrics {
                 ),
                 &["topic", "partition"],
             )?,
-            in_flight: IntGauge::new("quakestream_consumer_in_flight", "Records accepted from Kafka and not yet done.")?,
+            in_flight: IntGauge::new(
+                "quakestream_consumer_in_flight",
+                "Records accepted from Kafka and not yet done.",
+            )?,
             paused: IntGauge::new(
                 "quakestream_consumer_paused",
                 "1 while consumption is paused because the store is failing, else 0.",
@@ -76,12 +87,30 @@ impl ConsumerMetrics {
         registry.register(Box::new(m.paused.clone()))?;
         // Known label values start at zero, so dashboards show zeros rather than gaps.
         for reason in [
-            "bad_json", "unsupported_version", "empty", "key_mismatch", "missing_field", "bad_unid",
-            "out_of_range", "bad_time", "bad_type", "rejected", "malformed",
+            "bad_json",
+            "unsupported_version",
+            "empty",
+            "key_mismatch",
+            "missing_field",
+            "bad_unid",
+            "out_of_range",
+            "bad_time",
+            "bad_type",
+            "rejected",
+            "malformed",
         ] {
             m.dlq.with_label_values(&[reason]);
         }
-        for error in ["throttled", "unavailable", "timeout", "connection", "table_not_found", "access_denied", "other", "dlq"] {
+        for error in [
+            "throttled",
+            "unavailable",
+            "timeout",
+            "connection",
+            "table_not_found",
+            "access_denied",
+            "other",
+            "dlq",
+        ] {
             m.retries.with_label_values(&[error]);
         }
         Ok(m)
@@ -90,6 +119,10 @@ impl ConsumerMetrics {
     /// Total lag over every partition.
     pub fn total_lag(&self) -> i64 {
         use prometheus::core::Collector;
-        self.lag.collect().iter().flat_map(|mf| mf.get_metric().iter().map(|m| m.get_gauge().get_value() as i64)).sum()
+        self.lag
+            .collect()
+            .iter()
+            .flat_map(|mf| mf.get_metric().iter().map(|m| m.get_gauge().get_value() as i64))
+            .sum()
     }
 }

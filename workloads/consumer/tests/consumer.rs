@@ -32,10 +32,21 @@ impl Running {
         self.task.await.expect("consumer task")
     }
     fn done(&self) -> u64 {
-        let dlq: u64 = ["bad_json", "unsupported_version", "empty", "key_mismatch", "out_of_range", "missing_field", "bad_unid", "bad_time", "bad_type", "store_rejected"]
-            .iter()
-            .map(|r| self.metrics.dlq.with_label_values(&[*r]).get())
-            .sum();
+        let dlq: u64 = [
+            "bad_json",
+            "unsupported_version",
+            "empty",
+            "key_mismatch",
+            "out_of_range",
+            "missing_field",
+            "bad_unid",
+            "bad_time",
+            "bad_type",
+            "store_rejected",
+        ]
+        .iter()
+        .map(|r| self.metrics.dlq.with_label_values(&[*r]).get())
+        .sum();
         self.metrics.written.get() + self.metrics.stale.get() + dlq
     }
 }
@@ -55,9 +66,16 @@ fn start(cfg: ConsumerConfig, store: Store) -> Running {
     let (stop, stop_rx) = watch::channel(false);
     let m = metrics.clone();
     let task = tokio::spawn(async move {
-        quakestream_consumer::run(cfg, store, m, Health::new(), stop_rx).await.expect("consumer run")
+        quakestream_consumer::run(cfg, store, m, Health::new(), stop_rx)
+            .await
+            .expect("consumer run")
     });
-    Running { stop, task, metrics, registry }
+    Running {
+        stop,
+        task,
+        metrics,
+        registry,
+    }
 }
 
 /// Waits until `cond` holds, polling; panics with `what` after `WAIT`.
@@ -128,9 +146,18 @@ async fn snapshot(store: &Store) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut start = None;
     loop {
-        let res = store.client().scan().table_name(store.table()).set_exclusive_start_key(start).send().await.unwrap();
+        let res = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
         for item in res.items.unwrap_or_default() {
-            let Some(AttributeValue::S(unid)) = item.get("unid") else { panic!("item without unid") };
+            let Some(AttributeValue::S(unid)) = item.get("unid") else {
+                panic!("item without unid")
+            };
             out.insert(unid.clone(), canon(&AttributeValue::M(item.clone())));
         }
         match res.last_evaluated_key {
@@ -169,9 +196,16 @@ async fn replaying_every_sample_twice_leaves_the_same_table_as_once() {
                     max_pause: Duration::from_secs(1),
                 });
                 let metrics = quakestream_producer::ProducerMetrics::new(&prometheus::Registry::new()).unwrap();
-                let report = quakestream_producer::run(&testkit::kafka().bootstrap, pipeline, source, metrics, Health::new(), rx)
-                    .await
-                    .unwrap_or_else(|e| panic!("replaying {}: {e:#}", path.display()));
+                let report = quakestream_producer::run(
+                    &testkit::kafka().bootstrap,
+                    pipeline,
+                    source,
+                    metrics,
+                    Health::new(),
+                    rx,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("replaying {}: {e:#}", path.display()));
                 assert_eq!(report.undelivered, 0);
                 published += report.published;
             }
@@ -184,16 +218,31 @@ async fn replaying_every_sample_twice_leaves_the_same_table_as_once() {
     eventually("first replay written", || c.done() == once).await;
     let first = snapshot(&store).await;
     let written_once = c.metrics.written.get();
-    assert!(first.len() > 3000 && first.len() as u64 <= written_once, "{} items, {written_once} written", first.len());
+    assert!(
+        first.len() > 3000 && first.len() as u64 <= written_once,
+        "{} items, {written_once} written",
+        first.len()
+    );
 
     let twice = replay_all(topic.clone()).await;
     assert_eq!(twice, once);
     eventually("second replay processed", || c.done() == once + twice).await;
     let report = c.stop().await;
     let second = snapshot(&store).await;
-    let changed: Vec<_> = first.iter().filter(|(k, v)| second.get(*k) != Some(v)).map(|(k, _)| k).take(5).collect();
-    assert!(changed.is_empty() && first.len() == second.len(), "replaying again changed the table: {changed:?}");
-    assert_eq!(report.written, written_once, "nothing from the second replay was applied");
+    let changed: Vec<_> = first
+        .iter()
+        .filter(|(k, v)| second.get(*k) != Some(v))
+        .map(|(k, _)| k)
+        .take(5)
+        .collect();
+    assert!(
+        changed.is_empty() && first.len() == second.len(),
+        "replaying again changed the table: {changed:?}"
+    );
+    assert_eq!(
+        report.written, written_once,
+        "nothing from the second replay was applied"
+    );
     assert!(report.stale >= twice, "every record of the second replay is stale");
     assert_eq!(report.dead_lettered, 0);
     assert_eq!(report.abandoned, 0);
@@ -235,7 +284,9 @@ async fn stopped_mid_batch_and_restarted_every_event_is_present_once() {
     let topic = testkit::kafka().topic("restart", 3);
     let store = dyn_testkit::fresh_store("restart").await;
     const N: usize = 4000;
-    let records: Vec<_> = (0..N).map(|i| wire(&record(&format!("ev{i:05}"), 1, (i % 70) as f64 / 10.0))).collect();
+    let records: Vec<_> = (0..N)
+        .map(|i| wire(&record(&format!("ev{i:05}"), 1, (i % 70) as f64 / 10.0)))
+        .collect();
     produce(&topic, &records).await;
     let mut cfg = config(&topic, "restart-group");
     cfg.concurrency = 4;
@@ -243,7 +294,10 @@ async fn stopped_mid_batch_and_restarted_every_event_is_present_once() {
     let first = start(cfg.clone(), store.clone());
     eventually("some written", || first.metrics.written.get() >= 300).await;
     let r1 = first.stop().await;
-    assert!((r1.written as usize) < N, "stopped before the end of the batch ({r1:?})");
+    assert!(
+        (r1.written as usize) < N,
+        "stopped before the end of the batch ({r1:?})"
+    );
 
     let second = start(cfg, store.clone());
     eventually("the rest written", || {
@@ -251,8 +305,15 @@ async fn stopped_mid_batch_and_restarted_every_event_is_present_once() {
     })
     .await;
     let r2 = second.stop().await;
-    assert!((r2.consumed as usize) < N, "the restart resumed from the committed offsets ({r2:?})");
-    assert_eq!(r1.written + r2.written, N as u64, "each event applied exactly once ({r1:?} {r2:?})");
+    assert!(
+        (r2.consumed as usize) < N,
+        "the restart resumed from the committed offsets ({r2:?})"
+    );
+    assert_eq!(
+        r1.written + r2.written,
+        N as u64,
+        "each event applied exactly once ({r1:?} {r2:?})"
+    );
     let table = snapshot(&store).await;
     assert_eq!(table.len(), N);
     for i in (0..N).step_by(97) {
@@ -266,8 +327,12 @@ async fn stopped_mid_batch_and_restarted_every_event_is_present_once() {
 async fn store_unreachable_for_a_while_consumer_waits_then_catches_up() {
     let topic = testkit::kafka().topic("outage", 2);
     let table = dyn_testkit::fresh_store("outage").await;
-    let proxy = dyn_testkit::CuttableProxy::start(dyn_testkit::dynamo().addr()).await.unwrap();
-    let store = Store::connect(&quakestream_store::StoreConfig::local(table.table(), proxy.endpoint())).await.unwrap();
+    let proxy = dyn_testkit::CuttableProxy::start(dyn_testkit::dynamo().addr())
+        .await
+        .unwrap();
+    let store = Store::connect(&quakestream_store::StoreConfig::local(table.table(), proxy.endpoint()))
+        .await
+        .unwrap();
     let c = start(config(&topic, "outage-group"), store.clone());
 
     let a: Vec<_> = (0..100).map(|i| wire(&record(&format!("a{i:03}"), 1, 2.0))).collect();
@@ -284,7 +349,11 @@ async fn store_unreachable_for_a_while_consumer_waits_then_catches_up() {
     let retries_before = c.metrics.retries.with_label_values(&["connection"]).get()
         + c.metrics.retries.with_label_values(&["timeout"]).get();
     assert!(retries_before > 0, "the failing writes are being retried");
-    assert_eq!(c.metrics.written.get(), 100, "nothing written while the store is unreachable");
+    assert_eq!(
+        c.metrics.written.get(),
+        100,
+        "nothing written while the store is unreachable"
+    );
 
     proxy.restore();
     eventually("caught up", || {
@@ -325,7 +394,13 @@ async fn garbage_goes_to_the_dlq_and_the_consumer_keeps_going() {
     let c = start(cfg, store.clone());
     eventually("all processed", || c.done() == records.len() as u64).await;
     assert_eq!(c.metrics.written.get(), 2, "the records after the garbage are written");
-    for (reason, n) in [("bad_json", 1), ("key_mismatch", 1), ("unsupported_version", 1), ("empty", 1), ("out_of_range", 1)] {
+    for (reason, n) in [
+        ("bad_json", 1),
+        ("key_mismatch", 1),
+        ("unsupported_version", 1),
+        ("empty", 1),
+        ("out_of_range", 1),
+    ] {
         assert_eq!(c.metrics.dlq.with_label_values(&[reason]).get(), n, "{reason}");
     }
     let metrics_text = render_metrics(&c.registry);
@@ -336,9 +411,16 @@ async fn garbage_goes_to_the_dlq_and_the_consumer_keeps_going() {
     let dlq = testkit::read_topic(&kafka.bootstrap, &dlq_topic, WAIT, |r| r.len() >= 5);
     assert_eq!(dlq.len(), 5);
     let by_reason: HashMap<_, _> = dlq.iter().map(|r| (r.headers[headers::REASON].clone(), r)).collect();
-    assert_eq!(by_reason["bad_json"].value_str(), "not json at all", "the raw payload is kept");
+    assert_eq!(
+        by_reason["bad_json"].value_str(),
+        "not json at all",
+        "the raw payload is kept"
+    );
     assert_eq!(by_reason["bad_json"].key.as_deref(), Some(&b"junk"[..]));
-    assert_eq!(by_reason["key_mismatch"].value.as_deref(), Some(mismatched.to_json().as_slice()));
+    assert_eq!(
+        by_reason["key_mismatch"].value.as_deref(),
+        Some(mismatched.to_json().as_slice())
+    );
     for r in &dlq {
         assert_eq!(r.headers[headers::STAGE], "consumer");
         assert!(!r.headers[headers::ERROR].is_empty());

@@ -36,8 +36,14 @@ pub fn create_producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
 /// Headers of a record on `quakes`, so consumers can route without decoding the value.
 pub fn record_headers(action: Action, source: &str) -> OwnedHeaders {
     OwnedHeaders::new_with_capacity(2)
-        .insert(Header { key: headers::ACTION, value: Some(action.as_str()) })
-        .insert(Header { key: headers::SOURCE, value: Some(source) })
+        .insert(Header {
+            key: headers::ACTION,
+            value: Some(action.as_str()),
+        })
+        .insert(Header {
+            key: headers::SOURCE,
+            value: Some(source),
+        })
 }
 
 /// Sends a rejected input to the dead-letter topic: the raw payload as the value, the reason in
@@ -54,15 +60,31 @@ pub async fn send_dead_letter(
     let now = crate::model::fmt_time(&chrono::Utc::now());
     let error: String = error.chars().take(1024).collect();
     let hdrs = OwnedHeaders::new_with_capacity(4)
-        .insert(Header { key: headers::STAGE, value: Some(stage) })
-        .insert(Header { key: headers::REASON, value: Some(reason_code) })
-        .insert(Header { key: headers::ERROR, value: Some(error.as_str()) })
-        .insert(Header { key: headers::RECEIVED_AT, value: Some(now.as_str()) });
+        .insert(Header {
+            key: headers::STAGE,
+            value: Some(stage),
+        })
+        .insert(Header {
+            key: headers::REASON,
+            value: Some(reason_code),
+        })
+        .insert(Header {
+            key: headers::ERROR,
+            value: Some(error.as_str()),
+        })
+        .insert(Header {
+            key: headers::RECEIVED_AT,
+            value: Some(now.as_str()),
+        });
     let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(raw).headers(hdrs);
     if let Some(k) = key {
         rec = rec.key(k);
     }
-    producer.send(rec, Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| e)
+    producer
+        .send(rec, Duration::from_secs(30))
+        .await
+        .map(|_| ())
+        .map_err(|(e, _)| e)
 }
 
 /// Flushes whatever is queued, waiting at most `timeout`.
@@ -71,7 +93,11 @@ pub fn flush(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaEr
 }
 
 enum BrokerCmd {
-    CreateTopic { name: String, partitions: i32, reply: mpsc::Sender<Result<(), KafkaError>> },
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        reply: mpsc::Sender<Result<(), KafkaError>>,
+    },
     Stop,
 }
 
@@ -101,7 +127,11 @@ impl EmbeddedBroker {
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
                 while let Ok(cmd) = cmd_rx.recv() {
                     match cmd {
-                        BrokerCmd::CreateTopic { name, partitions, reply } => {
+                        BrokerCmd::CreateTopic {
+                            name,
+                            partitions,
+                            reply,
+                        } => {
                             let _ = reply.send(cluster.create_topic(&name, partitions, 1));
                         }
                         BrokerCmd::Stop => break,
@@ -110,7 +140,11 @@ impl EmbeddedBroker {
             })
             .expect("spawning the broker thread");
         let bootstrap = ready_rx.recv().map_err(|_| KafkaError::Canceled)??;
-        Ok(EmbeddedBroker { bootstrap, cmd: cmd_tx, thread: Some(thread) })
+        Ok(EmbeddedBroker {
+            bootstrap,
+            cmd: cmd_tx,
+            thread: Some(thread),
+        })
     }
 
     pub fn bootstrap_servers(&self) -> &str {
@@ -121,7 +155,11 @@ impl EmbeddedBroker {
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), KafkaError> {
         let (reply, rx) = mpsc::channel();
         self.cmd
-            .send(BrokerCmd::CreateTopic { name: name.to_owned(), partitions, reply })
+            .send(BrokerCmd::CreateTopic {
+                name: name.to_owned(),
+                partitions,
+                reply,
+            })
             .map_err(|_| KafkaError::Canceled)?;
         rx.recv().map_err(|_| KafkaError::Canceled)?
     }

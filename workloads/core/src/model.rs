@@ -67,7 +67,12 @@ pub enum InvalidQuake {
     #[error("field `unid` is invalid: {0:?} (at most {MAX_UNID_LEN} printable characters)")]
     BadUnid(String),
     #[error("field `{field}` is out of range: {value} (allowed {min} to {max})")]
-    OutOfRange { field: &'static str, value: f64, min: f64, max: f64 },
+    OutOfRange {
+        field: &'static str,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
     #[error("field `{field}` is not a valid time: {value:?}")]
     BadTime { field: &'static str, value: String },
     #[error("field `{field}` has the wrong type: {detail}")]
@@ -137,7 +142,10 @@ pub fn clean_text(s: Option<&str>) -> Option<String> {
 /// Parses the timestamps the agencies send: RFC 3339 with 0 to 9 fractional digits, `Z` or an
 /// offset, and the offset-less form (taken as UTC) that some EMSC and FDSN outputs use.
 pub fn parse_time(field: &'static str, s: &str) -> Result<DateTime<Utc>, InvalidQuake> {
-    let bad = || InvalidQuake::BadTime { field, value: s.chars().take(64).collect() };
+    let bad = || InvalidQuake::BadTime {
+        field,
+        value: s.chars().take(64).collect(),
+    };
     if s.len() > 64 {
         return Err(bad());
     }
@@ -159,7 +167,10 @@ pub fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 pub fn from_epoch_ms(field: &'static str, ms: i64) -> Result<DateTime<Utc>, InvalidQuake> {
-    DateTime::from_timestamp_millis(ms).ok_or(InvalidQuake::BadTime { field, value: ms.to_string() })
+    DateTime::from_timestamp_millis(ms).ok_or(InvalidQuake::BadTime {
+        field,
+        value: ms.to_string(),
+    })
 }
 
 /// Formats a time as RFC 3339 UTC with exactly six fractional digits, so that the string
@@ -216,9 +227,24 @@ mod tests {
 
     #[test]
     fn rejects_bad_times_naming_the_field() {
-        for bad in ["", "yesterday", "2025-13-01T00:00:00Z", "2025-04-26T25:00:00Z", &"9".repeat(500)] {
+        for bad in [
+            "",
+            "yesterday",
+            "2025-13-01T00:00:00Z",
+            "2025-04-26T25:00:00Z",
+            &"9".repeat(500),
+        ] {
             let e = parse_time("lastupdate", bad).unwrap_err();
-            assert!(matches!(e, InvalidQuake::BadTime { field: "lastupdate", .. }), "{bad}: {e}");
+            assert!(
+                matches!(
+                    e,
+                    InvalidQuake::BadTime {
+                        field: "lastupdate",
+                        ..
+                    }
+                ),
+                "{bad}: {e}"
+            );
         }
     }
 }

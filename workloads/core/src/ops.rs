@@ -63,23 +63,36 @@ pub fn ops_router(state: OpsState) -> Router {
 }
 
 async fn healthz(State(s): State<OpsState>) -> impl IntoResponse {
-    if s.health.is_dead() { (StatusCode::SERVICE_UNAVAILABLE, "dead\n") } else { (StatusCode::OK, "ok\n") }
+    if s.health.is_dead() {
+        (StatusCode::SERVICE_UNAVAILABLE, "dead\n")
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
 }
 
 async fn readyz(State(s): State<OpsState>) -> impl IntoResponse {
-    if s.health.is_ready() { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready\n") }
+    if s.health.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
 }
 
 async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {
     for hook in &s.on_scrape {
         hook();
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render_metrics(&s.registry))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        render_metrics(&s.registry),
+    )
 }
 
 pub fn render_metrics(registry: &Registry) -> String {
     let mut buf = Vec::new();
-    TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding cannot fail");
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut buf)
+        .expect("text encoding cannot fail");
     String::from_utf8(buf).expect("prometheus text is UTF-8")
 }
 

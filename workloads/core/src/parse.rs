@@ -40,9 +40,15 @@ impl RejectReason {
 /// What one input item turned into.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    Event { action: Action, quake: Quake },
+    Event {
+        action: Action,
+        quake: Quake,
+    },
     /// A well-formed frame with an action we do not know: logged, counted and skipped.
-    UnknownAction { action: String, unid: Option<String> },
+    UnknownAction {
+        action: String,
+        unid: Option<String>,
+    },
 }
 
 /// Parses one EMSC websocket text frame: `{"action": "create"|"update", "data": Feature}`.
@@ -61,13 +67,26 @@ fn parse_frame_value(value: Value) -> Result<Item, RejectReason> {
     };
     let action = match frame.get("action") {
         Some(Value::String(a)) => a.clone(),
-        Some(other) => return Err(RejectReason::Shape(format!("`action` must be a string, got {}", kind(other)))),
+        Some(other) => {
+            return Err(RejectReason::Shape(format!(
+                "`action` must be a string, got {}",
+                kind(other)
+            )));
+        }
         None => return Err(RejectReason::Shape("frame has no `action`".into())),
     };
-    let data = frame.remove("data").ok_or_else(|| RejectReason::Shape("frame has no `data`".into()))?;
+    let data = frame
+        .remove("data")
+        .ok_or_else(|| RejectReason::Shape("frame has no `data`".into()))?;
     let Some(action) = Action::from_emsc(&action) else {
-        let unid = data.pointer("/properties/unid").and_then(Value::as_str).map(|s| s.chars().take(64).collect());
-        return Ok(Item::UnknownAction { action: action.chars().take(64).collect(), unid });
+        let unid = data
+            .pointer("/properties/unid")
+            .and_then(Value::as_str)
+            .map(|s| s.chars().take(64).collect());
+        return Ok(Item::UnknownAction {
+            action: action.chars().take(64).collect(),
+            unid,
+        });
     };
     let quake = parse_feature(&data)?;
     Ok(Item::Event { action, quake })
@@ -77,16 +96,28 @@ fn parse_frame_value(value: Value) -> Result<Item, RejectReason> {
 /// by their properties: USGS carries epoch-millisecond `time` and `updated`.
 pub fn parse_feature(feature: &Value) -> Result<Quake, RejectReason> {
     let Some(obj) = feature.as_object() else {
-        return Err(RejectReason::Shape(format!("a feature must be an object, got {}", kind(feature))));
+        return Err(RejectReason::Shape(format!(
+            "a feature must be an object, got {}",
+            kind(feature)
+        )));
     };
     let props = match obj.get("properties") {
         Some(Value::Object(p)) => p,
-        Some(other) => return Err(RejectReason::Shape(format!("`properties` must be an object, got {}", kind(other)))),
+        Some(other) => {
+            return Err(RejectReason::Shape(format!(
+                "`properties` must be an object, got {}",
+                kind(other)
+            )));
+        }
         None => return Err(RejectReason::Shape("feature has no `properties`".into())),
     };
     let is_usgs = props.contains_key("updated")
         || (props.get("time").is_some_and(Value::is_number) && !props.contains_key("lastupdate"));
-    let quake = if is_usgs { usgs_quake(obj, props)? } else { emsc_quake(obj, props)? };
+    let quake = if is_usgs {
+        usgs_quake(obj, props)?
+    } else {
+        emsc_quake(obj, props)?
+    };
     quake.validate()?;
     Ok(quake)
 }
@@ -109,7 +140,10 @@ fn emsc_quake(feature: &Map<String, Value>, p: &Map<String, Value>) -> Result<Qu
     // EMSC's `depth` is positive down; its geometry carries the elevation (-depth).
     let depth_km = match opt_f64(p, "depth")? {
         Some(v) => v,
-        None => coords.and_then(|c| c.2).map(|z| -z).ok_or(InvalidQuake::Missing("depth"))?,
+        None => coords
+            .and_then(|c| c.2)
+            .map(|z| -z)
+            .ok_or(InvalidQuake::Missing("depth"))?,
     };
     Ok(Quake {
         unid: unid.to_owned(),
@@ -161,9 +195,16 @@ fn coordinates(feature: &Map<String, Value>) -> Result<Option<Coords>, InvalidQu
     let Some(c) = feature.get("geometry").and_then(|g| g.get("coordinates")) else {
         return Ok(None);
     };
-    let bad = |detail: &str| InvalidQuake::BadType { field: "geometry.coordinates", detail: detail.into() };
+    let bad = |detail: &str| InvalidQuake::BadType {
+        field: "geometry.coordinates",
+        detail: detail.into(),
+    };
     let arr = c.as_array().ok_or_else(|| bad("not an array"))?;
-    let num = |i: usize| arr.get(i).map(|v| v.as_f64().ok_or_else(|| bad("not a number"))).transpose();
+    let num = |i: usize| {
+        arr.get(i)
+            .map(|v| v.as_f64().ok_or_else(|| bad("not a number")))
+            .transpose()
+    };
     match (num(0)?, num(1)?) {
         (Some(lon), Some(lat)) => Ok(Some((lon, lat, num(2)?))),
         _ => Err(bad("needs at least [lon, lat]")),
@@ -185,7 +226,10 @@ fn opt_str<'a>(p: &'a Map<String, Value>, field: &'static str) -> Result<Option<
     match p.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(InvalidQuake::BadType { field, detail: format!("expected a string, got {}", kind(other)) }),
+        Some(other) => Err(InvalidQuake::BadType {
+            field,
+            detail: format!("expected a string, got {}", kind(other)),
+        }),
     }
 }
 
@@ -203,7 +247,10 @@ fn opt_f64(p: &Map<String, Value>, field: &'static str) -> Result<Option<f64>, I
             field,
             detail: format!("expected a number, got {:?}", s.chars().take(32).collect::<String>()),
         }),
-        Some(other) => Err(InvalidQuake::BadType { field, detail: format!("expected a number, got {}", kind(other)) }),
+        Some(other) => Err(InvalidQuake::BadType {
+            field,
+            detail: format!("expected a number, got {}", kind(other)),
+        }),
     }
 }
 
@@ -211,7 +258,10 @@ fn opt_i64(p: &Map<String, Value>, field: &'static str) -> Result<Option<i64>, I
     match opt_f64(p, field)? {
         None => Ok(None),
         Some(v) if v.is_finite() && v.abs() < 1e15 => Ok(Some(v as i64)),
-        Some(v) => Err(InvalidQuake::BadTime { field, value: v.to_string() }),
+        Some(v) => Err(InvalidQuake::BadTime {
+            field,
+            value: v.to_string(),
+        }),
     }
 }
 
@@ -327,7 +377,11 @@ fn read_json_lines<R: BufRead>(mut r: R, on_item: &mut impl FnMut(FileItem)) -> 
             }
             summary.items += 1;
             let raw = String::from_utf8_lossy(&buf[..256]).into_owned();
-            on_item(FileItem { position: Position::Line(line_no), result: Err(RejectReason::TooLarge(skipped)), raw });
+            on_item(FileItem {
+                position: Position::Line(line_no),
+                result: Err(RejectReason::TooLarge(skipped)),
+                raw,
+            });
             continue;
         }
         let text = String::from_utf8_lossy(&buf);
@@ -339,18 +393,33 @@ fn read_json_lines<R: BufRead>(mut r: R, on_item: &mut impl FnMut(FileItem)) -> 
         let result = match serde_json::from_str::<Value>(text) {
             Err(e) => Err(RejectReason::Json(e.to_string())),
             Ok(v) if v.get("action").is_some() => parse_frame_value(v),
-            Ok(v) => parse_feature(&v).map(|quake| Item::Event { action: Action::Snapshot, quake }),
+            Ok(v) => parse_feature(&v).map(|quake| Item::Event {
+                action: Action::Snapshot,
+                quake,
+            }),
         };
-        on_item(FileItem { position: Position::Line(line_no), result, raw: text.to_owned() });
+        on_item(FileItem {
+            position: Position::Line(line_no),
+            result,
+            raw: text.to_owned(),
+        });
     }
     Ok(summary)
 }
 
 fn read_document<R: Read>(r: R, on_item: &mut impl FnMut(FileItem)) -> FileSummary {
     let mut de = serde_json::Deserializer::from_reader(r);
-    let mut state = DocState { on_item, summary: FileSummary::default(), single: None };
+    let mut state = DocState {
+        on_item,
+        summary: FileSummary::default(),
+        single: None,
+    };
     let outcome = (&mut state).deserialize(&mut de).and_then(|()| de.end());
-    let DocState { on_item, mut summary, single } = state;
+    let DocState {
+        on_item,
+        mut summary,
+        single,
+    } = state;
     match outcome {
         Ok(()) => {
             if let Some(value) = single {
@@ -359,9 +428,16 @@ fn read_document<R: Read>(r: R, on_item: &mut impl FnMut(FileItem)) -> FileSumma
                 let result = if value.get("action").is_some() {
                     parse_frame_value(value)
                 } else {
-                    parse_feature(&value).map(|quake| Item::Event { action: Action::Snapshot, quake })
+                    parse_feature(&value).map(|quake| Item::Event {
+                        action: Action::Snapshot,
+                        quake,
+                    })
                 };
-                on_item(FileItem { position: Position::Document, result, raw });
+                on_item(FileItem {
+                    position: Position::Document,
+                    result,
+                    raw,
+                });
             }
         }
         Err(e) if e.line() == 1 && e.column() <= 1 => on_item(FileItem {
@@ -459,7 +535,10 @@ impl<'de, F: FnMut(FileItem)> Visitor<'de> for Features<'_, '_, F> {
             let result = if raw.len() > MAX_ITEM_BYTES {
                 Err(RejectReason::TooLarge(raw.len()))
             } else {
-                parse_feature(&feature).map(|quake| Item::Event { action: Action::Snapshot, quake })
+                parse_feature(&feature).map(|quake| Item::Event {
+                    action: Action::Snapshot,
+                    quake,
+                })
             };
             (self.state.on_item)(FileItem { position, result, raw });
         }

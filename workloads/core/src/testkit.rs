@@ -26,10 +26,16 @@ static TOPIC_SEQ: AtomicU32 = AtomicU32::new(0);
 /// The Kafka of this test process, started on first use and shared by every test in it.
 pub fn kafka() -> &'static TestKafka {
     KAFKA.get_or_init(|| match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
-        Ok(b) if !b.trim().is_empty() => TestKafka { bootstrap: b, embedded: None },
+        Ok(b) if !b.trim().is_empty() => TestKafka {
+            bootstrap: b,
+            embedded: None,
+        },
         _ => {
             let broker = EmbeddedBroker::start(1).expect("starting librdkafka's mock cluster");
-            TestKafka { bootstrap: broker.bootstrap_servers().to_owned(), embedded: Some(broker) }
+            TestKafka {
+                bootstrap: broker.bootstrap_servers().to_owned(),
+                embedded: Some(broker),
+            }
         }
     })
 }
@@ -50,12 +56,20 @@ impl TestKafka {
         match &self.embedded {
             Some(b) => b.create_topic(&name, partitions).expect("creating a mock topic"),
             None => {
-                let admin: AdminClient<DefaultClientContext> =
-                    ClientConfig::new().set("bootstrap.servers", &self.bootstrap).create().expect("admin client");
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                    .set("bootstrap.servers", &self.bootstrap)
+                    .create()
+                    .expect("admin client");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 let topic = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
                 let res = rt
-                    .block_on(admin.create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))
+                    .block_on(admin.create_topics(
+                        [&topic],
+                        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+                    ))
                     .expect("CreateTopics");
                 for r in res {
                     r.map_err(|(t, e)| format!("{t}: {e}")).expect("topic created");
@@ -92,7 +106,9 @@ pub fn read_topic(bootstrap: &str, topic: &str, limit: Duration, done: impl Fn(&
         .set("enable.partition.eof", "false")
         .create()
         .expect("test consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
@@ -107,7 +123,12 @@ pub fn read_topic(bootstrap: &str, topic: &str, limit: Duration, done: impl Fn(&
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -129,7 +150,11 @@ pub fn shared_data_dir() -> PathBuf {
         return PathBuf::from(d);
     }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for cand in [manifest.join("../../../shared/data"), manifest.join("../../shared/data"), manifest.join("../../data")] {
+    for cand in [
+        manifest.join("../../../shared/data"),
+        manifest.join("../../shared/data"),
+        manifest.join("../../data"),
+    ] {
         if cand.join("README.md").exists() {
             return cand;
         }
@@ -149,10 +174,14 @@ pub fn read_topic_to_end(bootstrap: &str, topic: &str, limit: Duration) -> Vec<R
         .set("group.id", "quakestream-testkit-reader")
         .create()
         .expect("test consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let mut expected = 0i64;
     for p in md.topics()[0].partitions() {
-        let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10)).expect("watermarks");
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .expect("watermarks");
         expected += high - low;
     }
     drop(consumer);

@@ -99,7 +99,12 @@ impl DecodeError {
 
 impl WireRecord {
     pub fn new(action: Action, quake: Quake, received_at: DateTime<Utc>) -> Self {
-        WireRecord { v: WIRE_VERSION, action, received_at: crate::model::to_micros(received_at), quake }
+        WireRecord {
+            v: WIRE_VERSION,
+            action,
+            received_at: crate::model::to_micros(received_at),
+            quake,
+        }
     }
 
     pub fn key(&self) -> &str {

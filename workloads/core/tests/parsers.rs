@@ -26,7 +26,10 @@ fn events(items: &[FileItem]) -> Vec<(Action, quakestream_core::model::Quake)> {
 fn schema() -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/wire-record.v1.json");
     let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::options().should_validate_formats(true).build(&schema).expect("the schema compiles")
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the schema compiles")
 }
 
 const SAMPLES: [(&str, FileFormat, usize); 3] = [
@@ -40,7 +43,11 @@ fn every_real_sample_parses_completely() {
     for (name, format, count) in SAMPLES {
         let (f, summary, items) = read_all(&shared_data(name));
         assert_eq!(f, format, "{name}");
-        let rejected: Vec<_> = items.iter().filter(|i| i.result.is_err()).map(|i| format!("{}: {:?}", i.position, i.result)).collect();
+        let rejected: Vec<_> = items
+            .iter()
+            .filter(|i| i.result.is_err())
+            .map(|i| format!("{}: {:?}", i.position, i.result))
+            .collect();
         assert!(rejected.is_empty(), "{name}: {rejected:?}");
         assert_eq!(events(&items).len(), count, "{name}");
         if format == FileFormat::Document {
@@ -60,7 +67,10 @@ fn every_wire_record_from_the_samples_matches_the_schema_and_round_trips() {
             let rec = WireRecord::new(action, quake, now);
             let bytes = rec.to_json();
             let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+            let errors: Vec<String> = validator
+                .iter_errors(&json)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
             assert!(errors.is_empty(), "{name} {}: {errors:?}", rec.quake.unid);
             let back = WireRecord::decode(Some(rec.quake.unid.as_bytes()), Some(&bytes)).unwrap();
             assert_eq!(back, rec);
@@ -124,7 +134,9 @@ fn websocket_frames_keep_their_action() {
 #[test]
 fn pretty_printed_frame_parses_as_one_document() {
     let frame = "{\"action\":\"create\",\"data\":{\n  \"type\": \"Feature\",\n  \"geometry\": {\n    \"type\": \"Point\",\n    \"coordinates\": [\n      -155.5280,\n      19.2000,\n      -32.0\n    ]\n  },\n  \"id\": \"20210101_0000001\",\n  \"properties\": {\n    \"lastupdate\": \"2021-01-01T00:10:00Z\",\n    \"time\": \"2021-01-01T00:00:00.1Z\",\n    \"lat\": 19.2000,\n    \"lon\": -155.5280,\n    \"depth\": 32.0,\n    \"mag\": null,\n    \"unid\": \"20210101_0000001\"\n  }\n}}";
-    let Item::Event { action, quake } = parse::parse_frame(frame).unwrap() else { panic!() };
+    let Item::Event { action, quake } = parse::parse_frame(frame).unwrap() else {
+        panic!()
+    };
     assert_eq!(action, Action::Create);
     assert_eq!(quake.depth_km, 32.0);
     assert_eq!(quake.mag, None);
@@ -132,7 +144,9 @@ fn pretty_printed_frame_parses_as_one_document() {
 }
 
 fn frame_with(props: &str) -> String {
-    format!(r#"{{"action":"update","data":{{"type":"Feature","geometry":{{"type":"Point","coordinates":[1,2,-3]}},"id":"X1","properties":{{{props}}}}}}}"#)
+    format!(
+        r#"{{"action":"update","data":{{"type":"Feature","geometry":{{"type":"Point","coordinates":[1,2,-3]}},"id":"X1","properties":{{{props}}}}}}}"#
+    )
 }
 
 const GOOD: &str = r#""unid":"U1","time":"2025-01-01T00:00:00Z","lastupdate":"2025-01-01T00:01:00.123456Z","lat":10,"lon":20,"depth":5,"mag":3.1"#;
@@ -163,7 +177,16 @@ fn out_of_range_values_name_the_field_and_value() {
         let props: Vec<&str> = GOOD.split(',').filter(|p| !p.starts_with(key)).collect();
         let props = format!("{},{bad}", props.join(","));
         let e = reject(&props);
-        assert_eq!(e, RejectReason::Invalid(InvalidQuake::OutOfRange { field, value, min: e_min(field), max: e_max(field) }), "{bad}");
+        assert_eq!(
+            e,
+            RejectReason::Invalid(InvalidQuake::OutOfRange {
+                field,
+                value,
+                min: e_min(field),
+                max: e_max(field)
+            }),
+            "{bad}"
+        );
         let msg = e.to_string();
         assert!(msg.contains(field) && msg.contains(&value.to_string()), "{msg}");
         assert_eq!(e.code(), "out_of_range");
@@ -203,16 +226,26 @@ fn empty_or_missing_unid_is_rejected() {
     let ok = parse::parse_frame(&frame_with(&without.join(","))).unwrap();
     assert!(matches!(ok, Item::Event { quake, .. } if quake.unid == "X1"));
     // ...but an empty one is an error, and so is having neither.
-    assert_eq!(reject(&format!(r#"{},"unid":"  ""#, without.join(","))), RejectReason::Invalid(InvalidQuake::EmptyUnid));
+    assert_eq!(
+        reject(&format!(r#"{},"unid":"  ""#, without.join(","))),
+        RejectReason::Invalid(InvalidQuake::EmptyUnid)
+    );
     let frame = frame_with(&without.join(",")).replace(r#""id":"X1","#, "");
-    assert_eq!(parse::parse_frame(&frame).unwrap_err(), RejectReason::Invalid(InvalidQuake::Missing("unid")));
+    assert_eq!(
+        parse::parse_frame(&frame).unwrap_err(),
+        RejectReason::Invalid(InvalidQuake::Missing("unid"))
+    );
     let e = reject(&format!(r#"{},"unid":"a b""#, without.join(",")));
     assert_eq!(e.code(), "bad_unid");
 }
 
 #[test]
 fn unparsable_times_are_rejected_with_the_field() {
-    for (field, bad) in [("time", r#""time":"2025-02-30T00:00:00Z""#), ("lastupdate", r#""lastupdate":"soon""#), ("time", r#""time":12"#)] {
+    for (field, bad) in [
+        ("time", r#""time":"2025-02-30T00:00:00Z""#),
+        ("lastupdate", r#""lastupdate":"soon""#),
+        ("time", r#""time":12"#),
+    ] {
         let key = bad.split(':').next().unwrap();
         let props: Vec<&str> = GOOD.split(',').filter(|p| !p.starts_with(key)).collect();
         let e = reject(&format!("{},{bad}", props.join(",")));
@@ -224,7 +257,10 @@ fn unparsable_times_are_rejected_with_the_field() {
 #[test]
 fn missing_time_is_rejected() {
     let props: Vec<&str> = GOOD.split(',').filter(|p| !p.starts_with("\"lastupdate\"")).collect();
-    assert_eq!(reject(&props.join(",")), RejectReason::Invalid(InvalidQuake::Missing("lastupdate")));
+    assert_eq!(
+        reject(&props.join(",")),
+        RejectReason::Invalid(InvalidQuake::Missing("lastupdate"))
+    );
 }
 
 #[test]
@@ -240,7 +276,13 @@ fn wrong_types_are_rejected_not_coerced() {
 #[test]
 fn unknown_actions_are_skipped_not_fatal() {
     let frame = frame_with(GOOD).replace("\"update\"", "\"delete\"");
-    assert_eq!(parse::parse_frame(&frame).unwrap(), Item::UnknownAction { action: "delete".into(), unid: Some("U1".into()) });
+    assert_eq!(
+        parse::parse_frame(&frame).unwrap(),
+        Item::UnknownAction {
+            action: "delete".into(),
+            unid: Some("U1".into())
+        }
+    );
 }
 
 #[test]
@@ -264,25 +306,59 @@ fn malformed_envelopes_are_rejected() {
 fn deep_nesting_and_huge_inputs_do_not_crash() {
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert_eq!(parse::parse_frame(&deep).unwrap_err().code(), "bad_json");
-    let deep_obj = format!(r#"{{"action":"create","data":{}1{}}}"#, r#"{"a":"#.repeat(50_000), "}".repeat(50_000));
+    let deep_obj = format!(
+        r#"{{"action":"create","data":{}1{}}}"#,
+        r#"{"a":"#.repeat(50_000),
+        "}".repeat(50_000)
+    );
     assert_eq!(parse::parse_frame(&deep_obj).unwrap_err().code(), "bad_json");
-    let huge = format!(r#"{{"action":"create","data":"{}"}}"#, "x".repeat(parse::MAX_ITEM_BYTES + 1));
-    assert_eq!(parse::parse_frame(&huge).unwrap_err(), RejectReason::TooLarge(huge.len()));
+    let huge = format!(
+        r#"{{"action":"create","data":"{}"}}"#,
+        "x".repeat(parse::MAX_ITEM_BYTES + 1)
+    );
+    assert_eq!(
+        parse::parse_frame(&huge).unwrap_err(),
+        RejectReason::TooLarge(huge.len())
+    );
 }
 
 #[test]
 fn json_lines_file_reports_each_bad_line_and_keeps_going() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mixed.jsonl");
-    let long_line = format!(r#"{{"action":"create","data":"{}"}}"#, "y".repeat(parse::MAX_ITEM_BYTES * 2));
+    let long_line = format!(
+        r#"{{"action":"create","data":"{}"}}"#,
+        "y".repeat(parse::MAX_ITEM_BYTES * 2)
+    );
     let good = frame_with(GOOD);
-    let content = format!("{good}\nnot json\n\n{long_line}\n{}\n{good}\n", frame_with(r#""unid":"U2""#));
+    let content = format!(
+        "{good}\nnot json\n\n{long_line}\n{}\n{good}\n",
+        frame_with(r#""unid":"U2""#)
+    );
     std::fs::write(&path, content).unwrap();
     let (format, summary, items) = read_all(&path);
     assert_eq!(format, FileFormat::JsonLines);
     assert_eq!(summary.items, 5);
-    let positions: Vec<String> = items.iter().map(|i| format!("{}={}", i.position, i.result.as_ref().map(|_| "ok").unwrap_or_else(|e| e.code()))).collect();
-    assert_eq!(positions, ["line 1=ok", "line 2=bad_json", "line 4=too_large", "line 5=missing_field", "line 6=ok"]);
+    let positions: Vec<String> = items
+        .iter()
+        .map(|i| {
+            format!(
+                "{}={}",
+                i.position,
+                i.result.as_ref().map(|_| "ok").unwrap_or_else(|e| e.code())
+            )
+        })
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            "line 1=ok",
+            "line 2=bad_json",
+            "line 4=too_large",
+            "line 5=missing_field",
+            "line 6=ok"
+        ]
+    );
 }
 
 #[test]
@@ -304,7 +380,14 @@ fn metadata_total_count_is_read_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.json");
     let frame: serde_json::Value = serde_json::from_str(&frame_with(GOOD)).unwrap();
-    std::fs::write(&path, format!(r#"{{"type":"FeatureCollection","metadata":{{"totalCount":1}},"features":[{}]}}"#, frame["data"])).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"type":"FeatureCollection","metadata":{{"totalCount":1}},"features":[{}]}}"#,
+            frame["data"]
+        ),
+    )
+    .unwrap();
     let (_, summary, items) = read_all(&path);
     assert_eq!(summary.declared_count, Some(1));
     assert_eq!(events(&items).len(), 1, "{items:?}");
@@ -313,15 +396,34 @@ fn metadata_total_count_is_read_too() {
 #[test]
 fn decode_rejects_foreign_records() {
     assert_eq!(WireRecord::decode(None, None).unwrap_err().reason(), "empty");
-    assert_eq!(WireRecord::decode(None, Some(b"garbage")).unwrap_err().reason(), "bad_json");
-    assert_eq!(WireRecord::decode(None, Some(br#"{"v":2}"#)).unwrap_err().reason(), "unsupported_version");
-    assert_eq!(WireRecord::decode(None, Some(br#"{"x":1}"#)).unwrap_err().reason(), "unsupported_version");
-    let Item::Event { action, quake } = parse::parse_frame(&frame_with(GOOD)).unwrap() else { panic!() };
+    assert_eq!(
+        WireRecord::decode(None, Some(b"garbage")).unwrap_err().reason(),
+        "bad_json"
+    );
+    assert_eq!(
+        WireRecord::decode(None, Some(br#"{"v":2}"#)).unwrap_err().reason(),
+        "unsupported_version"
+    );
+    assert_eq!(
+        WireRecord::decode(None, Some(br#"{"x":1}"#)).unwrap_err().reason(),
+        "unsupported_version"
+    );
+    let Item::Event { action, quake } = parse::parse_frame(&frame_with(GOOD)).unwrap() else {
+        panic!()
+    };
     let bytes = WireRecord::new(action, quake, chrono::Utc::now()).to_json();
-    assert_eq!(WireRecord::decode(Some(b"other"), Some(&bytes)).unwrap_err().reason(), "key_mismatch");
+    assert_eq!(
+        WireRecord::decode(Some(b"other"), Some(&bytes)).unwrap_err().reason(),
+        "key_mismatch"
+    );
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     v["quake"]["lat"] = 95.into();
-    assert_eq!(WireRecord::decode(None, Some(v.to_string().as_bytes())).unwrap_err().reason(), "out_of_range");
+    assert_eq!(
+        WireRecord::decode(None, Some(v.to_string().as_bytes()))
+            .unwrap_err()
+            .reason(),
+        "out_of_range"
+    );
 }
 
 mod properties {

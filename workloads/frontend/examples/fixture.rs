@@ -8,10 +8,10 @@
 //!   cargo run -p quakestream-frontend --example fixture -- [--data FILE] [--listen ADDR] [--rate-limit N]
 
 use axum::Json;
-use futures::{StreamExt, TryStreamExt};
 use axum::extract::State;
 use axum::routing::post;
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use quakestream_core::kafka::create_producer;
 use quakestream_core::model::Quake;
 use quakestream_core::parse::Item;
@@ -37,9 +37,12 @@ enum ProduceBody {
 
 async fn send(p: &FutureProducer, topic: &str, rec: &WireRecord) -> anyhow::Result<()> {
     let value = rec.to_json();
-    p.send(FutureRecord::to(topic).key(rec.key()).payload(&value), Duration::from_secs(30))
-        .await
-        .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
+    p.send(
+        FutureRecord::to(topic).key(rec.key()).payload(&value),
+        Duration::from_secs(30),
+    )
+    .await
+    .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
     Ok(())
 }
 
@@ -49,7 +52,9 @@ async fn produce(State(ctl): State<Ctl>, Json(body): Json<ProduceBody>) -> Resul
         ProduceBody::Bare(q) => (Action::Create, q),
     };
     quake.validate().map_err(|e| e.to_string())?;
-    send(&ctl.producer, &ctl.topic, &WireRecord::new(action, quake, Utc::now())).await.map_err(|e| e.to_string())?;
+    send(&ctl.producer, &ctl.topic, &WireRecord::new(action, quake, Utc::now()))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok("ok\n")
 }
 
@@ -87,7 +92,11 @@ async fn main() -> anyhow::Result<()> {
             let value = rec.to_json();
             let key = rec.key().to_owned();
             records.push(rec);
-            futs.push(producer.send_result(FutureRecord::to(&topic).key(&key).payload(&value)).map_err(|(e, _)| e)?);
+            futs.push(
+                producer
+                    .send_result(FutureRecord::to(&topic).key(&key).payload(&value))
+                    .map_err(|(e, _)| e)?,
+            );
             sent += 1;
         }
     }
@@ -112,7 +121,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let cfg = FrontendConfig { listen, rate_limit, archive, ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone()) };
+    let cfg = FrontendConfig {
+        listen,
+        rate_limit,
+        archive,
+        ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone())
+    };
     let fe = start(cfg, prometheus::Registry::new(), stop_rx.clone()).await?;
     let ctl = Ctl { producer, topic };
     let app = axum::Router::new().route("/produce", post(produce)).with_state(ctl);

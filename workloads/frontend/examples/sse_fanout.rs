@@ -38,7 +38,10 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns (soft, hard) after.
 fn raise_nofile() -> (u64, u64) {
     unsafe {
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
             r.rlim_cur = r.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
@@ -51,7 +54,11 @@ fn raise_nofile() -> (u64, u64) {
 fn proc_status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -83,7 +90,10 @@ async fn serve(bootstrap: String, topic: String) -> anyhow::Result<()> {
         ..FrontendConfig::new(bootstrap, topic)
     };
     let fe = start(cfg, prometheus::Registry::new(), rx).await?;
-    println!("{}", serde_json::json!({"addr": fe.addr.to_string(), "pid": std::process::id()}));
+    println!(
+        "{}",
+        serde_json::json!({"addr": fe.addr.to_string(), "pid": std::process::id()})
+    );
     std::io::stdout().flush()?;
     tokio::task::spawn_blocking(|| {
         let mut s = String::new();
@@ -133,7 +143,10 @@ async fn client(
             if buf.len() < start + 5 {
                 break;
             }
-            if let Some(idx) = std::str::from_utf8(&buf[start..start + 5]).ok().and_then(|d| d.parse::<u32>().ok()) {
+            if let Some(idx) = std::str::from_utf8(&buf[start..start + 5])
+                .ok()
+                .and_then(|d| d.parse::<u32>().ok())
+            {
                 got.push((idx, at));
             }
             i = start + 5;
@@ -174,7 +187,13 @@ async fn drive() -> anyhow::Result<()> {
     let url = format!("http://{addr}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while http.get(format!("{url}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+    while http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
         anyhow::ensure!(Instant::now() < deadline, "frontend not ready in 60 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -196,13 +215,22 @@ async fn drive() -> anyhow::Result<()> {
             tokio::task::yield_now().await;
         }
     }
-    let all_in = tokio::time::timeout(Duration::from_secs(180), ready.notified()).await.is_ok();
+    let all_in = tokio::time::timeout(Duration::from_secs(180), ready.notified())
+        .await
+        .is_ok();
     let n_connected = connected.load(Ordering::SeqCst);
     let connect_s = t_connect.elapsed().as_secs_f64();
     let m = http.get(format!("{url}/metrics")).send().await?.text().await?;
-    let server_clients = m.lines().find_map(|l| l.strip_prefix("quakestream_frontend_sse_clients ")).unwrap_or("?").to_owned();
+    let server_clients = m
+        .lines()
+        .find_map(|l| l.strip_prefix("quakestream_frontend_sse_clients "))
+        .unwrap_or("?")
+        .to_owned();
     let rss_connected = proc_status_kb(pid, "VmRSS:");
-    eprintln!("{n_connected}/{clients} clients have their hello after {connect_s:.1} s (server counts {server_clients}); frontend RSS {} MB", rss_connected / 1024);
+    eprintln!(
+        "{n_connected}/{clients} clients have their hello after {connect_s:.1} s (server counts {server_clients}); frontend RSS {} MB",
+        rss_connected / 1024
+    );
     if !all_in {
         eprintln!("not every client connected in 180 s; measuring with {n_connected}");
     }
@@ -215,7 +243,10 @@ async fn drive() -> anyhow::Result<()> {
         let payload = rec.to_json();
         t0.push(Instant::now());
         producer
-            .send(FutureRecord::to(&topic).key(rec.key()).payload(&payload), Duration::from_secs(30))
+            .send(
+                FutureRecord::to(&topic).key(rec.key()).payload(&payload),
+                Duration::from_secs(30),
+            )
             .await
             .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
         tokio::time::sleep(gap).await;
@@ -251,7 +282,10 @@ async fn drive() -> anyhow::Result<()> {
     let m = http.get(format!("{url}/metrics")).send().await?.text().await?;
     let dropped: f64 = m
         .lines()
-        .filter(|l| l.starts_with("quakestream_frontend_sse_dropped_total") || l.starts_with("quakestream_frontend_write_stalls_total"))
+        .filter(|l| {
+            l.starts_with("quakestream_frontend_sse_dropped_total")
+                || l.starts_with("quakestream_frontend_write_stalls_total")
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     drop(child.stdin.take());
@@ -262,10 +296,28 @@ async fn drive() -> anyhow::Result<()> {
     last_sorted.sort_by(f64::total_cmp);
     let expected = n_connected * records;
     println!("clients connected        {n_connected} / {clients} (in {connect_s:.1} s)");
-    println!("deliveries               {} / {expected} expected ({failed} clients failed: {errors:?}; server drops {dropped})", lat_ms.len());
-    println!("produce -> delivery      p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", pct(&lat_ms, 0.5), pct(&lat_ms, 0.99), pct(&lat_ms, 1.0));
-    println!("time to the last client  p50 {:.1} ms   max {:.1} ms   (per record)", pct(&last_sorted, 0.5), pct(&last_sorted, 1.0));
-    println!("frontend RSS             idle {} MB, {n_connected} clients {} MB, end {} MB, VmHWM {} MB", rss_idle / 1024, rss_connected / 1024, rss_end / 1024, hwm / 1024);
+    println!(
+        "deliveries               {} / {expected} expected ({failed} clients failed: {errors:?}; server drops {dropped})",
+        lat_ms.len()
+    );
+    println!(
+        "produce -> delivery      p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+        pct(&lat_ms, 0.5),
+        pct(&lat_ms, 0.99),
+        pct(&lat_ms, 1.0)
+    );
+    println!(
+        "time to the last client  p50 {:.1} ms   max {:.1} ms   (per record)",
+        pct(&last_sorted, 0.5),
+        pct(&last_sorted, 1.0)
+    );
+    println!(
+        "frontend RSS             idle {} MB, {n_connected} clients {} MB, end {} MB, VmHWM {} MB",
+        rss_idle / 1024,
+        rss_connected / 1024,
+        rss_end / 1024,
+        hwm / 1024
+    );
     println!(
         "{}",
         serde_json::json!({

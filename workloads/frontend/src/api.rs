@@ -32,20 +32,40 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn param(parameter: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, code: "invalid_parameter", parameter: Some(parameter), message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_parameter",
+            parameter: Some(parameter),
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", parameter: None, message: message.into() }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            parameter: None,
+            message: message.into(),
+        }
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", parameter: None, message: message.into() }
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            parameter: None,
+            message: message.into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.code, "parameter": self.parameter, "message": self.message});
-        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 }
 
@@ -86,12 +106,18 @@ pub fn parse_filter(p: &HashMap<String, String>) -> Result<Filter, ApiError> {
     };
     if let (Some(a), Some(b)) = (f.minmag, f.maxmag) {
         if a > b {
-            return Err(ApiError::param("minmag", format!("minmag {a} is greater than maxmag {b}")));
+            return Err(ApiError::param(
+                "minmag",
+                format!("minmag {a} is greater than maxmag {b}"),
+            ));
         }
     }
     if let (Some(a), Some(b)) = (f.mindepth, f.maxdepth) {
         if a > b {
-            return Err(ApiError::param("mindepth", format!("mindepth {a} is greater than maxdepth {b}")));
+            return Err(ApiError::param(
+                "mindepth",
+                format!("mindepth {a} is greater than maxdepth {b}"),
+            ));
         }
     }
     Ok(f)
@@ -133,10 +159,26 @@ fn parse_list(p: &HashMap<String, String>, now: DateTime<Utc>) -> Result<ListQue
     let format = match p.get("format").map(|s| s.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("geojson") => Format::GeoJson,
         Some("csv") => Format::Csv,
-        Some(other) => return Err(ApiError::param("format", format!("{other:?} is not one of geojson, csv"))),
+        Some(other) => {
+            return Err(ApiError::param(
+                "format",
+                format!("{other:?} is not one of geojson, csv"),
+            ));
+        }
     };
-    let token = p.get("page_token").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    Ok(ListQuery { since: since_v, until: until_v, relative, filter: parse_filter(p)?, limit, format, token })
+    let token = p
+        .get("page_token")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    Ok(ListQuery {
+        since: since_v,
+        until: until_v,
+        relative,
+        filter: parse_filter(p)?,
+        limit,
+        format,
+        token,
+    })
 }
 
 /// A cached list response, valid while the index version is unchanged (and, for windows relative
@@ -158,7 +200,10 @@ impl Cached {
         self.gzip.get_or_init(|| {
             use std::io::Write as _;
             // Level 6 (zlib's default): about 12x smaller GeoJSON for a few ms, paid once per version.
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(self.body.len() / 8 + 64), flate2::Compression::default());
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(self.body.len() / 8 + 64),
+                flate2::Compression::default(),
+            );
             enc.write_all(&self.body).expect("writing to a Vec cannot fail");
             Bytes::from(enc.finish().expect("writing to a Vec cannot fail"))
         })
@@ -167,15 +212,19 @@ impl Cached {
 
 /// Whether the client accepts gzip (`gzip`, `x-gzip` or `*`, with a q-value above 0).
 fn accepts_gzip(req: &HeaderMap) -> bool {
-    req.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
-            .find_map(|v| v.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        q > 0.0 && (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") || coding == "*")
-    })
+    req.get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .find_map(|v| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            q > 0.0 && (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") || coding == "*")
+        })
 }
 
 pub type ResponseCache = parking_lot::Mutex<HashMap<String, Cached>>;
@@ -186,8 +235,13 @@ pub async fn list(AxState(state): AxState<State>, Query(p): Params, headers: Hea
     let q = parse_list(&p, now)?;
     // The in-memory window answers unless the query reaches before it and a store exists.
     let window_start = state.index.window_start(now) + Duration::seconds(5);
-    let from_store = state.store.is_some() && (q.since < window_start || q.token.as_deref().is_some_and(|t| t.starts_with("s.")));
-    let cached = if from_store { None } else { memory_list(&state, &p, &q, now)? .into() };
+    let from_store =
+        state.store.is_some() && (q.since < window_start || q.token.as_deref().is_some_and(|t| t.starts_with("s.")));
+    let cached = if from_store {
+        None
+    } else {
+        memory_list(&state, &p, &q, now)?.into()
+    };
     let c = match cached {
         Some(c) => c,
         None => store_list(&state, &q).await?,
@@ -208,7 +262,12 @@ fn cache_key(p: &HashMap<String, String>) -> String {
     s
 }
 
-fn memory_list(state: &State, p: &HashMap<String, String>, q: &ListQuery, now: DateTime<Utc>) -> Result<Cached, ApiError> {
+fn memory_list(
+    state: &State,
+    p: &HashMap<String, String>,
+    q: &ListQuery,
+    now: DateTime<Utc>,
+) -> Result<Cached, ApiError> {
     let key = cache_key(p);
     let version = state.index.version();
     if let Some(c) = state.cache.lock().get(&key) {
@@ -218,7 +277,9 @@ fn memory_list(state: &State, p: &HashMap<String, String>, q: &ListQuery, now: D
     }
     let after = match &q.token {
         None => None,
-        Some(t) => Some(parse_memory_token(t).ok_or_else(|| ApiError::param("page_token", "not a token from this API"))?),
+        Some(t) => {
+            Some(parse_memory_token(t).ok_or_else(|| ApiError::param("page_token", "not a token from this API"))?)
+        }
     };
     let (items, next) = state.index.query(q.since, q.until, &q.filter, q.limit, after.as_ref());
     let next = next.map(|c| format!("m.{}.{}", c.time.timestamp_micros(), c.unid));
@@ -271,22 +332,37 @@ fn parse_memory_token(t: &str) -> Option<Cursor> {
     let (micros, unid) = rest.split_once('.')?;
     let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     validate_unid(unid).ok()?;
-    Some(Cursor { time, unid: unid.to_owned() })
+    Some(Cursor {
+        time,
+        unid: unid.to_owned(),
+    })
 }
 
 async fn store_list(state: &State, q: &ListQuery) -> Result<Cached, ApiError> {
-    let store = state.store.as_ref().ok_or_else(|| ApiError::unavailable("no store configured"))?;
+    let store = state
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("no store configured"))?;
     let token = match &q.token {
         None => None,
         Some(t) => Some(
-            t.strip_prefix("s.").ok_or_else(|| ApiError::param("page_token", "not a token for this window"))?.to_owned(),
+            t.strip_prefix("s.")
+                .ok_or_else(|| ApiError::param("page_token", "not a token for this window"))?
+                .to_owned(),
         ),
     };
-    let (quakes, next) = store.query_window(q.since, q.until, &q.filter, q.limit, token).await.map_err(|e| {
-        state.metrics.store_queries.with_label_values(&["window", "error"]).inc();
-        tracing::warn!(error = %e, "store window query failed");
-        ApiError::unavailable("the archive is unavailable; try again")
-    })?;
+    let (quakes, next) = store
+        .query_window(q.since, q.until, &q.filter, q.limit, token)
+        .await
+        .map_err(|e| {
+            state
+                .metrics
+                .store_queries
+                .with_label_values(&["window", "error"])
+                .inc();
+            tracing::warn!(error = %e, "store window query failed");
+            ApiError::unavailable("the archive is unavailable; try again")
+        })?;
     state.metrics.store_queries.with_label_values(&["window", "ok"]).inc();
     let quakes: Vec<Quake> = quakes.into_iter().filter(|qk| q.filter.matches(qk)).collect();
     let next = next.map(|t| format!("s.{t}"));
@@ -315,14 +391,25 @@ async fn store_list(state: &State, q: &ListQuery) -> Result<Cached, ApiError> {
 
 fn finish(body: String, next: Option<String>, format: Format, version: u64) -> Cached {
     let etag = HeaderValue::from_str(&format!("W/\"{:016x}\"", fnv1a(body.as_bytes()))).expect("hex is a valid header");
-    Cached { version, built: Instant::now(), body: Bytes::from(body), gzip: Arc::default(), etag, next, format }
+    Cached {
+        version,
+        built: Instant::now(),
+        body: Bytes::from(body),
+        gzip: Arc::default(),
+        etag,
+        next,
+        format,
+    }
 }
 
 fn respond(c: Cached, req: &HeaderMap) -> Response {
     let matches = req
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == "*" || t.trim() == c.etag.to_str().unwrap_or_default()));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == "*" || t.trim() == c.etag.to_str().unwrap_or_default())
+        });
     let ctype = match c.format {
         Format::GeoJson => "application/geo+json",
         Format::Csv => "text/csv; charset=utf-8",
@@ -389,7 +476,11 @@ pub async fn detail(AxState(state): AxState<State>, Path(unid): Path<String>) ->
         (Some((c, fs, revs)), None) => (c.quake.clone(), Some(fs), revs),
         (None, Some(s)) => (s.quake, s.first_seen, s.revisions),
         (Some((c, fs, mut revs)), Some(s)) => {
-            let quake = if s.quake.lastupdate > c.quake.lastupdate { s.quake } else { c.quake.clone() };
+            let quake = if s.quake.lastupdate > c.quake.lastupdate {
+                s.quake
+            } else {
+                c.quake.clone()
+            };
             revs.extend(s.revisions);
             (quake, s.first_seen.or(Some(fs)), revs)
         }
@@ -402,7 +493,14 @@ pub async fn detail(AxState(state): AxState<State>, Path(unid): Path<String>) ->
     props.insert("first_seen".into(), json!(first_seen.map(|t| fmt_time(&t))));
     props.insert("revision_count".into(), json!(revisions.len()));
     f["revisions"] = json!(revisions);
-    Ok(([(header::CONTENT_TYPE, "application/geo+json"), (header::CACHE_CONTROL, "no-cache")], f.to_string()).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/geo+json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        f.to_string(),
+    )
+        .into_response())
 }
 
 /// Keeps the SSE client gauge honest however the stream ends.
@@ -441,7 +539,12 @@ pub async fn stream(
             for it in items {
                 last_seq = it.seq;
                 if wants(&filter, &it) {
-                    first.push_back(Event::default().event("quake").id(state.hub.event_id(it.seq)).data(&*it.data));
+                    first.push_back(
+                        Event::default()
+                            .event("quake")
+                            .id(state.hub.event_id(it.seq))
+                            .data(&*it.data),
+                    );
                 }
             }
         }
@@ -455,7 +558,15 @@ pub async fn stream(
         _guard: ClientGuard,
         done: bool,
     }
-    let st = St { first, rx, filter, last_seq, state: state.clone(), _guard: guard, done: false };
+    let st = St {
+        first,
+        rx,
+        filter,
+        last_seq,
+        state: state.clone(),
+        _guard: guard,
+        done: false,
+    };
     let s = stream::unfold(st, |mut st| async move {
         if st.done {
             return None;
@@ -470,7 +581,10 @@ pub async fn stream(
                         continue;
                     }
                     st.last_seq = p.seq;
-                    let e = Event::default().event("quake").id(st.state.hub.event_id(p.seq)).data(&*p.data);
+                    let e = Event::default()
+                        .event("quake")
+                        .id(st.state.hub.event_id(p.seq))
+                        .data(&*p.data);
                     return Some((Ok(e), st));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -489,7 +603,10 @@ pub async fn stream(
 }
 
 pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json"))
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
 }
 
 /// For the store's revision type to be shown like the index's.
@@ -540,14 +657,19 @@ mod tests {
             (vec![("minmag", "big")], "minmag"),
             (vec![("minmag", "5"), ("maxmag", "3")], "minmag"),
             (vec![("since", "yesterday")], "since"),
-            (vec![("since", "2025-01-02T00:00:00Z"), ("until", "2025-01-01T00:00:00Z")], "since"),
+            (
+                vec![("since", "2025-01-02T00:00:00Z"), ("until", "2025-01-01T00:00:00Z")],
+                "since",
+            ),
             (vec![("limit", "0")], "limit"),
             (vec![("limit", "100000")], "limit"),
             (vec![("format", "xml")], "format"),
             (vec![("bbox", "1,2,3")], "bbox"),
             (vec![("maxdepth", "NaN")], "maxdepth"),
         ] {
-            let e = parse_list(&m(&kv), now).err().unwrap_or_else(|| panic!("{kv:?} accepted"));
+            let e = parse_list(&m(&kv), now)
+                .err()
+                .unwrap_or_else(|| panic!("{kv:?} accepted"));
             assert_eq!(e.parameter, Some(param), "{kv:?}");
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
         }

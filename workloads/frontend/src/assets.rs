@@ -11,7 +11,9 @@ use include_dir::{Dir, include_dir};
 static WEB: Dir<'static> = include_dir!("$OUT_DIR/web");
 
 pub fn router() -> Router {
-    Router::new().route("/", get(index)).route("/assets/{*path}", get(asset))
+    Router::new()
+        .route("/", get(index))
+        .route("/assets/{*path}", get(asset))
 }
 
 async fn index() -> Response {
@@ -39,7 +41,11 @@ fn serve(path: &str, cache: &'static str) -> Response {
                 _ => "application/octet-stream",
             };
             (
-                [(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, cache), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+                [
+                    (header::CONTENT_TYPE, ctype),
+                    (header::CACHE_CONTROL, cache),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
                 f.contents(),
             )
                 .into_response()

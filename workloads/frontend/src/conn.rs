@@ -52,7 +52,15 @@ impl Listener for GuardedListener {
             match self.inner.accept().await {
                 Ok((s, addr)) => {
                     let _ = s.set_nodelay(true);
-                    return (GuardedStream { inner: s, limit: self.limit, stall: None, stalls: self.stalls.clone() }, addr);
+                    return (
+                        GuardedStream {
+                            inner: s,
+                            limit: self.limit,
+                            stall: None,
+                            stalls: self.stalls.clone(),
+                        },
+                        addr,
+                    );
                 }
                 // Out of file descriptors and the like: back off a little instead of spinning.
                 Err(e) => {
@@ -83,7 +91,10 @@ impl GuardedStream {
         if timer.as_mut().poll(cx).is_ready() {
             self.stall = None;
             self.stalls.inc();
-            tracing::info!(limit_ms = limit.as_millis() as u64, "closing a connection whose client stopped reading");
+            tracing::info!(
+                limit_ms = limit.as_millis() as u64,
+                "closing a connection whose client stopped reading"
+            );
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")));
         }
         Poll::Pending
@@ -107,7 +118,11 @@ impl AsyncWrite for GuardedStream {
         }
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Pending => self.on_pending(cx),
             done => {
@@ -150,11 +165,16 @@ pub async fn serve(
     let listener = GuardedListener::new(TcpListener::bind(addr).await?, stall_limit, stalls);
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router.layer(axum::middleware::from_fn(peer_addr)).into_make_service_with_connect_info::<ClientAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router
+                .layer(axum::middleware::from_fn(peer_addr))
+                .into_make_service_with_connect_info::<ClientAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     Ok((local, task))
 }

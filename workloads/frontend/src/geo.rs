@@ -21,7 +21,11 @@ impl Bbox {
         }
         let mut v = [0f64; 4];
         for (i, p) in parts.iter().enumerate() {
-            v[i] = p.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| format!("{p:?} is not a number"))?;
+            v[i] = p
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| format!("{p:?} is not a number"))?;
         }
         let [minlon, minlat, maxlon, maxlat] = v;
         if !(-180.0..=180.0).contains(&minlon) || !(-180.0..=180.0).contains(&maxlon) {
@@ -30,14 +34,23 @@ impl Bbox {
         if !(-90.0..=90.0).contains(&minlat) || !(-90.0..=90.0).contains(&maxlat) || minlat > maxlat {
             return Err("latitudes must be within -90..90 with minlat <= maxlat".into());
         }
-        Ok(Bbox { minlon, minlat, maxlon, maxlat })
+        Ok(Bbox {
+            minlon,
+            minlat,
+            maxlon,
+            maxlat,
+        })
     }
 
     pub fn contains(&self, lon: f64, lat: f64) -> bool {
         if lat < self.minlat || lat > self.maxlat {
             return false;
         }
-        if self.minlon <= self.maxlon { lon >= self.minlon && lon <= self.maxlon } else { lon >= self.minlon || lon <= self.maxlon }
+        if self.minlon <= self.maxlon {
+            lon >= self.minlon && lon <= self.maxlon
+        } else {
+            lon >= self.minlon || lon <= self.maxlon
+        }
     }
 }
 
@@ -101,7 +114,11 @@ fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     let formula = s.starts_with(['=', '+', '-', '@']);
     if s.contains([',', '"', '\n', '\r']) || formula {
         let inner = s.replace('"', "\"\"");
-        if formula { format!("\"'{inner}\"").into() } else { format!("\"{inner}\"").into() }
+        if formula {
+            format!("\"'{inner}\"").into()
+        } else {
+            format!("\"{inner}\"").into()
+        }
     } else {
         s.into()
     }

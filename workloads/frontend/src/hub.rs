@@ -49,7 +49,15 @@ impl Hub {
     pub fn new(channel_cap: usize, ring_cap: usize) -> Self {
         let (tx, _) = broadcast::channel(channel_cap.max(1));
         let epoch = format!("{:x}", chrono::Utc::now().timestamp_micros());
-        Hub { tx, ring: Mutex::new(Ring { next_seq: 1, items: VecDeque::with_capacity(ring_cap) }), ring_cap, epoch }
+        Hub {
+            tx,
+            ring: Mutex::new(Ring {
+                next_seq: 1,
+                items: VecDeque::with_capacity(ring_cap),
+            }),
+            ring_cap,
+            epoch,
+        }
     }
 
     pub fn event_id(&self, seq: u64) -> String {
@@ -61,7 +69,12 @@ impl Hub {
         let mut ring = self.ring.lock();
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        let p = Arc::new(Pushed { seq, kind, current, data });
+        let p = Arc::new(Pushed {
+            seq,
+            kind,
+            current,
+            data,
+        });
         if ring.items.len() == self.ring_cap {
             ring.items.pop_front();
         }
@@ -78,7 +91,11 @@ impl Hub {
         let rx = self.tx.subscribe();
         let resume = match last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
             None => Resume::Fresh,
-            Some(id) => match id.rsplit_once('-').filter(|(e, _)| *e == self.epoch).and_then(|(_, s)| s.parse::<u64>().ok()) {
+            Some(id) => match id
+                .rsplit_once('-')
+                .filter(|(e, _)| *e == self.epoch)
+                .and_then(|(_, s)| s.parse::<u64>().ok())
+            {
                 None => Resume::Reset,
                 Some(last) if last + 1 >= ring.next_seq => Resume::Fresh,
                 Some(last) => {

@@ -208,7 +208,11 @@ impl Index {
                 by_time.insert((quake.time, unid.clone()));
                 by_id.insert(
                     unid,
-                    Entry { current: current.clone(), first_seen: now, revisions: vec![RevisionView::of(quake)] },
+                    Entry {
+                        current: current.clone(),
+                        first_seen: now,
+                        revisions: vec![RevisionView::of(quake)],
+                    },
                 );
                 drop(inner);
                 self.version.fetch_add(1, Ordering::AcqRel);
@@ -240,7 +244,10 @@ impl Index {
 
     pub fn get(&self, unid: &str) -> Option<(Arc<Current>, DateTime<Utc>, Vec<RevisionView>)> {
         let inner = self.inner.read();
-        inner.by_id.get(unid).map(|e| (e.current.clone(), e.first_seen, e.revisions.clone()))
+        inner
+            .by_id
+            .get(unid)
+            .map(|e| (e.current.clone(), e.first_seen, e.revisions.clone()))
     }
 
     /// Events with `since <= time <= until` that match `filter`, newest first, starting after
@@ -272,7 +279,10 @@ impl Index {
             if out.len() == limit {
                 return (out, last);
             }
-            last = Some(Cursor { time: *t, unid: unid.to_string() });
+            last = Some(Cursor {
+                time: *t,
+                unid: unid.to_string(),
+            });
             out.push(e.current.clone());
         }
         (out, None)
@@ -293,7 +303,10 @@ fn insert_revision(revs: &mut Vec<RevisionView>, q: &Quake) {
 }
 
 pub fn render(q: &Quake) -> Current {
-    Current { quake: q.clone(), json: feature_json(q).into() }
+    Current {
+        quake: q.clone(),
+        json: feature_json(q).into(),
+    }
 }
 
 #[cfg(test)]
@@ -331,7 +344,10 @@ mod tests {
         assert_eq!(idx.apply(&v3, now).0, Applied::Duplicate);
         let (cur, _, revs) = idx.get("a").unwrap();
         assert_eq!(cur.quake.mag, Some(3.6));
-        assert_eq!(revs.iter().map(|r| r.mag.unwrap()).collect::<Vec<_>>(), vec![3.0, 3.4, 3.6]);
+        assert_eq!(
+            revs.iter().map(|r| r.mag.unwrap()).collect::<Vec<_>>(),
+            vec![3.0, 3.4, 3.6]
+        );
         assert_eq!(idx.len(), 1);
     }
 
@@ -340,7 +356,10 @@ mod tests {
         let now = Utc::now();
         let idx = Index::new(std::time::Duration::from_secs(7 * 86400));
         for i in 0..25 {
-            idx.apply(&q(&format!("e{i:02}"), i * 5, 0, 2.0 + f64::from(i as i32) * 0.1, now), now);
+            idx.apply(
+                &q(&format!("e{i:02}"), i * 5, 0, 2.0 + f64::from(i as i32) * 0.1, now),
+                now,
+            );
         }
         // Two events at the same origin time: the unid breaks the tie.
         idx.apply(&q("same-a", 7, 0, 2.0, now), now);

@@ -133,7 +133,10 @@ impl State {
     /// Merges one record from Kafka and pushes it to the browsers if it is news.
     pub fn ingest(&self, rec: &WireRecord, now: DateTime<Utc>) {
         let (applied, current) = self.index.apply(&rec.quake, now);
-        self.metrics.records.with_label_values(&["kafka", applied.as_str()]).inc();
+        self.metrics
+            .records
+            .with_label_values(&["kafka", applied.as_str()])
+            .inc();
         let kind = match applied {
             Applied::New => Some("new"),
             Applied::Revised => Some("update"),
@@ -184,13 +187,20 @@ pub async fn start(
     let ops_state = OpsState {
         registry,
         health: health.clone(),
-        on_scrape: vec![Arc::new(move || gauge_state.metrics.index_events.set(gauge_state.index.len() as i64))],
+        on_scrape: vec![Arc::new(move || {
+            gauge_state.metrics.index_events.set(gauge_state.index.len() as i64)
+        })],
     };
     let router = router(state.clone(), ops_state, &cfg);
-    let (addr, server) =
-        conn::serve(cfg.listen, router, shutdown.clone(), cfg.write_stall_timeout, state.metrics.write_stalls.clone())
-            .await
-            .with_context(|| format!("binding {}", cfg.listen))?;
+    let (addr, server) = conn::serve(
+        cfg.listen,
+        router,
+        shutdown.clone(),
+        cfg.write_stall_timeout,
+        state.metrics.write_stalls.clone(),
+    )
+    .await
+    .with_context(|| format!("binding {}", cfg.listen))?;
     tracing::info!(listen = %addr, bootstrap = %cfg.bootstrap_servers, topic = %cfg.topic,
         archive = cfg.archive.is_some(), window_s = cfg.window.as_secs(), "frontend listening");
 
@@ -203,7 +213,14 @@ pub async fn start(
     };
     let (caught_tx, mut caught_rx) = watch::channel(false);
     let tail_health = health.clone();
-    let tail_fut = tail::run(state.clone(), cfg.bootstrap_servers.clone(), cfg.topic.clone(), start_ms, caught_tx, shutdown.clone());
+    let tail_fut = tail::run(
+        state.clone(),
+        cfg.bootstrap_servers.clone(),
+        cfg.topic.clone(),
+        start_ms,
+        caught_tx,
+        shutdown.clone(),
+    );
     let tail = tokio::spawn(async move {
         let r = tail_fut.await;
         if let Err(e) = &r {
@@ -220,9 +237,7 @@ pub async fn start(
     let ready_state = state.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {
-        let both = async {
-            warm_rx.wait_for(|w| *w).await.is_ok() && caught_rx.wait_for(|c| *c).await.is_ok()
-        };
+        let both = async { warm_rx.wait_for(|w| *w).await.is_ok() && caught_rx.wait_for(|c| *c).await.is_ok() };
         tokio::select! {
             true = both => {
                 ready_state.live.store(true, Ordering::Relaxed);
@@ -260,10 +275,17 @@ pub async fn start(
             Err(e) => return Err(anyhow::anyhow!("kafka tail panicked: {e}")),
             Ok(Ok(())) => {}
         }
-        server_result.map_err(|e| anyhow::anyhow!("server task: {e}"))?.context("http server")?;
+        server_result
+            .map_err(|e| anyhow::anyhow!("server task: {e}"))?
+            .context("http server")?;
         Ok(())
     });
-    Ok(Frontend { addr, health, state, task })
+    Ok(Frontend {
+        addr,
+        health,
+        state,
+        task,
+    })
 }
 
 async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bool>, mut stop: watch::Receiver<bool>) {
@@ -277,11 +299,16 @@ async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bo
         let mut loaded = 0usize;
         let result: anyhow::Result<()> = async {
             loop {
-                let (quakes, next) =
-                    archive.query_window(since, until, &index::Filter::default(), 1000, token.take()).await?;
+                let (quakes, next) = archive
+                    .query_window(since, until, &index::Filter::default(), 1000, token.take())
+                    .await?;
                 for q in &quakes {
                     let (applied, _) = state.index.apply(q, Utc::now());
-                    state.metrics.records.with_label_values(&["store", applied.as_str()]).inc();
+                    state
+                        .metrics
+                        .records
+                        .with_label_values(&["store", applied.as_str()])
+                        .inc();
                 }
                 loaded += quakes.len();
                 match next {
@@ -294,12 +321,20 @@ async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bo
         match result {
             Ok(()) => {
                 state.metrics.store_queries.with_label_values(&["warmup", "ok"]).inc();
-                tracing::info!(loaded, ms = started.elapsed().as_millis() as u64, "warm-up from the archive done");
+                tracing::info!(
+                    loaded,
+                    ms = started.elapsed().as_millis() as u64,
+                    "warm-up from the archive done"
+                );
                 let _ = done.send(true);
                 return;
             }
             Err(e) => {
-                state.metrics.store_queries.with_label_values(&["warmup", "error"]).inc();
+                state
+                    .metrics
+                    .store_queries
+                    .with_label_values(&["warmup", "error"])
+                    .inc();
                 tracing::warn!(error = format!("{e:#}"), "warm-up failed; retrying");
             }
         }
@@ -329,21 +364,32 @@ fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> Router {
 
 /// Counts requests by route and status and times them.
 async fn track(axum::extract::State(state): axum::extract::State<State>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| match p.as_str() {
-        "/api/quakes" => "/api/quakes",
-        "/api/quakes/{unid}" => "/api/quakes/{unid}",
-        "/api/stream" => "/api/stream",
-        "/api/openapi.json" => "/api/openapi.json",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        "/" => "/",
-        _ => "/assets",
-    });
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| match p.as_str() {
+            "/api/quakes" => "/api/quakes",
+            "/api/quakes/{unid}" => "/api/quakes/{unid}",
+            "/api/stream" => "/api/stream",
+            "/api/openapi.json" => "/api/openapi.json",
+            "/healthz" => "/healthz",
+            "/readyz" => "/readyz",
+            "/metrics" => "/metrics",
+            "/" => "/",
+            _ => "/assets",
+        });
     let started = Instant::now();
     let resp = next.run(req).await;
-    state.metrics.latency.with_label_values(&[route]).observe(started.elapsed().as_secs_f64());
-    state.metrics.requests.with_label_values(&[route, resp.status().as_str()]).inc();
+    state
+        .metrics
+        .latency
+        .with_label_values(&[route])
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route, resp.status().as_str()])
+        .inc();
     resp
 }
 

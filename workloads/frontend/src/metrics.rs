@@ -21,7 +21,10 @@ pub struct FrontendMetrics {
 impl FrontendMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let requests = IntCounterVec::new(
-            Opts::new("quakestream_frontend_http_requests_total", "HTTP requests by route and status code"),
+            Opts::new(
+                "quakestream_frontend_http_requests_total",
+                "HTTP requests by route and status code",
+            ),
             &["route", "status"],
         )?;
         let latency = HistogramVec::new(
@@ -34,10 +37,16 @@ impl FrontendMetrics {
         )?;
         let sse_clients = IntGauge::new("quakestream_frontend_sse_clients", "Open Server-Sent Events streams")?;
         let sse_dropped = IntCounterVec::new(
-            Opts::new("quakestream_frontend_sse_dropped_total", "SSE streams ended by the server, by reason"),
+            Opts::new(
+                "quakestream_frontend_sse_dropped_total",
+                "SSE streams ended by the server, by reason",
+            ),
             &["reason"],
         )?;
-        let index_events = IntGauge::new("quakestream_frontend_index_events", "Events held in the in-memory window")?;
+        let index_events = IntGauge::new(
+            "quakestream_frontend_index_events",
+            "Events held in the in-memory window",
+        )?;
         let records = IntCounterVec::new(
             Opts::new(
                 "quakestream_frontend_records_total",
@@ -59,7 +68,10 @@ impl FrontendMetrics {
             "Connections closed because the client stopped reading (no write progress for the stall timeout)",
         )?;
         let store_queries = IntCounterVec::new(
-            Opts::new("quakestream_frontend_store_queries_total", "DynamoDB reads, by kind and outcome"),
+            Opts::new(
+                "quakestream_frontend_store_queries_total",
+                "DynamoDB reads, by kind and outcome",
+            ),
             &["kind", "outcome"],
         )?;
         registry.register(Box::new(requests.clone()))?;

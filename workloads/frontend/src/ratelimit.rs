@@ -29,7 +29,9 @@ pub struct Limiter {
 impl Limiter {
     pub fn new(per_5_min: u32, header: Option<String>, metrics: FrontendMetrics) -> Self {
         let inner = NonZeroU32::new(per_5_min).map(|n| {
-            let quota = Quota::with_period(PERIOD / n.get()).expect("non-zero period").allow_burst(n);
+            let quota = Quota::with_period(PERIOD / n.get())
+                .expect("non-zero period")
+                .allow_burst(n);
             let limiter = Arc::new(RateLimiter::dashmap(quota));
             // Forget idle clients now and then, so the map does not grow without bound.
             let weak = Arc::downgrade(&limiter);
@@ -50,7 +52,9 @@ impl Limiter {
 }
 
 pub async fn limit(State(l): State<Limiter>, req: Request, next: Next) -> Response {
-    let Some(inner) = &l.inner else { return next.run(req).await };
+    let Some(inner) = &l.inner else {
+        return next.run(req).await;
+    };
     let path = req.uri().path();
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return next.run(req).await;
@@ -65,7 +69,9 @@ pub async fn limit(State(l): State<Limiter>, req: Request, next: Next) -> Respon
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
             .last()
     });
-    let Some(ip) = from_header.or(peer) else { return next.run(req).await };
+    let Some(ip) = from_header.or(peer) else {
+        return next.run(req).await;
+    };
     match inner.check_key(&ip) {
         Ok(()) => next.run(req).await,
         Err(not_until) => {
@@ -77,9 +83,14 @@ pub async fn limit(State(l): State<Limiter>, req: Request, next: Next) -> Respon
                 "parameter": null,
                 "message": format!("too many requests from {ip}; retry in {secs} s"),
             });
-            let mut resp = (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body.to_string())
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
                 .into_response();
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
             resp
         }
     }

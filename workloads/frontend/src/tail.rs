@@ -75,7 +75,10 @@ pub async fn run(
     for p in &partitions {
         by_time.add_partition_offset(&topic, *p, Offset::Offset(start_ms))?;
     }
-    let resolved = blocking(&consumer, move |c| c.offsets_for_times(by_time, Duration::from_secs(10))).await;
+    let resolved = blocking(&consumer, move |c| {
+        c.offsets_for_times(by_time, Duration::from_secs(10))
+    })
+    .await;
     let mut assign = TopicPartitionList::new();
     let mut pending: HashMap<i32, i64> = HashMap::new();
     for p in &partitions {
@@ -84,7 +87,12 @@ pub async fn run(
             move |c| c.fetch_watermarks(&t, p, Duration::from_secs(10))
         })
         .await?;
-        let start = match resolved.as_ref().ok().and_then(|r| r.find_partition(&topic, *p)).map(|e| e.offset()) {
+        let start = match resolved
+            .as_ref()
+            .ok()
+            .and_then(|r| r.find_partition(&topic, *p))
+            .map(|e| e.offset())
+        {
             Some(Offset::Offset(o)) if o >= low => o,
             // No record at or after the timestamp (or the broker cannot say): read from the
             // beginning; the merge makes re-reading harmless.
@@ -118,7 +126,10 @@ pub async fn run(
             Ok(rec) => state.ingest(&rec, Utc::now()),
             Err(e) => {
                 state.metrics.records.with_label_values(&["kafka", e.reason()]).inc();
-                let key = msg.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+                let key = msg
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default();
                 tracing::warn!(unid = %key, partition, offset, error = %e, "undecodable record skipped");
             }
         }
@@ -141,5 +152,7 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&StreamConsumer) -> Result<T, rdkafka::error::KafkaError> + Send + 'static,
 ) -> Result<T, rdkafka::error::KafkaError> {
     let c = c.clone();
-    tokio::task::spawn_blocking(move || f(&c)).await.unwrap_or(Err(rdkafka::error::KafkaError::Canceled))
+    tokio::task::spawn_blocking(move || f(&c))
+        .await
+        .unwrap_or(Err(rdkafka::error::KafkaError::Canceled))
 }

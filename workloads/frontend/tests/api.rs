@@ -32,10 +32,13 @@ async fn produce(bootstrap: &str, topic: &str, quakes: &[Quake]) {
     let p = create_producer(bootstrap).unwrap();
     for q in quakes {
         let rec = WireRecord::new(Action::Create, q.clone(), Utc::now());
-        p.send(FutureRecord::to(topic).key(rec.key()).payload(&rec.to_json()), std::time::Duration::from_secs(30))
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        p.send(
+            FutureRecord::to(topic).key(rec.key()).payload(&rec.to_json()),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
     }
 }
 
@@ -45,13 +48,24 @@ async fn setup(rate_limit: u32) -> (Frontend, String, Vec<Quake>) {
     let kafka = testkit::kafka();
     let topic = kafka.topic("quakes-api", 2);
     let recent: Vec<Quake> = (0..30)
-        .map(|i| quake(&format!("r{i:02}"), i64::from(i) * 10, 2.0 + f64::from(i) * 0.1, f64::from(i) * 10.0, -145.0 + f64::from(i) * 10.0))
+        .map(|i| {
+            quake(
+                &format!("r{i:02}"),
+                i64::from(i) * 10,
+                2.0 + f64::from(i) * 0.1,
+                f64::from(i) * 10.0,
+                -145.0 + f64::from(i) * 10.0,
+            )
+        })
         .collect();
     produce(&kafka.bootstrap, &topic, &recent).await;
     let store = quakestream_store::testkit::fresh_store("fe-api").await;
     for i in 0..3 {
         let q = quake(&format!("old{i}"), 30 * 86400 / 60 + i64::from(i) * 60, 5.0, 10.0, 0.0);
-        store.upsert(&WireRecord::new(Action::Snapshot, q, Utc::now())).await.unwrap();
+        store
+            .upsert(&WireRecord::new(Action::Snapshot, q, Utc::now()))
+            .await
+            .unwrap();
     }
     let (_tx, rx) = quakestream_core::ops::shutdown_channel();
     std::mem::forget(_tx);
@@ -86,7 +100,12 @@ async fn get_json(url: &str) -> (u16, Value, reqwest::header::HeaderMap) {
 }
 
 fn unids(fc: &Value) -> Vec<String> {
-    fc["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+    fc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,13 +119,29 @@ async fn filters_formats_errors_paging_etag() {
     assert_eq!(unids(&fc), recent.iter().map(|q| q.unid.clone()).collect::<Vec<_>>());
     let f0 = &fc["features"][0];
     assert_eq!(f0["id"], "r00");
-    for k in ["unid", "time", "lastupdate", "lat", "lon", "depth_km", "mag", "magtype", "region", "agency", "evtype", "source"] {
+    for k in [
+        "unid",
+        "time",
+        "lastupdate",
+        "lat",
+        "lon",
+        "depth_km",
+        "mag",
+        "magtype",
+        "region",
+        "agency",
+        "evtype",
+        "source",
+    ] {
         assert!(f0["properties"].get(k).is_some(), "missing {k}");
     }
     assert_eq!(fc["metadata"]["source"], "memory");
 
     // Filters: magnitude, depth, bbox, time.
-    let (_, fc, _) = get_json(&format!("{url}/api/quakes?minmag=3.0&maxmag=3.45&mindepth=100&maxdepth=130")).await;
+    let (_, fc, _) = get_json(&format!(
+        "{url}/api/quakes?minmag=3.0&maxmag=3.45&mindepth=100&maxdepth=130"
+    ))
+    .await;
     assert_eq!(unids(&fc), vec!["r10", "r11", "r12", "r13"]);
     let (_, fc, _) = get_json(&format!("{url}/api/quakes?bbox=-150,0,-110,20")).await;
     assert_eq!(unids(&fc), vec!["r00", "r01", "r02", "r03"]);
@@ -133,16 +168,32 @@ async fn filters_formats_errors_paging_etag() {
     assert_eq!(seen, recent.iter().map(|q| q.unid.clone()).collect::<Vec<_>>());
 
     // CSV.
-    let r = reqwest::get(format!("{url}/api/quakes?format=csv&minmag=4.85")).await.unwrap();
+    let r = reqwest::get(format!("{url}/api/quakes?format=csv&minmag=4.85"))
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = r.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "unid,time,lastupdate,lat,lon,depth_km,mag,magtype,region,agency,evtype,source");
+    assert_eq!(
+        lines[0],
+        "unid,time,lastupdate,lat,lon,depth_km,mag,magtype,region,agency,evtype,source"
+    );
     assert_eq!(lines.len(), 2);
-    assert!(lines[1].starts_with("r29,") && lines[1].contains("\"REGION, r29\""), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("r29,") && lines[1].contains("\"REGION, r29\""),
+        "{}",
+        lines[1]
+    );
 
     // Errors name the parameter.
-    for (q, param) in [("minmag=x", "minmag"), ("since=yesterday", "since"), ("limit=0", "limit"), ("format=xml", "format"), ("bbox=1,2", "bbox"), ("page_token=zzz", "page_token")] {
+    for (q, param) in [
+        ("minmag=x", "minmag"),
+        ("since=yesterday", "since"),
+        ("limit=0", "limit"),
+        ("format=xml", "format"),
+        ("bbox=1,2", "bbox"),
+        ("page_token=zzz", "page_token"),
+    ] {
         let (s, e, _) = get_json(&format!("{url}/api/quakes?{q}")).await;
         assert_eq!(s, 400, "{q}");
         assert_eq!(e["parameter"], param, "{q}: {e}");
@@ -154,7 +205,12 @@ async fn filters_formats_errors_paging_etag() {
     let u = format!("{url}/api/quakes?minmag=4");
     let r1 = client.get(&u).send().await.unwrap();
     let tag = r1.headers()["etag"].clone();
-    let r304 = client.get(&u).header("if-none-match", tag.clone()).send().await.unwrap();
+    let r304 = client
+        .get(&u)
+        .header("if-none-match", tag.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r304.status(), 304);
     // Compression when asked for: the gzipped body (cached with the plain one) decompresses to the
     // plain body, carries the same ETag and Vary: Accept-Encoding, and revalidates to 304 too.
@@ -164,8 +220,16 @@ async fn filters_formats_errors_paging_etag() {
     assert_eq!(plain.headers()["vary"], "Accept-Encoding");
     let plain_tag = plain.headers()["etag"].clone();
     let plain_body = plain.bytes().await.unwrap();
-    let gz = raw.get(&u).header("accept-encoding", "br;q=1.0, gzip;q=0.8").send().await.unwrap();
-    assert_eq!(gz.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
+    let gz = raw
+        .get(&u)
+        .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gz.headers().get("content-encoding").map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
     assert_eq!(gz.headers()["vary"], "Accept-Encoding");
     assert_eq!(gz.headers()["etag"], plain_tag);
     let gz_body = gz.bytes().await.unwrap();
@@ -173,23 +237,56 @@ async fn filters_formats_errors_paging_etag() {
     let mut unzipped = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz_body[..]), &mut unzipped).unwrap();
     assert_eq!(unzipped, plain_body, "gzip body is the plain body");
-    let again = raw.get(&u).header("accept-encoding", "gzip").send().await.unwrap().bytes().await.unwrap();
+    let again = raw
+        .get(&u)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(again, gz_body, "served from the cache, byte for byte");
-    let gz304 = raw.get(&u).header("accept-encoding", "gzip").header("if-none-match", plain_tag.clone()).send().await.unwrap();
+    let gz304 = raw
+        .get(&u)
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", plain_tag.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gz304.status(), 304);
-    let refused = raw.get(&u).header("accept-encoding", "gzip;q=0, identity").send().await.unwrap();
+    let refused = raw
+        .get(&u)
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
     assert!(refused.headers().get("content-encoding").is_none(), "q=0 refuses gzip");
     assert_eq!(refused.bytes().await.unwrap(), plain_body);
 
     // Older windows come from the archive (DynamoDB), with its own paging.
     let since = (Utc::now() - Duration::days(40)).to_rfc3339();
     let until = (Utc::now() - Duration::days(20)).to_rfc3339();
-    let (s, fc, _) = get_json(&format!("{url}/api/quakes?since={}&until={}&limit=2", urlencode(&since), urlencode(&until))).await;
+    let (s, fc, _) = get_json(&format!(
+        "{url}/api/quakes?since={}&until={}&limit=2",
+        urlencode(&since),
+        urlencode(&until)
+    ))
+    .await;
     assert_eq!(s, 200, "{fc}");
     assert_eq!(fc["metadata"]["source"], "store");
     assert_eq!(unids(&fc), vec!["old0", "old1"]);
-    let t = fc["metadata"]["next_page_token"].as_str().expect("a second page").to_owned();
-    let (_, fc, _) = get_json(&format!("{url}/api/quakes?since={}&until={}&limit=2&page_token={}", urlencode(&since), urlencode(&until), urlencode(&t))).await;
+    let t = fc["metadata"]["next_page_token"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let (_, fc, _) = get_json(&format!(
+        "{url}/api/quakes?since={}&until={}&limit=2&page_token={}",
+        urlencode(&since),
+        urlencode(&until),
+        urlencode(&t)
+    ))
+    .await;
     assert_eq!(unids(&fc), vec!["old2"]);
 
     // One event: from memory, and from the archive with its revisions.
@@ -206,8 +303,16 @@ async fn filters_formats_errors_paging_etag() {
     let (s, spec, _) = get_json(&format!("{url}/api/openapi.json")).await;
     assert_eq!(s, 200);
     assert!(spec["paths"]["/api/quakes"].is_object());
-    let m = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(m.contains("quakestream_frontend_http_requests_total{route=\"/api/quakes\",status=\"400\"}"), "{m}");
+    let m = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("quakestream_frontend_http_requests_total{route=\"/api/quakes\",status=\"400\"}"),
+        "{m}"
+    );
     assert!(m.contains("quakestream_frontend_index_events 30"), "{m}");
     assert!(m.contains("quakestream_frontend_http_request_duration_seconds_bucket"));
 }
@@ -217,7 +322,11 @@ async fn rate_limit_answers_429_with_retry_after() {
     let (_fe, url, _) = setup(5).await;
     let client = reqwest::Client::new();
     for i in 0..5 {
-        assert_eq!(client.get(format!("{url}/api/quakes")).send().await.unwrap().status(), 200, "request {i}");
+        assert_eq!(
+            client.get(format!("{url}/api/quakes")).send().await.unwrap().status(),
+            200,
+            "request {i}"
+        );
     }
     let r = client.get(format!("{url}/api/quakes")).send().await.unwrap();
     assert_eq!(r.status(), 429);

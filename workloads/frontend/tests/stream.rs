@@ -50,27 +50,53 @@ impl Fx {
         let topic = kafka.topic(name, 1);
         let (tx, rx) = quakestream_core::ops::shutdown_channel();
         std::mem::forget(tx);
-        let cfg = tweak(FrontendConfig { rate_limit: 0, ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone()) });
+        let cfg = tweak(FrontendConfig {
+            rate_limit: 0,
+            ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone())
+        });
         let fe = start(cfg, prometheus::Registry::new(), rx).await.unwrap();
         let url = format!("http://{}", fe.addr);
         let producer = create_producer(&kafka.bootstrap).unwrap();
-        let fx = Fx { _fe: fe, url, producer, topic };
-        fx.until(|| async { reqwest::get(format!("{}/readyz", fx.url)).await.is_ok_and(|r| r.status() == 200) }, "ready").await;
+        let fx = Fx {
+            _fe: fe,
+            url,
+            producer,
+            topic,
+        };
+        fx.until(
+            || async {
+                reqwest::get(format!("{}/readyz", fx.url))
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+            "ready",
+        )
+        .await;
         fx
     }
 
     async fn produce(&self, q: &Quake) {
         let rec = WireRecord::new(Action::Create, q.clone(), Utc::now());
         self.producer
-            .send(FutureRecord::to(&self.topic).key(rec.key()).payload(&rec.to_json()), StdDuration::from_secs(30))
+            .send(
+                FutureRecord::to(&self.topic).key(rec.key()).payload(&rec.to_json()),
+                StdDuration::from_secs(30),
+            )
             .await
             .map_err(|(e, _)| e)
             .unwrap();
     }
 
     async fn metric(&self, name: &str) -> f64 {
-        let m = reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap();
-        m.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+        let m = reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
     }
 
     /// Polls `cond` (each poll is a real request or a channel read) until it holds; fails after LIMIT.
@@ -110,7 +136,11 @@ impl<S: futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin> SseReader
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
-                let mut ev = Sse { event: "message".into(), id: None, data: String::new() };
+                let mut ev = Sse {
+                    event: "message".into(),
+                    id: None,
+                    data: String::new(),
+                };
                 let mut any = false;
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("event:") {
@@ -147,16 +177,29 @@ impl<S: futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin> SseReader
     }
 }
 
-async fn connect(url: &str, last_event_id: Option<&str>) -> SseReader<impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin + use<>> {
+async fn connect(
+    url: &str,
+    last_event_id: Option<&str>,
+) -> SseReader<impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin + use<>> {
     let client = reqwest::Client::new();
-    let mut req = client.get(format!("{url}/api/stream")).header("accept", "text/event-stream");
+    let mut req = client
+        .get(format!("{url}/api/stream"))
+        .header("accept", "text/event-stream");
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id);
     }
     let r = timeout(LIMIT, req.send()).await.expect("connect").unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-    let mut rd = SseReader { inner: Box::pin(r.bytes_stream()), buf: String::new() };
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut rd = SseReader {
+        inner: Box::pin(r.bytes_stream()),
+        buf: String::new(),
+    };
     let hello = timeout(LIMIT, rd.next()).await.expect("hello").expect("stream open");
     assert_eq!(hello.event, "hello");
     rd
@@ -167,8 +210,15 @@ async fn a_client_receives_a_record_produced_to_kafka() {
     let fx = Fx::new("quakes-sse-live", |c| c).await;
     let mut small = {
         let client = reqwest::Client::new();
-        let r = client.get(format!("{}/api/stream?minmag=5", fx.url)).send().await.unwrap();
-        let mut rd = SseReader { inner: Box::pin(r.bytes_stream()), buf: String::new() };
+        let r = client
+            .get(format!("{}/api/stream?minmag=5", fx.url))
+            .send()
+            .await
+            .unwrap();
+        let mut rd = SseReader {
+            inner: Box::pin(r.bytes_stream()),
+            buf: String::new(),
+        };
         assert_eq!(timeout(LIMIT, rd.next()).await.unwrap().unwrap().event, "hello");
         rd
     };
@@ -213,8 +263,16 @@ async fn last_event_id_replays_what_was_missed_from_the_ring() {
     // An id from another process (or too old for the ring) cannot be resumed: the client is told
     // to reload its list.
     let client = reqwest::Client::new();
-    let r = client.get(format!("{}/api/stream", fx.url)).header("last-event-id", "0abc-7").send().await.unwrap();
-    let mut rd = SseReader { inner: Box::pin(r.bytes_stream()), buf: String::new() };
+    let r = client
+        .get(format!("{}/api/stream", fx.url))
+        .header("last-event-id", "0abc-7")
+        .send()
+        .await
+        .unwrap();
+    let mut rd = SseReader {
+        inner: Box::pin(r.bytes_stream()),
+        buf: String::new(),
+    };
     assert_eq!(timeout(LIMIT, rd.next()).await.unwrap().unwrap().event, "hello");
     assert_eq!(timeout(LIMIT, rd.next()).await.unwrap().unwrap().event, "reset");
 }
@@ -234,7 +292,9 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_back_a_fast_one(
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     let mut slow = sock.connect(fx._fe.addr).await.unwrap();
-    slow.write_all(b"GET /api/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
+    slow.write_all(b"GET /api/stream HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
 
     // The fast client reads everything, on its own task.
     let mut fast = connect(&fx.url, None).await;
@@ -246,7 +306,11 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_back_a_fast_one(
             }
         }
     });
-    fx.until(|| async { fx.metric("quakestream_frontend_sse_clients").await == 2.0 }, "both clients connected").await;
+    fx.until(
+        || async { fx.metric("quakestream_frontend_sse_clients").await == 2.0 },
+        "both clients connected",
+    )
+    .await;
 
     // Produce in batches until the server gives up on the slow client; the fast one must have
     // every event of every batch, in order, each time.
@@ -255,11 +319,16 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_back_a_fast_one(
     let mut dropped = false;
     for batch in 0..40 {
         // Sent concurrently; librdkafka keeps the order of one partition.
-        let qs: Vec<Quake> = (0..500).map(|i| quake(&format!("slow-{batch:02}-{i:03}"), 3.0)).collect();
+        let qs: Vec<Quake> = (0..500)
+            .map(|i| quake(&format!("slow-{batch:02}-{i:03}"), 3.0))
+            .collect();
         futures::future::join_all(qs.iter().map(|q| fx.produce(q))).await;
         produced += 500;
         while fast_seen.len() < produced {
-            let e = timeout(LIMIT, seen_rx.recv()).await.expect("the fast client is not held back").expect("fast stream open");
+            let e = timeout(LIMIT, seen_rx.recv())
+                .await
+                .expect("the fast client is not held back")
+                .expect("fast stream open");
             fast_seen.push(e);
         }
         if fx.metric("quakestream_frontend_write_stalls_total").await >= 1.0 {
@@ -269,10 +338,16 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_back_a_fast_one(
     }
     assert!(dropped, "the slow client was never dropped after {produced} events");
     eprintln!("slow client dropped after {produced} events");
-    fx.until(|| async { fx.metric("quakestream_frontend_sse_clients").await == 1.0 }, "only the fast client left").await;
+    fx.until(
+        || async { fx.metric("quakestream_frontend_sse_clients").await == 1.0 },
+        "only the fast client left",
+    )
+    .await;
 
     // The fast client got all of them, once each, in production order.
-    let want: Vec<String> = (0..produced / 500).flat_map(|b| (0..500).map(move |i| format!("slow-{b:02}-{i:03}"))).collect();
+    let want: Vec<String> = (0..produced / 500)
+        .flat_map(|b| (0..500).map(move |i| format!("slow-{b:02}-{i:03}")))
+        .collect();
     assert_eq!(fast_seen.iter().map(|(_, u)| u.clone()).collect::<Vec<_>>(), want);
     // And it is still live.
     fx.produce(&quake("after-drop", 4.0)).await;
@@ -281,7 +356,10 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_back_a_fast_one(
     // The slow client's connection was closed by the server: draining it reaches EOF, having
     // received only part of the events.
     let mut got = Vec::new();
-    timeout(LIMIT, slow.read_to_end(&mut got)).await.expect("the server closed the slow connection").ok();
+    timeout(LIMIT, slow.read_to_end(&mut got))
+        .await
+        .expect("the server closed the slow connection")
+        .ok();
     let text = String::from_utf8_lossy(&got);
     let slow_events = text.matches("event: quake").count() + text.matches("event:quake").count();
     assert!(slow_events < produced, "slow client got {slow_events} of {produced}");

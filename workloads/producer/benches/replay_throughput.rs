@@ -15,14 +15,23 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let n: usize = std::env::var("QS_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000);
-    let bin = std::env::var("QUAKESTREAM_BIN").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/quakestream")
-    });
-    assert!(bin.exists(), "{} not found: run `cargo build --release -p quakestream` first", bin.display());
+    let n: usize = std::env::var("QS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
+    let bin = std::env::var("QUAKESTREAM_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/quakestream"));
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build --release -p quakestream` first",
+        bin.display()
+    );
 
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
+    )
+    .unwrap();
     let features = doc["features"].as_array().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("recording.jsonl");
@@ -46,7 +55,16 @@ fn main() {
     let status = Command::new(&bin)
         .args(["producer", "--replay"])
         .arg(&path)
-        .args(["--speed", "max", "--bootstrap-servers", broker.bootstrap_servers(), "--listen", "127.0.0.1:0", "--log", "warn"])
+        .args([
+            "--speed",
+            "max",
+            "--bootstrap-servers",
+            broker.bootstrap_servers(),
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ])
         .status()
         .unwrap();
     let elapsed = started.elapsed();

@@ -45,11 +45,21 @@ pub fn inspect(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io
                 }
                 Ok(Item::UnknownAction { action, unid }) => {
                     report.unknown_actions += 1;
-                    writeln!(err, "{shown}: {}: skipped: unknown action {action:?} (unid {})", item.position, unid.as_deref().unwrap_or("?"))
+                    writeln!(
+                        err,
+                        "{shown}: {}: skipped: unknown action {action:?} (unid {})",
+                        item.position,
+                        unid.as_deref().unwrap_or("?")
+                    )
                 }
                 Err(reason) => {
                     *report.rejected.entry(reason.code()).or_default() += 1;
-                    writeln!(err, "{shown}: {}: rejected ({}): {reason}", item.position, reason.code())
+                    writeln!(
+                        err,
+                        "{shown}: {}: rejected ({}): {reason}",
+                        item.position,
+                        reason.code()
+                    )
                 }
             };
             if write_err.is_ok() {
@@ -73,12 +83,20 @@ pub fn inspect(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io
         report.valid,
         report.unique_unids,
         report.rejected_total(),
-        if rejected.is_empty() { String::new() } else { format!(" [{}]", rejected.join(", ")) },
+        if rejected.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", rejected.join(", "))
+        },
         report.unknown_actions,
     )?;
     if let Some(declared) = summary.declared_count {
         if declared != summary.items {
-            writeln!(err, "{shown}: warning: metadata declares {declared} features but {} were read", summary.items)?;
+            writeln!(
+                err,
+                "{shown}: warning: metadata declares {declared} features but {} were read",
+                summary.items
+            )?;
         }
     }
     Ok(report)

@@ -7,14 +7,14 @@ pub mod live;
 pub mod metrics;
 pub mod replay;
 
-use quakestream_core::kafka;
-use quakestream_core::model::fmt_time;
-use quakestream_core::parse::{Item, RejectReason};
-use quakestream_core::wire::{Action, WireRecord};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use quakestream_core::kafka;
+use quakestream_core::model::fmt_time;
+use quakestream_core::parse::{Item, RejectReason};
+use quakestream_core::wire::{Action, WireRecord};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::{HashSet, VecDeque};
@@ -85,7 +85,12 @@ pub struct Dedup {
 
 impl Dedup {
     pub fn new(cap: usize) -> Self {
-        Dedup { seen: HashSet::new(), order: VecDeque::new(), cap: cap.max(1), hasher: std::hash::RandomState::new() }
+        Dedup {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+            hasher: std::hash::RandomState::new(),
+        }
     }
     /// True if the pair is new (and now remembered).
     pub fn insert(&mut self, unid: &str, lastupdate: DateTime<Utc>) -> bool {
@@ -144,10 +149,25 @@ pub struct PipelineReport {
 }
 
 enum Outcome {
-    Published { unid: Arc<str>, origin: Origin, action: Action, source: &'static str, started: Instant },
-    PublishFailed { unid: Arc<str>, origin: Origin, action: Action, source: &'static str, payload: Vec<u8>, error: KafkaError },
+    Published {
+        unid: Arc<str>,
+        origin: Origin,
+        action: Action,
+        source: &'static str,
+        started: Instant,
+    },
+    PublishFailed {
+        unid: Arc<str>,
+        origin: Origin,
+        action: Action,
+        source: &'static str,
+        payload: Vec<u8>,
+        error: KafkaError,
+    },
     DeadLettered,
-    DeadLetterFailed { error: KafkaError },
+    DeadLetterFailed {
+        error: KafkaError,
+    },
 }
 
 pub struct Pipeline {
@@ -162,7 +182,14 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(producer: FutureProducer, cfg: PipelineConfig, metrics: ProducerMetrics) -> Self {
         let dedup = Dedup::new(cfg.dedup_capacity);
-        Pipeline { producer, cfg, metrics, dedup, in_flight: FuturesUnordered::new(), report: Default::default() }
+        Pipeline {
+            producer,
+            cfg,
+            metrics,
+            dedup,
+            in_flight: FuturesUnordered::new(),
+            report: Default::default(),
+        }
     }
 
     /// Runs until `rx` closes (every source has finished or stopped), then waits for the
@@ -210,7 +237,12 @@ impl Pipeline {
     }
 
     async fn accept(&mut self, input: Input) {
-        let Input { origin, result, raw, received_at } = input;
+        let Input {
+            origin,
+            result,
+            raw,
+            received_at,
+        } = input;
         match result {
             Ok(Item::Event { action, quake }) => {
                 if origin == Origin::Backfill {
@@ -247,7 +279,17 @@ impl Pipeline {
                 let topic = self.cfg.dlq_topic.clone();
                 self.in_flight.push(Box::pin(async move {
                     let code = reason.code();
-                    match kafka::send_dead_letter(&producer, &topic, "producer", code, &reason.to_string(), None, raw.as_bytes()).await {
+                    match kafka::send_dead_letter(
+                        &producer,
+                        &topic,
+                        "producer",
+                        code,
+                        &reason.to_string(),
+                        None,
+                        raw.as_bytes(),
+                    )
+                    .await
+                    {
                         Ok(()) => Outcome::DeadLettered,
                         Err(error) => Outcome::DeadLetterFailed { error },
                     }
@@ -257,14 +299,7 @@ impl Pipeline {
     }
 
     /// Hands a record to librdkafka, waiting for queue space if it is full.
-    async fn send(
-        &mut self,
-        unid: Arc<str>,
-        origin: Origin,
-        action: Action,
-        source: &'static str,
-        payload: Vec<u8>,
-    ) {
+    async fn send(&mut self, unid: Arc<str>, origin: Origin, action: Action, source: &'static str, payload: Vec<u8>) {
         let started = Instant::now();
         loop {
             let record = FutureRecord::to(&self.cfg.topic)
@@ -275,9 +310,29 @@ impl Pipeline {
                 Ok(delivery) => {
                     self.in_flight.push(Box::pin(async move {
                         match delivery.await {
-                            Ok(Ok(_)) => Outcome::Published { unid, origin, action, source, started },
-                            Ok(Err((error, _))) => Outcome::PublishFailed { unid, origin, action, source, payload, error },
-                            Err(_) => Outcome::PublishFailed { unid, origin, action, source, payload, error: KafkaError::Canceled },
+                            Ok(Ok(_)) => Outcome::Published {
+                                unid,
+                                origin,
+                                action,
+                                source,
+                                started,
+                            },
+                            Ok(Err((error, _))) => Outcome::PublishFailed {
+                                unid,
+                                origin,
+                                action,
+                                source,
+                                payload,
+                                error,
+                            },
+                            Err(_) => Outcome::PublishFailed {
+                                unid,
+                                origin,
+                                action,
+                                source,
+                                payload,
+                                error: KafkaError::Canceled,
+                            },
                         }
                     }));
                     return;
@@ -300,15 +355,31 @@ impl Pipeline {
 
     fn settle(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Published { unid, origin, action, source, started } => {
+            Outcome::Published {
+                unid,
+                origin,
+                action,
+                source,
+                started,
+            } => {
                 self.report.published += 1;
-                self.metrics.published.with_label_values(&[action.as_str(), source]).inc();
+                self.metrics
+                    .published
+                    .with_label_values(&[action.as_str(), source])
+                    .inc();
                 self.metrics.publish_latency.observe(started.elapsed().as_secs_f64());
                 if origin != Origin::Replay {
                     debug!(unid = &*unid, "acknowledged by Kafka");
                 }
             }
-            Outcome::PublishFailed { unid, origin, action, source, payload, error } => {
+            Outcome::PublishFailed {
+                unid,
+                origin,
+                action,
+                source,
+                payload,
+                error,
+            } => {
                 // librdkafka already retried until message.timeout.ms; try again rather than lose it.
                 self.metrics.publish_errors.inc();
                 error!(unid = &*unid, %error, "delivery failed; re-sending");
@@ -322,8 +393,21 @@ impl Pipeline {
                         .payload(&payload)
                         .headers(kafka::record_headers(action, source));
                     match producer.send(record, Duration::from_secs(60)).await {
-                        Ok(_) => Outcome::Published { unid, origin, action, source, started },
-                        Err((error, _)) => Outcome::PublishFailed { unid, origin, action, source, payload, error },
+                        Ok(_) => Outcome::Published {
+                            unid,
+                            origin,
+                            action,
+                            source,
+                            started,
+                        },
+                        Err((error, _)) => Outcome::PublishFailed {
+                            unid,
+                            origin,
+                            action,
+                            source,
+                            payload,
+                            error,
+                        },
                     }
                 }));
             }

@@ -3,12 +3,12 @@
 //! EMSC's FDSN event service, because the websocket has no replay.
 
 use super::{Input, Origin, ProducerMetrics, Watermark};
-use quakestream_core::model::fmt_time;
-use quakestream_core::ops::Health;
-use quakestream_core::parse::{self, FileItem, Item};
 use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
+use quakestream_core::model::fmt_time;
+use quakestream_core::ops::Health;
+use quakestream_core::parse::{self, FileItem, Item};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -143,14 +143,30 @@ pub async fn run(
         let since = gap_start;
         let (done_tx, mut done_rx) = watch::channel(false);
         let backfill = since.map(|since| {
-            let (cfg, http, tx, metrics, watermark) = (cfg.clone(), http.clone(), tx.clone(), metrics.clone(), watermark.clone());
+            let (cfg, http, tx, metrics, watermark) = (
+                cfg.clone(),
+                http.clone(),
+                tx.clone(),
+                metrics.clone(),
+                watermark.clone(),
+            );
             tokio::spawn(async move {
                 let ok = backfill_until_done(&cfg, &http, since, &tx, &metrics, &watermark).await;
                 let _ = done_tx.send(ok);
             })
         });
 
-        let ended = read_frames(&cfg, ws, &tx, &metrics, &watermark, &mut shutdown, &mut done_rx, &mut gap_start).await;
+        let ended = read_frames(
+            &cfg,
+            ws,
+            &tx,
+            &metrics,
+            &watermark,
+            &mut shutdown,
+            &mut done_rx,
+            &mut gap_start,
+        )
+        .await;
         metrics.connected.set(0);
         if let Some(task) = backfill {
             task.abort();
@@ -162,11 +178,15 @@ pub async fn run(
             Ended::Shutdown => break,
             Ended::Lost(e) => {
                 // The gap starts at the newest revision we know of (a little before, for safety).
-                let newest = watermark.get().map(|t| t - chrono::Duration::from_std(cfg.backfill_overlap).unwrap_or_default());
+                let newest = watermark
+                    .get()
+                    .map(|t| t - chrono::Duration::from_std(cfg.backfill_overlap).unwrap_or_default());
                 gap_start = match (gap_start, newest) {
                     (Some(g), _) => Some(g),
                     (None, Some(n)) => Some(n),
-                    (None, None) => Some(Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default()),
+                    (None, None) => {
+                        Some(Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default())
+                    }
                 };
                 if connected_at.elapsed() > Duration::from_secs(30) {
                     backoff = new_backoff(&cfg);
@@ -307,7 +327,8 @@ pub async fn backfill(
     let mut offset = 1u64;
     let mut total = 0u64;
     for _ in 0..cfg.backfill_max_pages {
-        let mut url = reqwest::Url::parse(&cfg.fdsn_url).map_err(|e| LiveError::BadPage(format!("bad FDSN URL: {e}")))?;
+        let mut url =
+            reqwest::Url::parse(&cfg.fdsn_url).map_err(|e| LiveError::BadPage(format!("bad FDSN URL: {e}")))?;
         url.query_pairs_mut()
             .append_pair("format", "json")
             .append_pair("updatedafter", &since.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
@@ -326,14 +347,22 @@ pub async fn backfill(
         if !status.is_success() {
             metrics.backfill_requests.with_label_values(&["error"]).inc();
             let body = resp.text().await.unwrap_or_default().chars().take(200).collect();
-            return Err(LiveError::HttpStatus { status: status.as_u16(), body });
+            return Err(LiveError::HttpStatus {
+                status: status.as_u16(),
+                body,
+            });
         }
         let body = resp.bytes().await.inspect_err(|_| {
             metrics.backfill_requests.with_label_values(&["error"]).inc();
         })?;
         let mut items: Vec<FileItem> = Vec::new();
         let summary = parse::parse_fdsn_page(&body, |it| items.push(it));
-        if let Some(FileItem { result: Err(e), position: parse::Position::Document, .. }) = items.last() {
+        if let Some(FileItem {
+            result: Err(e),
+            position: parse::Position::Document,
+            ..
+        }) = items.last()
+        {
             metrics.backfill_requests.with_label_values(&["error"]).inc();
             return Err(LiveError::BadPage(e.to_string()));
         }
@@ -346,7 +375,12 @@ pub async fn backfill(
             if let Ok(Item::Event { quake, .. }) = &it.result {
                 watermark.observe(quake.lastupdate);
             }
-            let input = Input { origin: Origin::Backfill, result: it.result, raw: it.raw, received_at: now };
+            let input = Input {
+                origin: Origin::Backfill,
+                result: it.result,
+                raw: it.raw,
+                received_at: now,
+            };
             if tx.send(input).await.is_err() {
                 return Ok(total);
             }

@@ -37,19 +37,37 @@ impl ProducerMetrics {
             )?,
             rejected: IntCounterVec::new(ns("rejected_total", "Inputs rejected, by reason."), &["reason"])?,
             dead_lettered: IntCounter::with_opts(ns("dlq_total", "Rejected inputs written to the dead-letter topic."))?,
-            unknown_actions: IntCounter::with_opts(ns("unknown_actions_total", "Frames with an unknown action, skipped."))?,
-            duplicates: IntCounter::with_opts(ns("duplicates_total", "Events skipped because that (unid, lastupdate) was already sent."))?,
+            unknown_actions: IntCounter::with_opts(ns(
+                "unknown_actions_total",
+                "Frames with an unknown action, skipped.",
+            ))?,
+            duplicates: IntCounter::with_opts(ns(
+                "duplicates_total",
+                "Events skipped because that (unid, lastupdate) was already sent.",
+            ))?,
             reconnects: IntCounter::with_opts(ns("reconnects_total", "Websocket reconnections."))?,
             backfilled: IntCounter::with_opts(ns("backfilled_total", "Events received from the FDSN backfill."))?,
-            backfill_requests: IntCounterVec::new(ns("backfill_requests_total", "FDSN backfill page requests, by outcome."), &["outcome"])?,
+            backfill_requests: IntCounterVec::new(
+                ns("backfill_requests_total", "FDSN backfill page requests, by outcome."),
+                &["outcome"],
+            )?,
             publish_errors: IntCounter::with_opts(ns("publish_errors_total", "Failed deliveries (retried)."))?,
-            undelivered: IntCounter::with_opts(ns("undelivered_total", "Records still unacknowledged when shutdown gave up."))?,
+            undelivered: IntCounter::with_opts(ns(
+                "undelivered_total",
+                "Records still unacknowledged when shutdown gave up.",
+            ))?,
             publish_latency: Histogram::with_opts(
-                HistogramOpts::from(ns("publish_latency_seconds", "Time from handing a record to librdkafka to its acknowledgement."))
-                    .buckets(exponential_buckets(0.0005, 2.0, 16)?),
+                HistogramOpts::from(ns(
+                    "publish_latency_seconds",
+                    "Time from handing a record to librdkafka to its acknowledgement.",
+                ))
+                .buckets(exponential_buckets(0.0005, 2.0, 16)?),
             )?,
             connected: IntGauge::with_opts(ns("connected", "1 while the EMSC websocket is connected."))?,
-            last_frame_age: IntGauge::with_opts(ns("last_frame_age_seconds", "Seconds since the last websocket frame (-1: none yet)."))?,
+            last_frame_age: IntGauge::with_opts(ns(
+                "last_frame_age_seconds",
+                "Seconds since the last websocket frame (-1: none yet).",
+            ))?,
             last_frame_ms: Arc::new(AtomicI64::new(0)),
         };
         registry.register(Box::new(m.frames.clone()))?;
@@ -70,7 +88,16 @@ impl ProducerMetrics {
         for a in ["create", "update", "unknown", "invalid"] {
             m.frames.with_label_values(&[a]);
         }
-        for r in ["bad_json", "too_large", "bad_shape", "missing_field", "bad_unid", "out_of_range", "bad_time", "bad_type"] {
+        for r in [
+            "bad_json",
+            "too_large",
+            "bad_shape",
+            "missing_field",
+            "bad_unid",
+            "out_of_range",
+            "bad_time",
+            "bad_type",
+        ] {
             m.rejected.with_label_values(&[r]);
         }
         for o in ["ok", "error"] {
@@ -81,14 +108,16 @@ impl ProducerMetrics {
     }
 
     pub fn frame_received(&self) {
-        self.last_frame_ms.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.last_frame_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
     /// Refreshes `last_frame_age_seconds`; called just before each scrape.
     pub fn refresh(&self) {
         let last = self.last_frame_ms.load(Ordering::Relaxed);
         if last > 0 {
-            self.last_frame_age.set((chrono::Utc::now().timestamp_millis() - last).max(0) / 1000);
+            self.last_frame_age
+                .set((chrono::Utc::now().timestamp_millis() - last).max(0) / 1000);
         }
     }
 }

@@ -2,8 +2,8 @@
 //! keeping the original spacing between revisions divided by the speed.
 
 use super::{Input, Origin};
-use quakestream_core::parse::{self, FileFormat, FileItem, Item};
 use chrono::{DateTime, Utc};
+use quakestream_core::parse::{self, FileFormat, FileItem, Item};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,7 +25,9 @@ impl FromStr for Speed {
         }
         match s.parse::<f64>() {
             Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
-            _ => Err(format!("invalid speed {s:?}: use a positive number (60 = an hour a minute) or `max`")),
+            _ => Err(format!(
+                "invalid speed {s:?}: use a positive number (60 = an hour a minute) or `max`"
+            )),
         }
     }
 }
@@ -57,7 +59,10 @@ pub enum ReplayError {
 /// order (it is the order the frames arrived); a FeatureCollection is sorted by `lastupdate`,
 /// oldest first, since catalogues list newest first.
 pub fn load(path: &Path) -> Result<(FileFormat, Vec<FileItem>), ReplayError> {
-    let io = |source| ReplayError::Io { path: path.display().to_string(), source };
+    let io = |source| ReplayError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let mut items = Vec::new();
     let (format, _) = parse::read_file(|| std::fs::File::open(path), |it| items.push(it)).map_err(io)?;
     if format == FileFormat::Document {
@@ -91,15 +96,24 @@ pub fn retime(items: &mut [FileItem], now: DateTime<Utc>) {
 /// Reads the recording on a blocking thread and hands its items over in replay order, through a
 /// small channel: a JSON-lines recording streams from disk (any length, bounded memory); a
 /// FeatureCollection is loaded and sorted first. Returns the detected format.
-fn spawn_loader(path: PathBuf, retime_to: Option<DateTime<Utc>>, tx: mpsc::Sender<FileItem>) -> tokio::task::JoinHandle<Result<FileFormat, ReplayError>> {
+fn spawn_loader(
+    path: PathBuf,
+    retime_to: Option<DateTime<Utc>>,
+    tx: mpsc::Sender<FileItem>,
+) -> tokio::task::JoinHandle<Result<FileFormat, ReplayError>> {
     tokio::task::spawn_blocking(move || {
-        let io = |source| ReplayError::Io { path: path.display().to_string(), source };
+        let io = |source| ReplayError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let open = || std::fs::File::open(&path);
         let first_line = {
             use std::io::BufRead;
             let mut line = Vec::new();
             let mut r = std::io::BufReader::new(open().map_err(io)?);
-            std::io::Read::take(&mut r, parse::MAX_ITEM_BYTES as u64).read_until(b'\n', &mut line).map_err(io)?;
+            std::io::Read::take(&mut r, parse::MAX_ITEM_BYTES as u64)
+                .read_until(b'\n', &mut line)
+                .map_err(io)?;
             String::from_utf8_lossy(&line).into_owned()
         };
         let send = |mut it: FileItem| {
@@ -163,7 +177,11 @@ pub async fn run(
         }
         if let (Speed::Factor(f), Ok(Item::Event { quake, .. })) = (cfg.speed, &it.result) {
             if let Some(p) = prev {
-                let gap = (quake.lastupdate - p).to_std().unwrap_or_default().div_f64(f).min(cfg.max_pause);
+                let gap = (quake.lastupdate - p)
+                    .to_std()
+                    .unwrap_or_default()
+                    .div_f64(f)
+                    .min(cfg.max_pause);
                 if !gap.is_zero() {
                     tokio::select! {
                         _ = tokio::time::sleep(gap) => {}
@@ -179,7 +197,12 @@ pub async fn run(
             Ok(Item::UnknownAction { .. }) => {}
             Err(_) => report.rejected += 1,
         }
-        let input = Input { origin: Origin::Replay, result: it.result, raw: it.raw, received_at: Utc::now() };
+        let input = Input {
+            origin: Origin::Replay,
+            result: it.result,
+            raw: it.raw,
+            received_at: Utc::now(),
+        };
         if tx.send(input).await.is_err() {
             break;
         }
@@ -190,6 +213,12 @@ pub async fn run(
     }
     drop(items);
     let format = loader.await.expect("replay loader panicked")?;
-    info!(?format, items = report.items, events = report.events, rejected = report.rejected, "replay finished");
+    info!(
+        ?format,
+        items = report.items,
+        events = report.events,
+        rejected = report.rejected,
+        "replay finished"
+    );
     Ok(report)
 }

@@ -23,21 +23,34 @@ use tokio_tungstenite::tungstenite::Message;
 /// revision first, each with the action it is pushed with.
 fn real_events() -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for line in std::fs::read_to_string(shared_data("emsc-ws-documented-examples.jsonl")).unwrap().lines() {
+    for line in std::fs::read_to_string(shared_data("emsc-ws-documented-examples.jsonl"))
+        .unwrap()
+        .lines()
+    {
         let v: Value = serde_json::from_str(line).unwrap();
         out.push((v["action"].as_str().unwrap().to_owned(), v["data"].clone()));
     }
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
+    )
+    .unwrap();
     for f in doc["features"].as_array().unwrap() {
         out.push(("create".to_owned(), f.clone()));
     }
-    out.sort_by(|a, b| a.1["properties"]["lastupdate"].as_str().cmp(&b.1["properties"]["lastupdate"].as_str()));
+    out.sort_by(|a, b| {
+        a.1["properties"]["lastupdate"]
+            .as_str()
+            .cmp(&b.1["properties"]["lastupdate"].as_str())
+    });
     out
 }
 
 /// The wire layout EMSC uses: a compact envelope around a pretty-printed feature.
 fn frame(action: &str, feature: &Value) -> String {
-    format!("{{\"action\":\"{action}\",\"data\":{}}}", serde_json::to_string_pretty(feature).unwrap())
+    format!(
+        "{{\"action\":\"{action}\",\"data\":{}}}",
+        serde_json::to_string_pretty(feature).unwrap()
+    )
 }
 
 /// What the websocket server does on its n-th connection.
@@ -120,20 +133,34 @@ async fn fdsn_server(catalogue: Vec<Value>, requests: Arc<Mutex<Vec<String>>>) -
         Query(q): Query<FdsnQuery>,
     ) -> axum::response::Response {
         assert_eq!(q.format, "json");
-        requests.lock().unwrap().push(format!("updatedafter={}&limit={}&offset={}", q.updatedafter, q.limit, q.offset));
+        requests.lock().unwrap().push(format!(
+            "updatedafter={}&limit={}&offset={}",
+            q.updatedafter, q.limit, q.offset
+        ));
         let since = quakestream_core::model::parse_time("updatedafter", &q.updatedafter).unwrap();
         let matching: Vec<&Value> = catalogue
             .iter()
-            .filter(|f| quakestream_core::model::parse_time("lastupdate", f["properties"]["lastupdate"].as_str().unwrap()).unwrap() > since)
+            .filter(|f| {
+                quakestream_core::model::parse_time("lastupdate", f["properties"]["lastupdate"].as_str().unwrap())
+                    .unwrap()
+                    > since
+            })
             .collect();
         let page: Vec<&Value> = matching.into_iter().skip(q.offset - 1).take(q.limit).collect();
         if page.is_empty() {
             return axum::http::StatusCode::NO_CONTENT.into_response();
         }
-        let body = serde_json::json!({"type": "FeatureCollection", "metadata": {"count": page.len()}, "features": page});
-        ([("content-type", "application/json")], serde_json::to_string_pretty(&body).unwrap()).into_response()
+        let body =
+            serde_json::json!({"type": "FeatureCollection", "metadata": {"count": page.len()}, "features": page});
+        (
+            [("content-type", "application/json")],
+            serde_json::to_string_pretty(&body).unwrap(),
+        )
+            .into_response()
     }
-    let app = axum::Router::new().route("/fdsnws/event/1/query", axum::routing::get(query)).with_state((Arc::new(catalogue), requests));
+    let app = axum::Router::new()
+        .route("/fdsnws/event/1/query", axum::routing::get(query))
+        .with_state((Arc::new(catalogue), requests));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -169,7 +196,11 @@ async fn run_live(cfg: LiveConfig, expect_unids: usize) -> Run {
     let registry = prometheus::Registry::new();
     let metrics = ProducerMetrics::new(&registry).unwrap();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let pipeline = PipelineConfig { topic: topic.clone(), dlq_topic: dlq.clone(), ..Default::default() };
+    let pipeline = PipelineConfig {
+        topic: topic.clone(),
+        dlq_topic: dlq.clone(),
+        ..Default::default()
+    };
     let producer = tokio::spawn(quakestream_producer::run(
         &kafka.bootstrap,
         pipeline,
@@ -190,11 +221,22 @@ async fn run_live(cfg: LiveConfig, expect_unids: usize) -> Run {
     let _ = stop_tx.send(true);
     let report = producer.await.unwrap().unwrap();
     let (bootstrap, t) = (kafka.bootstrap.clone(), topic.clone());
-    let records = tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, &t, Duration::from_secs(30))).await.unwrap();
+    let records =
+        tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, &t, Duration::from_secs(30)))
+            .await
+            .unwrap();
     let bootstrap = kafka.bootstrap.clone();
-    let dlq = tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, &dlq, Duration::from_secs(30))).await.unwrap();
+    let dlq =
+        tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, &dlq, Duration::from_secs(30)))
+            .await
+            .unwrap();
     metrics.refresh();
-    Run { records, dlq, metrics: render_metrics(&registry), report }
+    Run {
+        records,
+        dlq,
+        metrics: render_metrics(&registry),
+        report,
+    }
 }
 
 fn versions(records: &[Record]) -> Vec<(String, String)> {
@@ -202,9 +244,15 @@ fn versions(records: &[Record]) -> Vec<(String, String)> {
         .iter()
         .map(|r| {
             let rec = WireRecord::decode(r.key.as_deref(), r.value.as_deref()).expect("every record decodes");
-            assert_eq!(r.headers.get(headers::ACTION).map(String::as_str), Some(rec.action.as_str()));
+            assert_eq!(
+                r.headers.get(headers::ACTION).map(String::as_str),
+                Some(rec.action.as_str())
+            );
             assert_eq!(r.headers.get(headers::SOURCE).map(String::as_str), Some("emsc"));
-            (rec.quake.unid.clone(), quakestream_core::model::fmt_time(&rec.quake.lastupdate))
+            (
+                rec.quake.unid.clone(),
+                quakestream_core::model::fmt_time(&rec.quake.lastupdate),
+            )
         })
         .collect()
 }
@@ -225,7 +273,10 @@ async fn a_dropped_connection_is_backfilled_and_nothing_is_lost_or_sent_twice() 
     // Frames 200..260 are published while the producer is disconnected: only FDSN has them.
     let (stop_tx, stop_rx) = watch::channel(false);
     let ws = ws_server(
-        vec![Script::SendThenDrop(frames[..200].to_vec()), Script::SendThenStay(frames[260..].to_vec())],
+        vec![
+            Script::SendThenDrop(frames[..200].to_vec()),
+            Script::SendThenStay(frames[260..].to_vec()),
+        ],
         stop_rx,
     )
     .await;
@@ -251,10 +302,23 @@ async fn a_dropped_connection_is_backfilled_and_nothing_is_lost_or_sent_twice() 
     // The gap was filled by paged FDSN requests starting at the newest revision seen.
     let reqs = requests.lock().unwrap().clone();
     let newest_seen = parse::parse_feature(&events[199].1).unwrap().lastupdate;
-    assert!(reqs.iter().any(|r| r.ends_with("&offset=51")), "paged with limit/offset: {reqs:?}");
-    let last = reqs.last().unwrap().split('&').next().unwrap().strip_prefix("updatedafter=").unwrap();
+    assert!(
+        reqs.iter().any(|r| r.ends_with("&offset=51")),
+        "paged with limit/offset: {reqs:?}"
+    );
+    let last = reqs
+        .last()
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .strip_prefix("updatedafter=")
+        .unwrap();
     let from = quakestream_core::model::parse_time("t", last).unwrap();
-    assert!(from <= newest_seen && newest_seen - from <= chrono::Duration::minutes(5), "backfill from {from}, newest seen {newest_seen}: {reqs:?}");
+    assert!(
+        from <= newest_seen && newest_seen - from <= chrono::Duration::minutes(5),
+        "backfill from {from}, newest seen {newest_seen}: {reqs:?}"
+    );
     assert!(metric(&run.metrics, "quakestream_producer_reconnects_total") >= 1.0);
     assert!(metric(&run.metrics, "quakestream_producer_backfilled_total") >= 60.0);
     assert_eq!(metric(&run.metrics, "quakestream_producer_published_total"), n as f64);
@@ -267,11 +331,22 @@ async fn a_silent_connection_is_replaced() {
     let events = real_events();
     let frames: Vec<String> = events.iter().take(40).map(|(a, f)| frame(a, f)).collect();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let ws = ws_server(vec![Script::SendThenGoSilent(frames[..20].to_vec()), Script::SendThenStay(frames[20..].to_vec())], stop_rx).await;
+    let ws = ws_server(
+        vec![
+            Script::SendThenGoSilent(frames[..20].to_vec()),
+            Script::SendThenStay(frames[20..].to_vec()),
+        ],
+        stop_rx,
+    )
+    .await;
     let fdsn = fdsn_server(Vec::new(), Arc::new(Mutex::new(Vec::new()))).await;
     let run = run_live(test_live_config(ws.url.clone(), fdsn), 40).await;
     let _ = stop_tx.send(true);
-    assert_eq!(*ws.connections.lock().unwrap(), 2, "the silent connection was given up and replaced");
+    assert_eq!(
+        *ws.connections.lock().unwrap(),
+        2,
+        "the silent connection was given up and replaced"
+    );
     assert_eq!(versions(&run.records).len(), 40);
 }
 
@@ -296,11 +371,20 @@ async fn garbage_frames_go_to_the_dead_letter_topic_and_the_feed_goes_on() {
     let run = run_live(test_live_config(ws.url, fdsn), 5).await;
     let _ = stop_tx.send(true);
 
-    assert_eq!(versions(&run.records).len(), 5, "the good frames after the garbage still arrive");
+    assert_eq!(
+        versions(&run.records).len(),
+        5,
+        "the good frames after the garbage still arrive"
+    );
     let dlq: HashMap<String, (String, String)> = run
         .dlq
         .iter()
-        .map(|r| (r.value_str().to_owned(), (r.headers[headers::REASON].clone(), r.headers[headers::ERROR].clone())))
+        .map(|r| {
+            (
+                r.value_str().to_owned(),
+                (r.headers[headers::REASON].clone(), r.headers[headers::ERROR].clone()),
+            )
+        })
         .collect();
     assert_eq!(dlq.len(), 3, "{dlq:?}");
     assert_eq!(dlq["this is not json"].0, "bad_json");
@@ -311,10 +395,22 @@ async fn garbage_frames_go_to_the_dead_letter_topic_and_the_feed_goes_on() {
     assert!(run.dlq.iter().all(|r| r.headers[headers::STAGE] == "producer"));
     // The unknown action is counted and skipped, not dead-lettered.
     assert_eq!(run.report.unknown_actions, 1);
-    assert_eq!(metric(&run.metrics, "quakestream_producer_frames_total{action=\"unknown\"}"), 1.0);
-    assert_eq!(metric(&run.metrics, "quakestream_producer_frames_total{action=\"invalid\"}"), 3.0);
+    assert_eq!(
+        metric(&run.metrics, "quakestream_producer_frames_total{action=\"unknown\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&run.metrics, "quakestream_producer_frames_total{action=\"invalid\"}"),
+        3.0
+    );
     assert_eq!(metric(&run.metrics, "quakestream_producer_dlq_total"), 3.0);
-    assert_eq!(metric(&run.metrics, "quakestream_producer_rejected_total{reason=\"out_of_range\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &run.metrics,
+            "quakestream_producer_rejected_total{reason=\"out_of_range\"}"
+        ),
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +430,11 @@ async fn replay_publishes_every_unique_event_once_and_metrics_pass_promtool() {
     };
     let report = quakestream_producer::run(
         &kafka.bootstrap,
-        PipelineConfig { topic: topic.clone(), dlq_topic: dlq, ..Default::default() },
+        PipelineConfig {
+            topic: topic.clone(),
+            dlq_topic: dlq,
+            ..Default::default()
+        },
         SourceConfig::Replay(cfg),
         metrics,
         Health::new(),
@@ -344,7 +444,10 @@ async fn replay_publishes_every_unique_event_once_and_metrics_pass_promtool() {
     .unwrap();
     assert_eq!(report.published, 2588);
     let bootstrap = kafka.bootstrap.clone();
-    let records = tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, &topic, Duration::from_secs(30))).await.unwrap();
+    let records =
+        tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, &topic, Duration::from_secs(30)))
+            .await
+            .unwrap();
     let keys: HashSet<Vec<u8>> = records.iter().filter_map(|r| r.key.clone()).collect();
     assert_eq!(records.len(), 2588);
     assert_eq!(keys.len(), 2588);
@@ -354,7 +457,11 @@ async fn replay_publishes_every_unique_event_once_and_metrics_pass_promtool() {
         let rec = WireRecord::decode(r.key.as_deref(), r.value.as_deref()).unwrap();
         let t = quakestream_core::model::fmt_time(&rec.quake.lastupdate);
         if let Some(prev) = last.insert(r.partition, t.clone()) {
-            assert!(prev <= t, "partition {} went back in time: {prev} then {t}", r.partition);
+            assert!(
+                prev <= t,
+                "partition {} went back in time: {prev} then {t}",
+                r.partition
+            );
         }
     }
     promtool_accepts(&render_metrics(&registry));

@@ -24,8 +24,12 @@ pub struct DynamoArgs {
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
     // Accepts `30d`, `12h`, `90m`, `3600s` (no extra dependency).
-    let (num, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 365d, 12h)"))?;
+    let (num, unit) = s
+        .trim()
+        .split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (e.g. 365d, 12h)"))?;
     let secs = match unit {
         "d" => 86_400,
         "h" => 3_600,
@@ -38,11 +42,17 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
 
 impl DynamoArgs {
     pub fn store_config(&self) -> StoreConfig {
-        StoreConfig { table: self.table.clone(), region: self.region.clone(), endpoint: self.dynamodb_endpoint.clone() }
+        StoreConfig {
+            table: self.table.clone(),
+            region: self.region.clone(),
+            endpoint: self.dynamodb_endpoint.clone(),
+        }
     }
 
     pub async fn connect(&self) -> Result<Store, crate::StoreError> {
-        Ok(Store::connect(&self.store_config()).await?.with_retention(self.retention))
+        Ok(Store::connect(&self.store_config())
+            .await?
+            .with_retention(self.retention))
     }
 }
 
@@ -63,8 +73,15 @@ pub async fn run(cmd: TableCommand) -> anyhow::Result<()> {
     match cmd {
         TableCommand::Create(args) => {
             let store = args.dynamo.connect().await?;
-            let created = store.create_table().await.with_context(|| format!("creating table {}", store.table()))?;
-            println!("table {} {}", store.table(), if created { "created" } else { "already exists" });
+            let created = store
+                .create_table()
+                .await
+                .with_context(|| format!("creating table {}", store.table()))?;
+            println!(
+                "table {} {}",
+                store.table(),
+                if created { "created" } else { "already exists" }
+            );
             Ok(())
         }
     }

@@ -27,34 +27,46 @@ impl EmbeddedDynamo {
         let addr = std_listener.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new().name("embedded-dynamodb".into()).spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                    Ok(l) => l,
+        let thread = std::thread::Builder::new()
+            .name("embedded-dynamodb".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok(()));
-                if let Err(e) = dynoxide::server::serve_with_shutdown(listener, db, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                {
-                    tracing::error!(error = %e, "embedded DynamoDB stopped");
-                }
-            });
-        })?;
-        ready_rx.recv().map_err(|_| std::io::Error::other("embedded DynamoDB thread died"))??;
-        Ok(EmbeddedDynamo { addr, stop: Some(stop_tx), thread: Some(thread) })
+                rt.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    if let Err(e) = dynoxide::server::serve_with_shutdown(listener, db, async {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+                    {
+                        tracing::error!(error = %e, "embedded DynamoDB stopped");
+                    }
+                });
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("embedded DynamoDB thread died"))??;
+        Ok(EmbeddedDynamo {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -103,7 +103,10 @@ impl StoreError {
                 let text = display_chain(&err);
                 // Credential resolution happens while the request is built.
                 if text.contains("credentials") || text.contains("identity") {
-                    StoreError::AccessDenied { code: "NoCredentials".into(), message: text }
+                    StoreError::AccessDenied {
+                        code: "NoCredentials".into(),
+                        message: text,
+                    }
                 } else {
                     StoreError::Other(text)
                 }
@@ -124,7 +127,10 @@ fn classify_service(table: &str, status: u16, code: String, message: String) -> 
         "InternalServerError" | "InternalFailure" | "ServiceUnavailable" | "ServiceUnavailableException" => {
             StoreError::Unavailable { status, code, message }
         }
-        "ResourceNotFoundException" => StoreError::TableNotFound { table: table.to_owned(), message },
+        "ResourceNotFoundException" => StoreError::TableNotFound {
+            table: table.to_owned(),
+            message,
+        },
         "AccessDeniedException"
         | "UnrecognizedClientException"
         | "InvalidSignatureException"
@@ -169,8 +175,14 @@ mod tests {
         assert!(t("", 429).is_transient());
         assert!(!t("ValidationException", 400).is_transient());
         assert!(t("ValidationException", 400).is_record_specific());
-        assert!(matches!(t("ResourceNotFoundException", 400), StoreError::TableNotFound { .. }));
-        assert!(matches!(t("AccessDeniedException", 400), StoreError::AccessDenied { .. }));
+        assert!(matches!(
+            t("ResourceNotFoundException", 400),
+            StoreError::TableNotFound { .. }
+        ));
+        assert!(matches!(
+            t("AccessDeniedException", 400),
+            StoreError::AccessDenied { .. }
+        ));
         assert!(!t("AccessDeniedException", 400).is_transient());
     }
 }

@@ -51,8 +51,9 @@ pub mod attr {
     /// The GSI: `day` (HASH) + `time` (RANGE).
     pub const BY_DAY_INDEX: &str = "by_day";
     /// Non-key attributes projected into `by_day` (what a map needs; not the history).
-    pub const BY_DAY_PROJECTION: [&str; 10] =
-        [LASTUPDATE, LAT, LON, DEPTH_KM, MAG, MAGTYPE, REGION, AGENCY, EVTYPE, SOURCE];
+    pub const BY_DAY_PROJECTION: [&str; 10] = [
+        LASTUPDATE, LAT, LON, DEPTH_KM, MAG, MAGTYPE, REGION, AGENCY, EVTYPE, SOURCE,
+    ];
 }
 
 /// How many revisions an item keeps: the first one and the newest `MAX_REVISIONS - 1`.
@@ -212,7 +213,10 @@ pub(crate) fn encode(state: &ItemState, expires_at: Option<i64>) -> Item {
     m.insert(attr::ACTION.into(), s(state.action.as_str()));
     m.insert(attr::RECEIVED_AT.into(), s(fmt_time(&state.received_at)));
     m.insert(attr::FIRST_SEEN.into(), s(fmt_time(&state.stored.first_seen)));
-    m.insert(attr::REVISION_COUNT.into(), AttributeValue::N(state.stored.revision_count.to_string()));
+    m.insert(
+        attr::REVISION_COUNT.into(),
+        AttributeValue::N(state.stored.revision_count.to_string()),
+    );
     let revs = state.stored.revisions.iter().map(encode_revision).collect();
     m.insert(attr::REVISIONS.into(), AttributeValue::L(revs));
     if let Some(e) = expires_at {
@@ -244,7 +248,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn bad(&self, detail: String) -> StoreError {
-        StoreError::Malformed { unid: self.unid.to_owned(), detail }
+        StoreError::Malformed {
+            unid: self.unid.to_owned(),
+            detail,
+        }
     }
     fn opt_s(&self, k: &str) -> Result<Option<String>, StoreError> {
         match self.m.get(k) {
@@ -259,9 +266,10 @@ impl<'a> Reader<'a> {
     fn opt_n(&self, k: &str) -> Result<Option<f64>, StoreError> {
         match self.m.get(k) {
             None | Some(AttributeValue::Null(_)) => Ok(None),
-            Some(AttributeValue::N(v)) => {
-                v.parse::<f64>().map(Some).map_err(|_| self.bad(format!("`{k}` is not a number: {v:?}")))
-            }
+            Some(AttributeValue::N(v)) => v
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| self.bad(format!("`{k}` is not a number: {v:?}"))),
             Some(_) => Err(self.bad(format!("`{k}` is not a number"))),
         }
     }
@@ -295,7 +303,12 @@ fn action_of(s: &str) -> Option<Action> {
 pub(crate) fn decode_quake(m: &Item) -> Result<Quake, StoreError> {
     let unid = match m.get(attr::UNID) {
         Some(AttributeValue::S(u)) => u.as_str(),
-        _ => return Err(StoreError::Malformed { unid: String::new(), detail: "`unid` is missing".into() }),
+        _ => {
+            return Err(StoreError::Malformed {
+                unid: String::new(),
+                detail: "`unid` is missing".into(),
+            });
+        }
     };
     let r = Reader { unid, m };
     let source = r.req_s(attr::SOURCE)?;
@@ -326,7 +339,10 @@ pub(crate) fn decode(m: &Item) -> Result<ItemState, StoreError> {
             .iter()
             .map(|v| match v {
                 AttributeValue::M(rm) => {
-                    let rr = Reader { unid: &quake.unid, m: rm };
+                    let rr = Reader {
+                        unid: &quake.unid,
+                        m: rm,
+                    };
                     Ok(Revision {
                         lastupdate: rr.time(attr::LASTUPDATE)?,
                         received_at: rr.time(attr::RECEIVED_AT)?,
@@ -378,7 +394,11 @@ mod tests {
             evtype: Some("ke".into()),
             source: Source::Emsc,
         };
-        WireRecord::new(Action::Update, q, t + chrono::Duration::minutes(lu_min.into()) + chrono::Duration::seconds(3))
+        WireRecord::new(
+            Action::Update,
+            q,
+            t + chrono::Duration::minutes(lu_min.into()) + chrono::Duration::seconds(3),
+        )
     }
 
     fn apply(state: &ItemState, r: &WireRecord, cap: usize) -> ItemState {
@@ -399,7 +419,10 @@ mod tests {
 
     #[test]
     fn newest_wins_in_any_order_and_history_holds_each() {
-        let recs: Vec<_> = [(1, 3.4), (5, 4.8), (9, 5.0), (12, 5.1), (20, 5.4)].iter().map(|&(m, g)| rec(m, g)).collect();
+        let recs: Vec<_> = [(1, 3.4), (5, 4.8), (9, 5.0), (12, 5.1), (20, 5.4)]
+            .iter()
+            .map(|&(m, g)| rec(m, g))
+            .collect();
         let orders = [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3], [4, 0, 0, 3, 1]];
         for order in orders {
             let mut st = ItemState::first(&recs[order[0]]);

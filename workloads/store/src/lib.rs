@@ -54,7 +54,11 @@ pub struct StoreConfig {
 
 impl StoreConfig {
     pub fn local(table: impl Into<String>, endpoint: impl Into<String>) -> Self {
-        StoreConfig { table: table.into(), region: None, endpoint: Some(endpoint.into()) }
+        StoreConfig {
+            table: table.into(),
+            region: None,
+            endpoint: Some(endpoint.into()),
+        }
     }
 }
 
@@ -92,7 +96,10 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("table", &self.table).field("retention", &self.retention).finish()
+        f.debug_struct("Store")
+            .field("table", &self.table)
+            .field("retention", &self.retention)
+            .finish()
     }
 }
 
@@ -110,12 +117,17 @@ impl Store {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(3));
-        let region = cfg.region.clone().or_else(|| cfg.endpoint.as_ref().map(|_| "us-east-1".to_owned()));
+        let region = cfg
+            .region
+            .clone()
+            .or_else(|| cfg.endpoint.as_ref().map(|_| "us-east-1".to_owned()));
         if let Some(r) = &region {
             loader = loader.region(Region::new(r.clone()));
         }
         if let Some(ep) = &cfg.endpoint {
-            loader = loader.endpoint_url(ep).credentials_provider(local_credentials(region.clone()));
+            loader = loader
+                .endpoint_url(ep)
+                .credentials_provider(local_credentials(region.clone()));
             if ep.starts_with("http://") {
                 // Plain HTTP: don't build (or load trust roots for) a TLS connector.
                 loader = loader.http_client(aws_smithy_http_client::Builder::new().build_http());
@@ -127,7 +139,11 @@ impl Store {
                 "no AWS region: set --region or AWS_REGION (or give --dynamodb-endpoint)".into(),
             ));
         }
-        Ok(Store { client: Client::new(&sdk), table: cfg.table.as_str().into(), retention: None })
+        Ok(Store {
+            client: Client::new(&sdk),
+            table: cfg.table.as_str().into(),
+            retention: None,
+        })
     }
 
     /// Items get `expires_at` = origin time + `retention` (DynamoDB's TTL then deletes them).
@@ -156,7 +172,11 @@ impl Store {
     /// Returns `true` if it was created, `false` if it already existed. Waits until it is active.
     pub async fn create_table(&self) -> Result<bool, StoreError> {
         let key = |name: &str, kt: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kt).build().expect("complete key schema")
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kt)
+                .build()
+                .expect("complete key schema")
         };
         let def = |name: &str| {
             AttributeDefinition::builder()
@@ -199,7 +219,13 @@ impl Store {
             .table_name(&*self.table)
             .wait(Duration::from_secs(300))
             .await
-            .map_err(|e| StoreError::Other(format!("waiting for table {}: {}", self.table, error::display_chain(&e))))?;
+            .map_err(|e| {
+                StoreError::Other(format!(
+                    "waiting for table {}: {}",
+                    self.table,
+                    error::display_chain(&e)
+                ))
+            })?;
         if created {
             self.client
                 .update_time_to_live()
@@ -233,7 +259,13 @@ impl Store {
         // Each loop is a lost race with another writer of the same event; it always converges.
         for _ in 0..32 {
             let old = match next {
-                None => return Ok(if current { UpsertOutcome::Applied } else { UpsertOutcome::Stale }),
+                None => {
+                    return Ok(if current {
+                        UpsertOutcome::Applied
+                    } else {
+                        UpsertOutcome::Stale
+                    });
+                }
                 Some(Some(old)) => item::decode(&old)?,
                 // The endpoint did not return the item with the failed condition: read it.
                 Some(None) => match self.get_state(&rec.quake.unid).await? {
@@ -253,7 +285,10 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::Other(format!("upsert of {} kept losing races", rec.quake.unid)))
+        Err(StoreError::Other(format!(
+            "upsert of {} kept losing races",
+            rec.quake.unid
+        )))
     }
 
     /// Writes `state` if the item is absent (`expected` = None) or still at `expected`'s version.
@@ -341,7 +376,10 @@ impl Store {
                 }
                 p
             }
-            None => page::Position { day: last_day, after: None },
+            None => page::Position {
+                day: last_day,
+                after: None,
+            },
         };
         let (lo, hi) = (fmt_time(&since), fmt_time(&last));
         let mut out: Vec<Quake> = Vec::new();
@@ -366,7 +404,11 @@ impl Store {
             let remaining = limit - out.len();
             // Without a filter, DynamoDB's Limit is exact; with one it counts evaluated items,
             // so ask for more and cut (the token then points at the last item returned).
-            let page = if filter_expr.is_some() { remaining.clamp(100, 1000) } else { remaining.min(1000) };
+            let page = if filter_expr.is_some() {
+                remaining.clamp(100, 1000)
+            } else {
+                remaining.min(1000)
+            };
             let mut q = self
                 .client
                 .query()
@@ -399,7 +441,10 @@ impl Store {
                     return Ok((out, Some(pos.encode())));
                 }
                 // Exactly full: continue after DynamoDB's page, or with the next day.
-                return Ok((out, next_position(pos, res.last_evaluated_key, first_day).map(|p| p.encode())));
+                return Ok((
+                    out,
+                    next_position(pos, res.last_evaluated_key, first_day).map(|p| p.encode()),
+                ));
             }
             match next_position(pos, res.last_evaluated_key, first_day) {
                 Some(p) => pos = p,
@@ -415,7 +460,10 @@ fn next_position(
     first_day: chrono::NaiveDate,
 ) -> Option<page::Position> {
     if let Some(k) = lek.and_then(|k| page::Position::after_of(&k)) {
-        return Some(page::Position { day: pos.day, after: Some(k) });
+        return Some(page::Position {
+            day: pos.day,
+            after: Some(k),
+        });
     }
     let prev = pos.day.pred_opt()?;
     (prev >= first_day).then_some(page::Position { day: prev, after: None })
@@ -429,8 +477,22 @@ fn local_credentials(region: Option<String>) -> CredentialsProviderChain {
     use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
     let conf = ProviderConfig::default().with_region(region.map(Region::new));
     CredentialsProviderChain::first_try("Environment", EnvironmentVariableCredentialsProvider::new())
-        .or_else("Profile", ProfileFileCredentialsProvider::builder().configure(&conf).build())
-        .or_else("WebIdentityToken", WebIdentityTokenCredentialsProvider::builder().configure(&conf).build())
-        .or_else("EcsContainer", aws_config::ecs::EcsCredentialsProvider::builder().configure(&conf).build())
-        .or_else("LocalEndpointDummy", Credentials::new("local", "local", None, None, "quakestream-local-endpoint"))
+        .or_else(
+            "Profile",
+            ProfileFileCredentialsProvider::builder().configure(&conf).build(),
+        )
+        .or_else(
+            "WebIdentityToken",
+            WebIdentityTokenCredentialsProvider::builder().configure(&conf).build(),
+        )
+        .or_else(
+            "EcsContainer",
+            aws_config::ecs::EcsCredentialsProvider::builder()
+                .configure(&conf)
+                .build(),
+        )
+        .or_else(
+            "LocalEndpointDummy",
+            Credentials::new("local", "local", None, None, "quakestream-local-endpoint"),
+        )
 }

@@ -29,7 +29,12 @@ impl Position {
             Some((t, u)) => (Some(t.clone()), Some(u.clone())),
             None => (None, None),
         };
-        let json = serde_json::to_vec(&Wire { d: self.day.format("%Y-%m-%d").to_string(), t, u }).expect("json");
+        let json = serde_json::to_vec(&Wire {
+            d: self.day.format("%Y-%m-%d").to_string(),
+            t,
+            u,
+        })
+        .expect("json");
         json.iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -39,7 +44,10 @@ impl Position {
         }
         let bytes = (0..token.len())
             .step_by(2)
-            .map(|i| u8::from_str_radix(token.get(i..i + 2).ok_or(StoreError::BadPageToken)?, 16).map_err(|_| StoreError::BadPageToken))
+            .map(|i| {
+                u8::from_str_radix(token.get(i..i + 2).ok_or(StoreError::BadPageToken)?, 16)
+                    .map_err(|_| StoreError::BadPageToken)
+            })
             .collect::<Result<Vec<u8>, _>>()?;
         let w: Wire = serde_json::from_slice(&bytes).map_err(|_| StoreError::BadPageToken)?;
         let day = NaiveDate::parse_from_str(&w.d, "%Y-%m-%d").map_err(|_| StoreError::BadPageToken)?;
@@ -56,7 +64,10 @@ impl Position {
         let (t, u) = self.after.as_ref()?;
         let mut k = HashMap::new();
         k.insert(attr::UNID.to_owned(), AttributeValue::S(u.clone()));
-        k.insert(attr::DAY.to_owned(), AttributeValue::S(self.day.format("%Y-%m-%d").to_string()));
+        k.insert(
+            attr::DAY.to_owned(),
+            AttributeValue::S(self.day.format("%Y-%m-%d").to_string()),
+        );
         k.insert(attr::TIME.to_owned(), AttributeValue::S(t.clone()));
         Some(k)
     }
@@ -81,7 +92,10 @@ mod tests {
             after: Some(("2024-05-01T10:00:00.000000Z".into(), "us7000m0bk".into())),
         };
         assert_eq!(Position::decode(&p.encode()).unwrap(), p);
-        let q = Position { day: p.day, after: None };
+        let q = Position {
+            day: p.day,
+            after: None,
+        };
         assert_eq!(Position::decode(&q.encode()).unwrap(), q);
         for bad in ["", "zz", "abc", "7b7d", &"0".repeat(5000)] {
             assert!(matches!(Position::decode(bad), Err(StoreError::BadPageToken)), "{bad}");

@@ -24,7 +24,11 @@ pub fn dynamo() -> &'static EmbeddedDynamo {
 
 /// A table name no other test uses.
 pub fn unique_table(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), TABLE_SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        TABLE_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A config for a fresh table on the shared dynoxide (the table is not created).
@@ -34,8 +38,13 @@ pub fn config(prefix: &str) -> StoreConfig {
 
 /// A store on a freshly created table of the shared dynoxide.
 pub async fn fresh_store(prefix: &str) -> Store {
-    let store = Store::connect(&config(prefix)).await.expect("connecting to the embedded DynamoDB");
-    assert!(store.create_table().await.expect("creating the table"), "the table name is unique");
+    let store = Store::connect(&config(prefix))
+        .await
+        .expect("connecting to the embedded DynamoDB");
+    assert!(
+        store.create_table().await.expect("creating the table"),
+        "the table name is unique"
+    );
     store
 }
 
@@ -60,7 +69,9 @@ impl CuttableProxy {
                 }
                 let mut up_rx = up_rx.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = up_rx.wait_for(|up| !*up) => {}

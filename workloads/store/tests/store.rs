@@ -44,8 +44,17 @@ async fn create_table_is_idempotent() {
 async fn upsert_keeps_newest_and_every_revision() {
     let store = testkit::fresh_store("rev").await;
     let t0 = Utc.with_ymd_and_hms(2025, 10, 29, 12, 0, 0).unwrap();
-    let revs: Vec<WireRecord> =
-        (0..4).map(|i| rec(quake("20251029_0000403", t0, t0 + Duration::minutes(i * 5), 3.4 + i as f64, 1.1))).collect();
+    let revs: Vec<WireRecord> = (0..4)
+        .map(|i| {
+            rec(quake(
+                "20251029_0000403",
+                t0,
+                t0 + Duration::minutes(i * 5),
+                3.4 + i as f64,
+                1.1,
+            ))
+        })
+        .collect();
     assert_eq!(store.upsert(&revs[2]).await.unwrap(), UpsertOutcome::Applied);
     assert_eq!(store.upsert(&revs[0]).await.unwrap(), UpsertOutcome::Stale);
     assert_eq!(store.upsert(&revs[3]).await.unwrap(), UpsertOutcome::Applied);
@@ -114,15 +123,27 @@ async fn window_query_pages_across_days_with_filters() {
         }
     };
     let expect = |f: &dyn Fn(&Quake) -> bool| -> Vec<String> {
-        let mut v: Vec<&Quake> = all.iter().filter(|q| q.time >= since && q.time < until && f(q)).collect();
+        let mut v: Vec<&Quake> = all
+            .iter()
+            .filter(|q| q.time >= since && q.time < until && f(q))
+            .collect();
         v.sort_by_key(|q| std::cmp::Reverse(q.time));
         v.iter().map(|q| q.unid.clone()).collect()
     };
     let ids = |v: Vec<Quake>| v.into_iter().map(|q| q.unid).collect::<Vec<_>>();
     for limit in [1, 7, 50, 500] {
-        assert_eq!(ids(page_all(QueryFilter::default(), limit).await), expect(&|_| true), "limit {limit}");
+        assert_eq!(
+            ids(page_all(QueryFilter::default(), limit).await),
+            expect(&|_| true),
+            "limit {limit}"
+        );
     }
-    let f = QueryFilter { minmag: Some(2.0), maxmag: Some(3.0), mindepth: None, maxdepth: Some(25.0) };
+    let f = QueryFilter {
+        minmag: Some(2.0),
+        maxmag: Some(3.0),
+        mindepth: None,
+        maxdepth: Some(25.0),
+    };
     let want = expect(&|q| q.mag.unwrap() >= 2.0 && q.mag.unwrap() <= 3.0 && q.depth_km <= 25.0);
     assert!(!want.is_empty());
     for limit in [1, 3, 100] {
@@ -131,9 +152,14 @@ async fn window_query_pages_across_days_with_filters() {
     let uniq: BTreeSet<_> = want.iter().collect();
     assert_eq!(uniq.len(), want.len());
     assert!(matches!(
-        store.query_window(since, until, &QueryFilter::default(), 5, Some("zz".into())).await,
+        store
+            .query_window(since, until, &QueryFilter::default(), 5, Some("zz".into()))
+            .await,
         Err(StoreError::BadPageToken)
     ));
-    let (none, next) = store.query_window(until, since, &QueryFilter::default(), 5, None).await.unwrap();
+    let (none, next) = store
+        .query_window(until, since, &QueryFilter::default(), 5, None)
+        .await
+        .unwrap();
     assert!(none.is_empty() && next.is_none());
 }
