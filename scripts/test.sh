@@ -21,6 +21,7 @@ step "setup" scripts/setup.sh || exit 1
 [ ${#failed[@]} -eq 0 ] || { echo "setup failed; nothing else can run" >&2; exit 1; }
 
 step "rustfmt" cargo fmt --all --check
+step "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)" cargo test --workspace --locked --no-fail-fast
 step "CRD is fresh" bash -c 'cargo run -q --locked -p quakestream-operator --bin crdgen | diff -u crds/quakestream.yaml -'
 step "operator manifests and chart" scripts/check-k8s.sh

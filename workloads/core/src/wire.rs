@@ -130,13 +130,13 @@ impl WireRecord {
         }
         let rec: WireRecord = serde_json::from_slice(value)?;
         rec.quake.validate()?;
-        if let Some(key) = key {
-            if key != rec.quake.unid.as_bytes() {
-                return Err(DecodeError::KeyMismatch {
-                    key: String::from_utf8_lossy(key).chars().take(64).collect(),
-                    unid: rec.quake.unid.clone(),
-                });
-            }
+        if let Some(key) = key
+            && key != rec.quake.unid.as_bytes()
+        {
+            return Err(DecodeError::KeyMismatch {
+                key: String::from_utf8_lossy(key).chars().take(64).collect(),
+                unid: rec.quake.unid.clone(),
+            });
         }
         Ok(rec)
     }

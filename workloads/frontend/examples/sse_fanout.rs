@@ -47,7 +47,7 @@ fn raise_nofile() -> (u64, u64) {
             libc::setrlimit(libc::RLIMIT_NOFILE, &r);
             libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
         }
-        (r.rlim_cur as u64, r.rlim_max as u64)
+        (r.rlim_cur, r.rlim_max)
     }
 }
 

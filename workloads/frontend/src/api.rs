@@ -104,21 +104,21 @@ pub fn parse_filter(p: &HashMap<String, String>) -> Result<Filter, ApiError> {
             Some(s) => Some(Bbox::parse(s).map_err(|e| ApiError::param("bbox", e))?),
         },
     };
-    if let (Some(a), Some(b)) = (f.minmag, f.maxmag) {
-        if a > b {
-            return Err(ApiError::param(
-                "minmag",
-                format!("minmag {a} is greater than maxmag {b}"),
-            ));
-        }
+    if let (Some(a), Some(b)) = (f.minmag, f.maxmag)
+        && a > b
+    {
+        return Err(ApiError::param(
+            "minmag",
+            format!("minmag {a} is greater than maxmag {b}"),
+        ));
     }
-    if let (Some(a), Some(b)) = (f.mindepth, f.maxdepth) {
-        if a > b {
-            return Err(ApiError::param(
-                "mindepth",
-                format!("mindepth {a} is greater than maxdepth {b}"),
-            ));
-        }
+    if let (Some(a), Some(b)) = (f.mindepth, f.maxdepth)
+        && a > b
+    {
+        return Err(ApiError::param(
+            "mindepth",
+            format!("mindepth {a} is greater than maxdepth {b}"),
+        ));
     }
     Ok(f)
 }
@@ -270,10 +270,11 @@ fn memory_list(
 ) -> Result<Cached, ApiError> {
     let key = cache_key(p);
     let version = state.index.version();
-    if let Some(c) = state.cache.lock().get(&key) {
-        if c.version == version && (!q.relative || c.built.elapsed() < std::time::Duration::from_secs(1)) {
-            return Ok(c.clone());
-        }
+    if let Some(c) = state.cache.lock().get(&key)
+        && c.version == version
+        && (!q.relative || c.built.elapsed() < std::time::Duration::from_secs(1))
+    {
+        return Ok(c.clone());
     }
     let after = match &q.token {
         None => None,
@@ -418,10 +419,10 @@ fn respond(c: Cached, req: &HeaderMap) -> Response {
     h.insert(header::ETAG, c.etag.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if let Some(n) = &c.next {
-        if let Ok(v) = HeaderValue::from_str(n) {
-            h.insert("x-next-page-token", v);
-        }
+    if let Some(n) = &c.next
+        && let Ok(v) = HeaderValue::from_str(n)
+    {
+        h.insert("x-next-page-token", v);
     }
     if matches {
         return (StatusCode::NOT_MODIFIED, h).into_response();

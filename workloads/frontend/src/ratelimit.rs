@@ -67,7 +67,7 @@ pub async fn limit(State(l): State<Limiter>, req: Request, next: Next) -> Respon
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .last()
+            .next_back()
     });
     let Some(ip) = from_header.or(peer) else {
         return next.run(req).await;

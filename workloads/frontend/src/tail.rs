@@ -133,13 +133,13 @@ pub async fn run(
                 tracing::warn!(unid = %key, partition, offset, error = %e, "undecodable record skipped");
             }
         }
-        if let Some(high) = pending.get(&partition) {
-            if offset + 1 >= *high {
-                pending.remove(&partition);
-                if pending.is_empty() {
-                    tracing::info!(%topic, "tail caught up");
-                    let _ = caught_up.send(true);
-                }
+        if let Some(high) = pending.get(&partition)
+            && offset + 1 >= *high
+        {
+            pending.remove(&partition);
+            if pending.is_empty() {
+                tracing::info!(%topic, "tail caught up");
+                let _ = caught_up.send(true);
             }
         }
     }

@@ -90,14 +90,14 @@ pub fn inspect(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> std::io
         },
         report.unknown_actions,
     )?;
-    if let Some(declared) = summary.declared_count {
-        if declared != summary.items {
-            writeln!(
-                err,
-                "{shown}: warning: metadata declares {declared} features but {} were read",
-                summary.items
-            )?;
-        }
+    if let Some(declared) = summary.declared_count
+        && declared != summary.items
+    {
+        writeln!(
+            err,
+            "{shown}: warning: metadata declares {declared} features but {} were read",
+            summary.items
+        )?;
     }
     Ok(report)
 }

@@ -98,10 +98,10 @@ impl Dedup {
         if !self.seen.insert(key) {
             return false;
         }
-        if self.order.len() >= self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.order.len() >= self.cap
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         self.order.push_back(key);
         true

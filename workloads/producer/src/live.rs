@@ -72,6 +72,25 @@ pub enum LiveError {
     BadPage(String),
 }
 
+/// Where whatever the live feed reads goes: the pipeline, the metrics, and the watermark the
+/// next backfill starts from. Shared by the websocket reader and the backfill.
+#[derive(Clone)]
+struct Feed {
+    tx: mpsc::Sender<Input>,
+    metrics: ProducerMetrics,
+    watermark: Watermark,
+}
+
+impl Feed {
+    /// Hands an input to the pipeline; false once the pipeline is gone (shutting down).
+    async fn send(&self, input: Input) -> bool {
+        if let Ok(Item::Event { quake, .. }) = &input.result {
+            self.watermark.observe(quake.lastupdate);
+        }
+        self.tx.send(input).await.is_ok()
+    }
+}
+
 /// Why a connection ended.
 enum Ended {
     Shutdown,
@@ -93,6 +112,11 @@ pub async fn run(
         .user_agent(concat!("quakestream/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("building the HTTP client");
+    let feed = Feed {
+        tx,
+        metrics: metrics.clone(),
+        watermark: watermark.clone(),
+    };
     // The start of the oldest gap not yet backfilled.
     let mut gap_start: Option<DateTime<Utc>> =
         Some(Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default());
@@ -143,30 +167,14 @@ pub async fn run(
         let since = gap_start;
         let (done_tx, mut done_rx) = watch::channel(false);
         let backfill = since.map(|since| {
-            let (cfg, http, tx, metrics, watermark) = (
-                cfg.clone(),
-                http.clone(),
-                tx.clone(),
-                metrics.clone(),
-                watermark.clone(),
-            );
+            let (cfg, http, feed) = (cfg.clone(), http.clone(), feed.clone());
             tokio::spawn(async move {
-                let ok = backfill_until_done(&cfg, &http, since, &tx, &metrics, &watermark).await;
+                let ok = backfill_until_done(&cfg, &http, since, &feed).await;
                 let _ = done_tx.send(ok);
             })
         });
 
-        let ended = read_frames(
-            &cfg,
-            ws,
-            &tx,
-            &metrics,
-            &watermark,
-            &mut shutdown,
-            &mut done_rx,
-            &mut gap_start,
-        )
-        .await;
+        let ended = read_frames(&cfg, ws, &feed, &mut shutdown, &mut done_rx, &mut gap_start).await;
         metrics.connected.set(0);
         if let Some(task) = backfill {
             task.abort();
@@ -225,9 +233,7 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
 async fn read_frames(
     cfg: &LiveConfig,
     ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    tx: &mpsc::Sender<Input>,
-    metrics: &ProducerMetrics,
-    watermark: &Watermark,
+    feed: &Feed,
     shutdown: &mut watch::Receiver<bool>,
     backfill_done: &mut watch::Receiver<bool>,
     gap_start: &mut Option<DateTime<Utc>>,
@@ -267,20 +273,19 @@ async fn read_frames(
                     Message::Close(_) => return Ended::Lost(LiveError::Closed),
                     _ => continue,
                 };
-                metrics.frame_received();
+                feed.metrics.frame_received();
                 let result = parse::parse_frame(&text);
                 let label = match &result {
                     Ok(Item::Event { action, .. }) => action.as_str(),
                     Ok(Item::UnknownAction { .. }) => "unknown",
                     Err(_) => "invalid",
                 };
-                metrics.frames.with_label_values(&[label]).inc();
+                feed.metrics.frames.with_label_values(&[label]).inc();
                 if let Ok(Item::Event { quake, .. }) = &result {
-                    watermark.observe(quake.lastupdate);
                     debug!(unid = %quake.unid, action = label, "frame received");
                 }
                 let input = Input { origin: Origin::Live, result, raw: text, received_at: Utc::now() };
-                if tx.send(input).await.is_err() {
+                if !feed.send(input).await {
                     return Ended::Shutdown;
                 }
             }
@@ -289,17 +294,10 @@ async fn read_frames(
 }
 
 /// Backfills from `since`, retrying failed pages with backoff until it completes. True when done.
-async fn backfill_until_done(
-    cfg: &LiveConfig,
-    http: &reqwest::Client,
-    since: DateTime<Utc>,
-    tx: &mpsc::Sender<Input>,
-    metrics: &ProducerMetrics,
-    watermark: &Watermark,
-) -> bool {
+async fn backfill_until_done(cfg: &LiveConfig, http: &reqwest::Client, since: DateTime<Utc>, feed: &Feed) -> bool {
     let mut backoff = new_backoff(cfg);
     loop {
-        match backfill(cfg, http, since, tx, metrics, watermark).await {
+        match backfill(cfg, http, since, feed).await {
             Ok(n) => {
                 info!(since = %fmt_time(&since), events = n, "backfill complete");
                 return true;
@@ -315,14 +313,13 @@ async fn backfill_until_done(
 
 /// One backfill pass: pages of `updatedafter=since`, `limit`/`offset` (1-based, as FDSN says),
 /// until a short page. Returns the number of features received.
-pub async fn backfill(
+async fn backfill(
     cfg: &LiveConfig,
     http: &reqwest::Client,
     since: DateTime<Utc>,
-    tx: &mpsc::Sender<Input>,
-    metrics: &ProducerMetrics,
-    watermark: &Watermark,
+    feed: &Feed,
 ) -> Result<u64, LiveError> {
+    let metrics = &feed.metrics;
     let limit = cfg.backfill_limit.max(1);
     let mut offset = 1u64;
     let mut total = 0u64;
@@ -372,16 +369,13 @@ pub async fn backfill(
         debug!(url = %url, features = n, "backfill page");
         let now = Utc::now();
         for it in items {
-            if let Ok(Item::Event { quake, .. }) = &it.result {
-                watermark.observe(quake.lastupdate);
-            }
             let input = Input {
                 origin: Origin::Backfill,
                 result: it.result,
                 raw: it.raw,
                 received_at: now,
             };
-            if tx.send(input).await.is_err() {
+            if !feed.send(input).await {
                 return Ok(total);
             }
         }

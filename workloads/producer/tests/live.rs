@@ -53,15 +53,15 @@ fn frame(action: &str, feature: &Value) -> String {
     )
 }
 
-/// What the websocket server does on its n-th connection.
+/// What the websocket server does on its n-th connection, after sending the frames.
 #[derive(Clone)]
 enum Script {
     /// Send these frames, then drop the TCP connection without a close handshake.
-    SendThenDrop(Vec<String>),
+    Drop(Vec<String>),
     /// Send these frames, then stop reading and writing (no pongs): a silent, dead peer.
-    SendThenGoSilent(Vec<String>),
+    GoSilent(Vec<String>),
     /// Send these frames and keep the connection open, answering pings, until the test ends.
-    SendThenStay(Vec<String>),
+    Stay(Vec<String>),
 }
 
 struct WsServer {
@@ -81,14 +81,14 @@ async fn ws_server(scripts: Vec<Script>, stop: watch::Receiver<bool>) -> WsServe
             let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
             let mut stop = stop.clone();
             match script {
-                Script::SendThenDrop(frames) => {
+                Script::Drop(frames) => {
                     for f in frames {
                         ws.send(Message::text(f)).await.unwrap();
                     }
                     ws.flush().await.unwrap();
                     drop(ws);
                 }
-                Script::SendThenGoSilent(frames) => {
+                Script::GoSilent(frames) => {
                     for f in frames {
                         ws.send(Message::text(f)).await.unwrap();
                     }
@@ -99,7 +99,7 @@ async fn ws_server(scripts: Vec<Script>, stop: watch::Receiver<bool>) -> WsServe
                         drop(ws);
                     });
                 }
-                Script::SendThenStay(frames) => {
+                Script::Stay(frames) => {
                     tokio::spawn(async move {
                         for f in frames {
                             ws.send(Message::text(f)).await.unwrap();
@@ -126,10 +126,13 @@ struct FdsnQuery {
     offset: usize,
 }
 
+/// The catalogue the FDSN server answers from, and the query strings it was asked.
+type FdsnState = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>);
+
 /// An FDSN event service over the catalogue: `updatedafter`, `limit`, 1-based `offset`, 204 when empty.
 async fn fdsn_server(catalogue: Vec<Value>, requests: Arc<Mutex<Vec<String>>>) -> String {
     async fn query(
-        State((catalogue, requests)): State<(Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>)>,
+        State((catalogue, requests)): State<FdsnState>,
         Query(q): Query<FdsnQuery>,
     ) -> axum::response::Response {
         assert_eq!(q.format, "json");
@@ -274,8 +277,8 @@ async fn a_dropped_connection_is_backfilled_and_nothing_is_lost_or_sent_twice() 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ws = ws_server(
         vec![
-            Script::SendThenDrop(frames[..200].to_vec()),
-            Script::SendThenStay(frames[260..].to_vec()),
+            Script::Drop(frames[..200].to_vec()),
+            Script::Stay(frames[260..].to_vec()),
         ],
         stop_rx,
     )
@@ -333,8 +336,8 @@ async fn a_silent_connection_is_replaced() {
     let (stop_tx, stop_rx) = watch::channel(false);
     let ws = ws_server(
         vec![
-            Script::SendThenGoSilent(frames[..20].to_vec()),
-            Script::SendThenStay(frames[20..].to_vec()),
+            Script::GoSilent(frames[..20].to_vec()),
+            Script::Stay(frames[20..].to_vec()),
         ],
         stop_rx,
     )
@@ -356,7 +359,7 @@ async fn garbage_frames_go_to_the_dead_letter_topic_and_the_feed_goes_on() {
     let good: Vec<String> = events.iter().take(5).map(|(a, f)| frame(a, f)).collect();
     let mut bad_lat = events[5].1.clone();
     bad_lat["properties"]["lat"] = 123.0.into();
-    let garbage = vec![
+    let garbage = [
         "this is not json".to_owned(),
         frame("create", &bad_lat),
         r#"{"action":"create"}"#.to_owned(),
@@ -366,7 +369,7 @@ async fn garbage_frames_go_to_the_dead_letter_topic_and_the_feed_goes_on() {
     frames.extend(garbage.iter().cloned());
     frames.extend(good[2..].iter().cloned());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let ws = ws_server(vec![Script::SendThenStay(frames)], stop_rx).await;
+    let ws = ws_server(vec![Script::Stay(frames)], stop_rx).await;
     let fdsn = fdsn_server(Vec::new(), Arc::new(Mutex::new(Vec::new()))).await;
     let run = run_live(test_live_config(ws.url, fdsn), 5).await;
     let _ = stop_tx.send(true);
