@@ -109,16 +109,17 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         Health::new(),
         stop_all.clone(),
     ));
+    let source = choose_source(&args, &data_dir).await?;
     let frontend_cfg = quakestream_frontend::FrontendConfig {
         listen: args.listen,
         archive: Some(quakestream_frontend::archive::from_store(store.clone())),
+        source_note: Some(source.note.clone()),
         ..quakestream_frontend::FrontendConfig::new(bootstrap.clone(), TOPIC)
     };
     let frontend = quakestream_frontend::start(frontend_cfg, registry.clone(), stop_all.clone())
         .await
         .with_context(|| format!("starting the web server on {}", args.listen))?;
 
-    let source = choose_source(&args, &data_dir).await?;
     say!("map        http://{}/", frontend.addr);
     say!("kafka      {bootstrap}   (e.g. kcat -b {bootstrap} -C -t {TOPIC} -o -5 -e)");
     say!(
@@ -128,13 +129,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     say!("data dir   {}", data_dir.display());
     info!(url = %format!("http://{}/", frontend.addr), kafka = %bootstrap, dynamodb = %dynamo.endpoint(),
-        data_dir = %data_dir.display(), source = %source.describe(), "dev ready");
-    say!("source     {}", source.describe());
+        data_dir = %data_dir.display(), source = %source.note, "dev ready");
+    say!("source     {}", source.note);
     say!("ready in {:.1} s; Ctrl-C stops", started.elapsed().as_secs_f64());
 
-    let producer = match source {
-        Source::None => None,
-        Source::Run(cfg) => {
+    let producer = match source.run {
+        None => None,
+        Some(cfg) => {
             let metrics = ProducerMetrics::new(&registry).context("producer metrics")?;
             let bootstrap = bootstrap.clone();
             let stop = stop_ingest.clone();
@@ -191,53 +192,60 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-enum Source {
-    None,
-    Run(SourceConfig),
-}
-
-impl Source {
-    fn describe(&self) -> String {
-        match self {
-            Source::None => "none (--no-ingest: serving what is stored)".into(),
-            Source::Run(SourceConfig::Live(c)) => format!("live EMSC feed {}", c.emsc_url),
-            Source::Run(SourceConfig::Replay(c)) => format!(
-                "replay of {} at speed {:?}{}",
-                c.path.display(),
-                c.speed,
-                if c.retime { ", retimed to end now" } else { "" }
-            ),
-        }
-    }
+/// What feeds this `dev` run, and how the terminal, the log and the page describe it.
+struct Source {
+    run: Option<SourceConfig>,
+    note: String,
 }
 
 async fn choose_source(args: &DevArgs, data_dir: &Path) -> anyhow::Result<Source> {
     if args.no_ingest {
-        return Ok(Source::None);
+        return Ok(Source {
+            run: None,
+            note: "Stored events only (no feed: --no-ingest)".into(),
+        });
     }
     let replay_of = |path: PathBuf, retime: bool| {
-        Source::Run(SourceConfig::Replay(replay::ReplayConfig {
+        Some(SourceConfig::Replay(replay::ReplayConfig {
             path,
             speed: args.speed,
             retime,
             max_pause: Duration::from_secs(60),
         }))
     };
+    let speed = match args.speed {
+        replay::Speed::Max => "as fast as possible".to_owned(),
+        replay::Speed::Factor(f) => format!("{f}× real time"),
+    };
     if let Some(path) = &args.replay {
         anyhow::ensure!(path.is_file(), "--replay {}: no such file", path.display());
-        return Ok(replay_of(path.clone(), args.retime));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let retimed = if args.retime { ", retimed to end now" } else { "" };
+        return Ok(Source {
+            run: replay_of(path.clone(), args.retime),
+            note: format!("Replay of {name} ({speed}{retimed})"),
+        });
     }
     match live::probe(&args.emsc_url, Duration::from_secs(5)).await {
-        Ok(()) => Ok(Source::Run(SourceConfig::Live(live::LiveConfig {
-            emsc_url: args.emsc_url.clone(),
-            fdsn_url: args.fdsn_url.clone(),
-            ..Default::default()
-        }))),
+        Ok(()) => Ok(Source {
+            run: Some(SourceConfig::Live(live::LiveConfig {
+                emsc_url: args.emsc_url.clone(),
+                fdsn_url: args.fdsn_url.clone(),
+                ..Default::default()
+            })),
+            note: "Live EMSC feed".into(),
+        }),
         Err(e) => {
-            say!(
-                "the live EMSC feed is unreachable ({e}); replaying the bundled real recordings (EMSC + USGS), retimed to end now"
-            );
-            Ok(replay_of(write_bundled(data_dir)?, false))
+            say!("the live EMSC feed is unreachable ({e})");
+            Ok(Source {
+                run: replay_of(write_bundled(data_dir)?, false),
+                note: format!(
+                    "Replay of bundled EMSC + USGS recordings, retimed to end now ({speed}): the live feed is unreachable"
+                ),
+            })
         }
     }
 }

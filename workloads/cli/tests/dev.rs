@@ -81,6 +81,30 @@ impl Dev {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// The `source` the stream's `hello` event announces (what the page shows in its header).
+    fn announced_source(&self) -> Value {
+        use std::io::Read;
+        let mut resp = reqwest::blocking::get(format!("{}/api/stream", self.url)).unwrap();
+        let mut text = String::new();
+        let mut buf = [0u8; 1024];
+        // The hello event's complete `data:` line, once it has arrived.
+        let data_line = |text: &str| -> Option<String> {
+            let after = &text[text.find("event: hello")?..];
+            let start = after.find("\ndata:")? + "\ndata:".len();
+            let len = after[start..].find('\n')?;
+            Some(after[start..start + len].to_owned())
+        };
+        let data = loop {
+            if let Some(d) = data_line(&text) {
+                break d;
+            }
+            let n = resp.read(&mut buf).unwrap();
+            assert!(n > 0, "stream closed before its hello: {text:?}");
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        };
+        serde_json::from_str::<Value>(data.trim()).unwrap()["source"].clone()
+    }
+
     /// Every event in the window, following the page tokens.
     fn all_events(&self) -> Vec<Value> {
         let mut out = Vec::new();
@@ -198,6 +222,13 @@ fn dev_replays_persists_and_replays_idempotently() {
     let dev = Dev::start(dir.path(), &replay);
     let events = dev.wait_for_events(EVENTS);
     assert_eq!(events.len(), EVENTS, "every unique event of the file is queryable");
+    let source = dev.announced_source();
+    assert!(
+        source
+            .as_str()
+            .is_some_and(|s| s.starts_with("Replay of") && s.contains(FILE)),
+        "{source}"
+    );
     let first = snapshot(&dev, &events);
     assert!(
         first.iter().filter(|s| s.2 > 0).all(|s| s.2 == 1),

@@ -125,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         listen,
         rate_limit,
         archive,
+        source_note: Some("Replay of the USGS week (test fixture)".into()),
         ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone())
     };
     let fe = start(cfg, prometheus::Registry::new(), stop_rx.clone()).await?;

@@ -528,9 +528,14 @@ pub async fn stream(
     let guard = ClientGuard(state.clone());
     let mut first: VecDeque<Event> = VecDeque::new();
     first.push_back(
-        Event::default()
-            .event("hello")
-            .data(json!({"epoch": state.hub.event_id(0), "window_s": state.index.window().num_seconds()}).to_string()),
+        Event::default().event("hello").data(
+            json!({
+                "epoch": state.hub.event_id(0),
+                "window_s": state.index.window().num_seconds(),
+                "source": state.source_note.as_deref(),
+            })
+            .to_string(),
+        ),
     );
     let mut last_seq = 0;
     match resume {

@@ -96,6 +96,9 @@ pub struct FrontendConfig {
     pub sse_ring: usize,
     /// A connection whose writes make no progress for this long is closed.
     pub write_stall_timeout: Duration,
+    /// Where the data comes from, shown on the page (`quakestream dev` says whether it replays a
+    /// recording or follows the live feed); `None` on a cluster, where the producer owns that.
+    pub source_note: Option<String>,
 }
 
 impl FrontendConfig {
@@ -112,6 +115,7 @@ impl FrontendConfig {
             sse_channel: 1024,
             sse_ring: 4096,
             write_stall_timeout: Duration::from_secs(30),
+            source_note: None,
         }
     }
 }
@@ -126,6 +130,8 @@ pub struct State {
     pub store: Option<Arc<dyn Archive>>,
     pub cache: Arc<api::ResponseCache>,
     pub heartbeat: Duration,
+    /// Sent to every stream in its `hello` event; see [`FrontendConfig::source_note`].
+    pub source_note: Option<Arc<str>>,
     live: Arc<AtomicBool>,
 }
 
@@ -181,6 +187,7 @@ pub async fn start(
         store: cfg.archive.clone(),
         cache: Arc::new(Default::default()),
         heartbeat: cfg.sse_heartbeat,
+        source_note: cfg.source_note.as_deref().map(Arc::from),
         live: Arc::new(AtomicBool::new(false)),
     };
     let gauge_state = state.clone();

@@ -302,7 +302,14 @@ function connect() {
   state.es = es;
   es.onopen = () => setConn('live');
   es.onerror = () => setConn(es.readyState === EventSource.CLOSED ? 'reconnecting' : 'reconnecting');
-  es.addEventListener('hello', () => setConn('live'));
+  es.addEventListener('hello', (e) => {
+    setConn('live');
+    // `quakestream dev` says whether this is the live feed or a replay.
+    const { source } = JSON.parse(e.data);
+    const el = $('source');
+    el.hidden = !source;
+    el.textContent = source || '';
+  });
   es.addEventListener('reset', () => load().catch(() => {}));
   es.addEventListener('quake', (e) => {
     const { kind, feature: f } = JSON.parse(e.data);

@@ -83,6 +83,9 @@ test('the page loads with no internet and shows the events of the window', async
   const shown = Number(await page.getAttribute('#count', 'data-count'));
   assert.equal(shown, info.indexed, 'a 7-day window shows every indexed event');
   await waitForStreamLive(page);
+  // The header says where the data comes from (quakestream dev: the live feed or a replay).
+  await page.waitForSelector('#source:not([hidden])', { timeout: LIMIT });
+  assert.equal(await page.textContent('#source'), 'Replay of the USGS week (test fixture)');
   // The basemap is bundled: the countries layer is drawn without any outside request.
   await page.waitForFunction(() => Object.keys(window.__qs).length && document.querySelectorAll('.leaflet-overlay-pane canvas').length > 0);
   // The plate boundaries (PB2002, bundled) are drawn as SVG paths in their own pane, under the quakes.
