@@ -8,7 +8,6 @@
 //! The consumer's clock starts at its first consumed record (the mock cluster needs ~3 s to
 //! assign partitions, which is not throughput) and stops when every record is written.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration as CDuration, TimeZone, Utc};
 use quakestream_consumer::{ConsumerConfig, ConsumerMetrics};
 use quakestream_core::model::{Quake, Source};
@@ -17,7 +16,6 @@ use quakestream_core::testkit;
 use quakestream_core::wire::{Action, WireRecord};
 use quakestream_store::testkit as dyn_testkit;
 use rdkafka::producer::FutureRecord;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -45,53 +43,6 @@ fn record(i: usize) -> WireRecord {
     WireRecord::new(Action::Create, q, t + CDuration::minutes(4))
 }
 
-/// An item of the same shape and size as the store writes, for the raw loop.
-fn raw_item(r: &WireRecord) -> HashMap<String, AttributeValue> {
-    let q = &r.quake;
-    let s = |v: &str| AttributeValue::S(v.to_owned());
-    let n = |v: f64| AttributeValue::N(v.to_string());
-    let t = quakestream_core::model::fmt_time(&q.time);
-    let lu = quakestream_core::model::fmt_time(&q.lastupdate);
-    let mut rev = HashMap::new();
-    for (k, v) in [
-        ("lastupdate", s(&lu)),
-        ("received_at", s(&lu)),
-        ("lat", n(q.lat)),
-        ("lon", n(q.lon)),
-        ("depth_km", n(q.depth_km)),
-        ("mag", n(q.mag.unwrap())),
-        ("magtype", s("ml")),
-        ("region", s("WESTERN TURKEY")),
-        ("agency", s("EMSC")),
-    ] {
-        rev.insert(k.to_owned(), v);
-    }
-    let mut m = HashMap::new();
-    for (k, v) in [
-        ("unid", s(&q.unid)),
-        ("day", s(&t[..10])),
-        ("time", s(&t)),
-        ("lastupdate", s(&lu)),
-        ("lat", n(q.lat)),
-        ("lon", n(q.lon)),
-        ("depth_km", n(q.depth_km)),
-        ("mag", n(q.mag.unwrap())),
-        ("magtype", s("ml")),
-        ("region", s("WESTERN TURKEY")),
-        ("agency", s("EMSC")),
-        ("evtype", s("ke")),
-        ("source", s("emsc")),
-        ("action", s("create")),
-        ("received_at", s(&lu)),
-        ("first_seen", s(&lu)),
-        ("revision_count", n(1.0)),
-        ("revisions", AttributeValue::L(vec![AttributeValue::M(rev)])),
-    ] {
-        m.insert(k.to_owned(), v);
-    }
-    m
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -116,7 +67,7 @@ async fn main() {
                         .client()
                         .put_item()
                         .table_name(store.table())
-                        .set_item(Some(raw_item(&records[i])))
+                        .set_item(Some(quakestream_store::item::encode_first(&records[i])))
                         .send()
                         .await
                         .unwrap();

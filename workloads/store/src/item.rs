@@ -192,6 +192,12 @@ fn put_opt_s(m: &mut Item, k: &str, v: &Option<String>) {
     }
 }
 
+/// The item `Store::upsert` writes for an event it has not seen (one revision, no TTL): what a
+/// benchmark of raw `PutItem`s should write to compare like with like.
+pub fn encode_first(rec: &WireRecord) -> Item {
+    encode(&ItemState::first(rec), None)
+}
+
 pub(crate) fn encode(state: &ItemState, expires_at: Option<i64>) -> Item {
     let q = &state.stored.quake;
     let mut m = Item::with_capacity(20);
