@@ -4,6 +4,7 @@
 # installs the npm packages from the lock file, builds the fixture (mock Kafka + dynoxide +
 # frontend), runs the tests, and leaves screenshots in artifacts/.
 #   scripts/browser-test.sh
+# Environment: QS_FIXTURE  use this fixture binary instead of `cargo build`ing one.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,8 +22,11 @@ if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json"
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-cargo build -p quakestream-frontend --example fixture
+if [ -z "${QS_FIXTURE:-}" ]; then
+  cargo build -p quakestream-frontend --example fixture
+  QS_FIXTURE="${CARGO_TARGET_DIR:-$root/target}/debug/examples/fixture"
+fi
 mkdir -p "$root/artifacts"
-QS_FIXTURE="$root/target/debug/examples/fixture" QS_ARTIFACTS="$root/artifacts" CHROMIUM="$(command -v chromium)" \
+QS_FIXTURE="$QS_FIXTURE" QS_ARTIFACTS="$root/artifacts" CHROMIUM="$(command -v chromium)" \
   node --test "$web/tests/"
 echo "screenshots:" "$root"/artifacts/frontend-*.png

@@ -17,20 +17,25 @@ step() {
   fi
 }
 
+# A clean CI build gains nothing from incremental caches; they cost gigabytes of disk.
+[ -n "${CI:-}" ] && export CARGO_INCREMENTAL=0
+
 step "setup" scripts/setup.sh || exit 1
 [ ${#failed[@]} -eq 0 ] || { echo "setup failed; nothing else can run" >&2; exit 1; }
 
 step "rustfmt" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)" cargo test --workspace --locked --no-fail-fast
-# cargo test built crdgen (the operator's integration tests need its bins); `cargo run -p` would
-# rebuild shared dependencies with the operator's feature set alone.
-step "CRD is fresh" bash -c 'target/debug/crdgen | diff -u crds/quakestream.yaml -'
-step "operator manifests and chart" scripts/check-k8s.sh
+# cargo test built the operator's bins (its integration tests need them) and the frontend's
+# examples; the later steps reuse them, because `cargo build -p` would rebuild shared dependencies
+# with one package's feature set alone (minutes of CPU and gigabytes of disk).
+target=${CARGO_TARGET_DIR:-target}
+step "CRD is fresh" bash -c "$target/debug/crdgen | diff -u crds/quakestream.yaml -"
+step "operator manifests and chart" env QSO_BIN="$target/debug/quakestream-operator" scripts/check-k8s.sh
 step "cluster files (kind, dashboards, images)" scripts/check-cluster-files.sh
 step "EKS Terraform" scripts/check-eks.sh
 if [ -x scripts/browser-test.sh ]; then
-  step "browser tests (headless Chromium)" scripts/browser-test.sh
+  step "browser tests (headless Chromium)" env QS_FIXTURE="$target/debug/examples/fixture" scripts/browser-test.sh
 fi
 
 if ((${#failed[@]})); then
