@@ -1,6 +1,9 @@
 //! Benchmark (not a test): in one run, the raw PutItem ceiling of the local store (dynoxide,
 //! in-process, over HTTP via the AWS SDK; a plain concurrent loop) and the consumer's end-to-end
-//! rate from Kafka (librdkafka's mock cluster) into the same store.
+//! rate from Kafka (librdkafka's mock cluster) into the same store. In between, the store's
+//! conditional upsert in the same plain loop, which splits the gap into what the conditional
+//! write costs the store and what Kafka and the consumer cost. Each phase gets a dynoxide of its
+//! own, empty, so none of them writes into a database the one before filled.
 //!
 //!     cargo bench -p quakestream-consumer --bench throughput            # release
 //!     QS_BENCH_N=20000 QS_BENCH_CONCURRENCY=64 cargo bench ...           # knobs
@@ -14,7 +17,8 @@ use quakestream_core::model::{Quake, Source};
 use quakestream_core::ops::Health;
 use quakestream_core::testkit;
 use quakestream_core::wire::{Action, WireRecord};
-use quakestream_store::testkit as dyn_testkit;
+use quakestream_store::embedded::EmbeddedDynamo;
+use quakestream_store::{Store, StoreConfig};
 use rdkafka::producer::FutureRecord;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,34 +47,34 @@ fn record(i: usize) -> WireRecord {
     WireRecord::new(Action::Create, q, t + CDuration::minutes(4))
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let n = env("QS_BENCH_N", 20_000);
-    let conc = env("QS_BENCH_CONCURRENCY", 64);
-    let records: Arc<Vec<WireRecord>> = Arc::new((0..n).map(record).collect());
+/// A dynoxide of its own (empty, in memory) and a store on a new table in it.
+async fn fresh_store(table: &str) -> (EmbeddedDynamo, Store) {
+    let dynamo = EmbeddedDynamo::start("127.0.0.1:0".parse().unwrap(), None).expect("starting dynoxide");
+    let store = Store::connect(&StoreConfig::local(table, dynamo.endpoint()))
+        .await
+        .expect("connecting to dynoxide");
+    store.create_table().await.expect("creating the table");
+    (dynamo, store)
+}
 
-    // 1. The store's own ceiling: plain PutItem from `conc` concurrent tasks.
-    let raw = dyn_testkit::fresh_store("bench-raw").await;
+/// Runs `op` on every record from `conc` concurrent tasks; returns records per second.
+async fn plain_loop<F, Fut>(records: &Arc<Vec<WireRecord>>, conc: usize, op: F) -> f64
+where
+    F: Fn(WireRecord) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..conc)
         .map(|_| {
-            let (store, next, records) = (raw.clone(), next.clone(), records.clone());
+            let (next, records, op) = (next.clone(), records.clone(), op.clone());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= records.len() {
                         return;
                     }
-                    store
-                        .client()
-                        .put_item()
-                        .table_name(store.table())
-                        .set_item(Some(quakestream_store::item::encode_first(&records[i])))
-                        .send()
-                        .await
-                        .unwrap();
+                    op(records[i].clone()).await;
                 }
             })
         })
@@ -78,9 +82,46 @@ async fn main() {
     for t in tasks {
         t.await.unwrap();
     }
-    let raw_secs = t0.elapsed().as_secs_f64();
-    let raw_rate = n as f64 / raw_secs;
-    eprintln!("raw PutItem: {n} items in {raw_secs:.2} s = {raw_rate:.0}/s ({conc} concurrent)");
+    records.len() as f64 / t0.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let n = env("QS_BENCH_N", 20_000);
+    let conc = env("QS_BENCH_CONCURRENCY", 64);
+    let records: Arc<Vec<WireRecord>> = Arc::new((0..n).map(record).collect());
+
+    // 1. The store's own ceiling: plain PutItem of the item a new event gets.
+    let (dynamo, raw) = fresh_store("bench-raw").await;
+    let raw_rate = plain_loop(&records, conc, move |rec| {
+        let store = raw.clone();
+        async move {
+            store
+                .client()
+                .put_item()
+                .table_name(store.table())
+                .set_item(Some(quakestream_store::item::encode_first(&rec)))
+                .send()
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    drop(dynamo);
+    eprintln!("raw PutItem: {n} items = {raw_rate:.0}/s ({conc} concurrent)");
+
+    // 1b. The store's conditional upsert in the same loop (no Kafka).
+    let (dynamo, up) = fresh_store("bench-upsert").await;
+    let upsert_rate = plain_loop(&records, conc, move |rec| {
+        let store = up.clone();
+        async move {
+            store.upsert(&rec).await.unwrap();
+        }
+    })
+    .await;
+    drop(dynamo);
+    eprintln!("Store::upsert loop: {n} records = {upsert_rate:.0}/s ({conc} concurrent)");
 
     // 2. The consumer: the same records from Kafka into a fresh table of the same store.
     let kafka = testkit::kafka();
@@ -96,7 +137,7 @@ async fn main() {
     for r in futures::future::join_all(sends).await {
         r.map_err(|(e, _)| e).unwrap();
     }
-    let store = dyn_testkit::fresh_store("bench-consumer").await;
+    let (_dynamo, store) = fresh_store("bench-consumer").await;
     let registry = prometheus::Registry::new();
     let metrics = ConsumerMetrics::new(&registry).unwrap();
     let mut cfg = ConsumerConfig::new(&kafka.bootstrap, &topic, &format!("{topic}.dlq"), "bench-group");
@@ -129,7 +170,7 @@ async fn main() {
         p50 * 1000.0
     );
     println!(
-        "| {n} | {conc} | {raw_rate:.0} | {cons_rate:.0} | {:.0}% |",
+        "| {n} | {conc} | {raw_rate:.0} | {upsert_rate:.0} | {cons_rate:.0} | {:.0}% |",
         100.0 * cons_rate / raw_rate
     );
 }
