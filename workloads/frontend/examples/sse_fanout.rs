@@ -13,7 +13,9 @@
 //!   cargo build --release -p quakestream-frontend --example sse_fanout
 //!   scripts/bench-sse-fanout.sh            # raises `ulimit -n`, runs 10,000 clients
 //!
-//! Knobs: QS_FANOUT_CLIENTS (10000), QS_FANOUT_RECORDS (20), QS_FANOUT_GAP_MS (500).
+//! Knobs: QS_FANOUT_CLIENTS (10000), QS_FANOUT_RECORDS (20), QS_FANOUT_GAP_MS (500), and
+//! QS_FANOUT_WRAP, a command the frontend child runs under (e.g. `heaptrack`, to see where its
+//! memory goes).
 
 use chrono::Utc;
 use quakestream_core::kafka::create_producer;
@@ -112,7 +114,7 @@ async fn client(
     ready: Arc<tokio::sync::Notify>,
     total: usize,
     permit: tokio::sync::OwnedSemaphorePermit,
-) -> Result<Vec<(u32, Instant)>, String> {
+) -> Result<(Vec<(u32, Instant)>, TcpStream), String> {
     // The permit (one of the handshakes in flight) is released with the hello, or on failure.
     let mut permit = Some(permit);
     let mut s = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
@@ -155,7 +157,9 @@ async fn client(
         let keep = buf.len().saturating_sub(PATTERN.len() + 5).max(i.min(buf.len()));
         buf.drain(..keep);
     }
-    Ok(got)
+    // The connection goes back open: closing 10,000 sockets while others still wait for the
+    // last record would time the teardown, not the fan-out.
+    Ok((got, s))
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -174,16 +178,29 @@ async fn drive() -> anyhow::Result<()> {
 
     let kafka = testkit::kafka();
     let topic = kafka.topic("quakes-fanout", 1);
-    let mut child = std::process::Command::new(std::env::current_exe()?)
+    let exe = std::env::current_exe()?;
+    let wrap = std::env::var("QS_FANOUT_WRAP").unwrap_or_default();
+    let mut argv: Vec<std::ffi::OsString> = wrap.split_whitespace().map(Into::into).collect();
+    argv.push(exe.into());
+    let mut child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
         .args(["--serve", &kafka.bootstrap, &topic])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-    let info: serde_json::Value = serde_json::from_str(&line)?;
+    // The first JSON line (a wrapper may print its own lines first).
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let info: serde_json::Value = loop {
+        let mut line = String::new();
+        anyhow::ensure!(out.read_line(&mut line)? > 0, "the frontend exited before it listened");
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            break v;
+        }
+        eprint!("frontend: {line}");
+    };
     let addr: std::net::SocketAddr = info["addr"].as_str().expect("addr").parse()?;
-    let pid = child.id();
+    // The frontend's own pid (not a wrapper's).
+    let pid = info["pid"].as_u64().map_or(child.id(), |p| p as u32);
     let url = format!("http://{addr}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -237,6 +254,24 @@ async fn drive() -> anyhow::Result<()> {
 
     // Produce, paced; t0 is taken just before each send.
     let producer = create_producer(&kafka.bootstrap)?;
+    // Warm-up record (not measured, and not matched by the clients): the producer's first send
+    // waits for metadata and a broker connection, which is the driver's start-up, not fan-out.
+    let warm = WireRecord::new(
+        Action::Create,
+        Quake {
+            unid: "warm-up".into(),
+            ..quake(0)
+        },
+        Utc::now(),
+    );
+    producer
+        .send(
+            FutureRecord::to(&topic).key(warm.key()).payload(&warm.to_json()),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))?;
+    tokio::time::sleep(gap).await;
     let mut t0 = Vec::with_capacity(records);
     for i in 0..records {
         let rec = WireRecord::new(Action::Create, quake(i), Utc::now());
@@ -257,10 +292,12 @@ async fn drive() -> anyhow::Result<()> {
     let mut last_per_record = vec![0f64; records];
     let mut failed = 0usize;
     let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut open = Vec::with_capacity(clients);
     let collect_deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for t in tasks {
         match tokio::time::timeout_at(collect_deadline, t).await {
-            Ok(Ok(Ok(got))) => {
+            Ok(Ok(Ok((got, conn)))) => {
+                open.push(conn);
                 for (idx, at) in got {
                     let i = idx as usize;
                     if i < records {
@@ -277,6 +314,7 @@ async fn drive() -> anyhow::Result<()> {
             _ => failed += 1,
         }
     }
+    drop(open);
     let hwm = proc_status_kb(pid, "VmHWM:");
     let rss_end = proc_status_kb(pid, "VmRSS:");
     let m = http.get(format!("{url}/metrics")).send().await?.text().await?;
@@ -291,6 +329,10 @@ async fn drive() -> anyhow::Result<()> {
     drop(child.stdin.take());
     let _ = child.wait();
 
+    eprintln!(
+        "ms to the last client, record by record: {:?}",
+        last_per_record.iter().map(|ms| ms.round() as u64).collect::<Vec<_>>()
+    );
     lat_ms.sort_by(f64::total_cmp);
     let mut last_sorted = last_per_record.clone();
     last_sorted.sort_by(f64::total_cmp);

@@ -561,6 +561,7 @@ pub async fn stream(
         filter: Filter,
         last_seq: u64,
         state: State,
+        stop: tokio::sync::watch::Receiver<bool>,
         _guard: ClientGuard,
         done: bool,
     }
@@ -569,6 +570,7 @@ pub async fn stream(
         rx,
         filter,
         last_seq,
+        stop: state.shutdown.clone(),
         state: state.clone(),
         _guard: guard,
         done: false,
@@ -581,7 +583,12 @@ pub async fn stream(
             return Some((Ok(e), st));
         }
         loop {
-            match st.rx.recv().await {
+            let received = tokio::select! {
+                r = st.rx.recv() => r,
+                // The server is stopping: end the stream; the browser reconnects to another replica.
+                _ = st.stop.wait_for(|s| *s) => return None,
+            };
+            match received {
                 Ok(p) => {
                     if p.seq <= st.last_seq || !wants(&st.filter, &p) {
                         continue;

@@ -1,4 +1,4 @@
-//! The HTTP listener, with a write-stall guard on every connection.
+//! The HTTP server: HTTP/1.1 connections served by hyper, with a write-stall guard on each.
 //!
 //! A client that stops reading (a frozen phone, a tab in a suspended laptop, a hostile client)
 //! fills its TCP window; hyper then stops polling the response body, so the SSE stream never
@@ -7,10 +7,22 @@
 //! (its `sse_clients` count goes down) and `quakestream_frontend_write_stalls_total` counts it.
 //! Progress of any size resets the clock, so a slow but moving link is never cut, and an idle
 //! keep-alive connection (nothing to write) is not affected.
+//!
+//! Why not `axum::serve`: every open `/api/stream` is a connection that lives for hours, so its
+//! fixed cost decides how many browsers one replica holds. `axum::serve` sniffs each connection
+//! for HTTP/2 first and replays the sniffed bytes to hyper, which makes hyper grow its read
+//! buffer from 8 to 16 kB on the second read. Here connections are HTTP/1.1 only (the Ingress
+//! terminates TLS and HTTP/2 and speaks HTTP/1.1 to the pods), which took an open stream from
+//! about 20 to 13 kB of RSS (docs/benchmarks.md). What is left is mostly hyper's own 8 kB read
+//! and 8 kB header write buffers, of which only the touched pages count.
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::extract::ConnectInfo;
+use futures::future::BoxFuture;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use prometheus::IntCounter;
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -19,62 +31,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 use tokio::time::Sleep;
+use tower::Service;
 
-/// The TCP peer, as `ConnectInfo<ClientAddr>` (copied to `ConnectInfo<SocketAddr>` by the router).
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, GuardedListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-pub struct GuardedListener {
-    inner: TcpListener,
-    limit: Duration,
-    stalls: IntCounter,
-}
-
-impl GuardedListener {
-    pub fn new(inner: TcpListener, limit: Duration, stalls: IntCounter) -> Self {
-        GuardedListener { inner, limit, stalls }
-    }
-}
-
-impl Listener for GuardedListener {
-    type Io = GuardedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((s, addr)) => {
-                    let _ = s.set_nodelay(true);
-                    return (
-                        GuardedStream {
-                            inner: s,
-                            limit: self.limit,
-                            stall: None,
-                            stalls: self.stalls.clone(),
-                        },
-                        addr,
-                    );
-                }
-                // Out of file descriptors and the like: back off a little instead of spinning.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
+/// How long requests in progress may take to finish after shutdown is asked for. Open streams
+/// end at once (`api::stream` watches the same signal); this bounds everything else.
+pub const DRAIN: Duration = Duration::from_secs(10);
 
 pub struct GuardedStream {
     inner: TcpStream,
@@ -85,6 +48,15 @@ pub struct GuardedStream {
 }
 
 impl GuardedStream {
+    pub fn new(inner: TcpStream, limit: Duration, stalls: IntCounter) -> Self {
+        GuardedStream {
+            inner,
+            limit,
+            stall: None,
+            stalls,
+        }
+    }
+
     fn on_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let limit = self.limit;
         let timer = self.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
@@ -145,16 +117,8 @@ impl AsyncWrite for GuardedStream {
     }
 }
 
-/// `ConnectInfo<SocketAddr>` for the handlers and middleware that expect it (the rate limit).
-pub async fn peer_addr(mut req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::extract::ConnectInfo;
-    if let Some(ConnectInfo(ClientAddr(a))) = req.extensions().get::<ConnectInfo<ClientAddr>>().copied() {
-        req.extensions_mut().insert(ConnectInfo(a));
-    }
-    next.run(req).await
-}
-
-/// Binds `addr` and serves `router` with the write-stall guard until `shutdown` says stop.
+/// Binds `addr` and serves `router` until `shutdown` says stop; then stops accepting, lets
+/// requests in progress finish (at most [`DRAIN`]) and closes every connection.
 pub async fn serve(
     addr: SocketAddr,
     router: axum::Router,
@@ -162,19 +126,56 @@ pub async fn serve(
     stall_limit: Duration,
     stalls: IntCounter,
 ) -> io::Result<(SocketAddr, tokio::task::JoinHandle<io::Result<()>>)> {
-    let listener = GuardedListener::new(TcpListener::bind(addr).await?, stall_limit, stalls);
+    let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router
-                .layer(axum::middleware::from_fn(peer_addr))
-                .into_make_service_with_connect_info::<ClientAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+        let http = hyper::server::conn::http1::Builder::new();
+        let graceful = GracefulShutdown::new();
+        let mut conns = JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: back off a little instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            while conns.try_join_next().is_some() {}
+            let _ = tcp.set_nodelay(true);
+            let io = TokioIo::new(GuardedStream::new(tcp, stall_limit, stalls.clone()));
+            let router = router.clone();
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let mut router = router.clone();
+                // Boxed: hyper keeps a slot of the future's size (320 bytes) for every connection.
+                let fut: BoxFuture<'static, Result<axum::response::Response, Infallible>> = Box::pin(router.call(req));
+                fut
+            });
+            let conn = graceful.watch(http.serve_connection(io, svc));
+            conns.spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        let open = conns.len();
+        if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+            tracing::warn!(
+                open,
+                drain_s = DRAIN.as_secs(),
+                "connections still busy after the drain time; closing them"
+            );
+        }
+        conns.abort_all();
+        Ok(())
     });
     Ok((local, task))
 }

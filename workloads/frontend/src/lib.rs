@@ -133,6 +133,8 @@ pub struct State {
     /// Sent to every stream in its `hello` event; see [`FrontendConfig::source_note`].
     pub source_note: Option<Arc<str>>,
     live: Arc<AtomicBool>,
+    /// Turns `true` at shutdown; open streams end then (they would never finish by themselves).
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl State {
@@ -189,6 +191,7 @@ pub async fn start(
         heartbeat: cfg.sse_heartbeat,
         source_note: cfg.source_note.as_deref().map(Arc::from),
         live: Arc::new(AtomicBool::new(false)),
+        shutdown: shutdown.clone(),
     };
     let gauge_state = state.clone();
     let ops_state = OpsState {

@@ -366,3 +366,36 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_back_a_fast_one(
     assert!(text.starts_with("HTTP/1.1 200"), "{}", &text[..text.len().min(200)]);
     reader.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_streams_and_stops_the_server() {
+    let kafka = testkit::kafka();
+    let topic = kafka.topic("quakes-sse-shutdown", 1);
+    let (tx, rx) = quakestream_core::ops::shutdown_channel();
+    let cfg = FrontendConfig {
+        rate_limit: 0,
+        ..FrontendConfig::new(kafka.bootstrap.clone(), topic)
+    };
+    let fe = start(cfg, prometheus::Registry::new(), rx).await.unwrap();
+    let url = format!("http://{}", fe.addr);
+    let mut a = connect(&url, None).await;
+    let mut b = connect(&url, None).await;
+    // A keep-alive connection that is idle between requests.
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("{url}/healthz")).send().await.unwrap().status(), 200);
+
+    tx.send_replace(true);
+    // An SSE stream never finishes by itself; shutdown ends it (the browser then reconnects).
+    assert!(timeout(LIMIT, a.next()).await.expect("stream a ended").is_none());
+    assert!(timeout(LIMIT, b.next()).await.expect("stream b ended").is_none());
+    let addr = fe.addr;
+    timeout(LIMIT, fe.task)
+        .await
+        .expect("the server stopped")
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+}
