@@ -17,8 +17,7 @@ use quakestream_core::model::{Quake, Source};
 use quakestream_core::ops::Health;
 use quakestream_core::testkit;
 use quakestream_core::wire::{Action, WireRecord};
-use quakestream_store::embedded::EmbeddedDynamo;
-use quakestream_store::{Store, StoreConfig};
+use quakestream_store::testkit::own_store;
 use rdkafka::producer::FutureRecord;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,16 +44,6 @@ fn record(i: usize) -> WireRecord {
         source: Source::Emsc,
     };
     WireRecord::new(Action::Create, q, t + CDuration::minutes(4))
-}
-
-/// A dynoxide of its own (empty, in memory) and a store on a new table in it.
-async fn fresh_store(table: &str) -> (EmbeddedDynamo, Store) {
-    let dynamo = EmbeddedDynamo::start("127.0.0.1:0".parse().unwrap(), None).expect("starting dynoxide");
-    let store = Store::connect(&StoreConfig::local(table, dynamo.endpoint()))
-        .await
-        .expect("connecting to dynoxide");
-    store.create_table().await.expect("creating the table");
-    (dynamo, store)
 }
 
 /// Runs `op` on every record from `conc` concurrent tasks; returns records per second.
@@ -93,7 +82,7 @@ async fn main() {
     let records: Arc<Vec<WireRecord>> = Arc::new((0..n).map(record).collect());
 
     // 1. The store's own ceiling: plain PutItem of the item a new event gets.
-    let (dynamo, raw) = fresh_store("bench-raw").await;
+    let (dynamo, raw) = own_store("bench-raw").await;
     let raw_rate = plain_loop(&records, conc, move |rec| {
         let store = raw.clone();
         async move {
@@ -112,7 +101,7 @@ async fn main() {
     eprintln!("raw PutItem: {n} items = {raw_rate:.0}/s ({conc} concurrent)");
 
     // 1b. The store's conditional upsert in the same loop (no Kafka).
-    let (dynamo, up) = fresh_store("bench-upsert").await;
+    let (dynamo, up) = own_store("bench-upsert").await;
     let upsert_rate = plain_loop(&records, conc, move |rec| {
         let store = up.clone();
         async move {
@@ -137,7 +126,7 @@ async fn main() {
     for r in futures::future::join_all(sends).await {
         r.map_err(|(e, _)| e).unwrap();
     }
-    let (_dynamo, store) = fresh_store("bench-consumer").await;
+    let (_dynamo, store) = own_store("bench-consumer").await;
     let registry = prometheus::Registry::new();
     let metrics = ConsumerMetrics::new(&registry).unwrap();
     let mut cfg = ConsumerConfig::new(&kafka.bootstrap, &topic, &format!("{topic}.dlq"), "bench-group");

@@ -561,7 +561,6 @@ pub async fn stream(
         filter: Filter,
         last_seq: u64,
         state: State,
-        stop: tokio::sync::watch::Receiver<bool>,
         _guard: ClientGuard,
         done: bool,
     }
@@ -570,7 +569,6 @@ pub async fn stream(
         rx,
         filter,
         last_seq,
-        stop: state.shutdown.clone(),
         state: state.clone(),
         _guard: guard,
         done: false,
@@ -586,7 +584,7 @@ pub async fn stream(
             let received = tokio::select! {
                 r = st.rx.recv() => r,
                 // The server is stopping: end the stream; the browser reconnects to another replica.
-                _ = st.stop.wait_for(|s| *s) => return None,
+                _ = st.state.shutdown.wait_for(|s| *s) => return None,
             };
             match received {
                 Ok(p) => {

@@ -38,7 +38,19 @@ pub fn config(prefix: &str) -> StoreConfig {
 
 /// A store on a freshly created table of the shared dynoxide.
 pub async fn fresh_store(prefix: &str) -> Store {
-    let store = Store::connect(&config(prefix))
+    fresh_store_at(&dynamo().endpoint(), prefix).await
+}
+
+/// A dynoxide of this caller's own (empty, in memory; it stops when dropped) and a store on a
+/// freshly created table in it: for benchmarks whose phases must not share a database.
+pub async fn own_store(prefix: &str) -> (EmbeddedDynamo, Store) {
+    let own = EmbeddedDynamo::start("127.0.0.1:0".parse().unwrap(), None).expect("starting the embedded DynamoDB");
+    let store = fresh_store_at(&own.endpoint(), prefix).await;
+    (own, store)
+}
+
+async fn fresh_store_at(endpoint: &str, prefix: &str) -> Store {
+    let store = Store::connect(&StoreConfig::local(unique_table(prefix), endpoint))
         .await
         .expect("connecting to the embedded DynamoDB");
     assert!(
