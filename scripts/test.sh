@@ -23,6 +23,7 @@ step() {
 step "setup" scripts/setup.sh || exit 1
 [ ${#failed[@]} -eq 0 ] || { echo "setup failed; nothing else can run" >&2; exit 1; }
 
+step "repository stands alone" scripts/check-standalone.sh
 step "rustfmt" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)" cargo test --workspace --locked --no-fail-fast

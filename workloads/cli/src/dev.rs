@@ -25,11 +25,11 @@ const GROUP: &str = "quakestream-dev";
 const BUNDLED: [(&str, &[u8]); 2] = [
     (
         "emsc-fdsn-2025-04-turkey-aegean-m2.5.json",
-        include_bytes!("../../../data/emsc-fdsn-2025-04-turkey-aegean-m2.5.json"),
+        include_bytes!("../../../testdata/emsc-fdsn-2025-04-turkey-aegean-m2.5.json"),
     ),
     (
         "usgs-all-week-2024-05-04.geojson",
-        include_bytes!("../../../data/usgs-all-week-2024-05-04.geojson"),
+        include_bytes!("../../../testdata/usgs-all-week-2024-05-04.geojson"),
     ),
 ];
 

@@ -1,6 +1,6 @@
 //! The `quakestream` binary as users run it.
 
-use quakestream_core::testkit::{self, shared_data};
+use quakestream_core::testkit::{self, testdata};
 use quakestream_core::wire::WireRecord;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -14,7 +14,7 @@ fn bin() -> Command {
 fn inspect_prints_one_wire_record_per_event_and_a_summary() {
     let out = bin()
         .arg("inspect")
-        .arg(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json"))
+        .arg(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -35,7 +35,7 @@ fn inspect_prints_one_wire_record_per_event_and_a_summary() {
 fn inspect_reports_each_bad_input_with_its_position_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("feed.jsonl");
-    let good = std::fs::read_to_string(shared_data("emsc-ws-documented-examples.jsonl")).unwrap();
+    let good = std::fs::read_to_string(testdata("emsc-ws-documented-examples.jsonl")).unwrap();
     let mut f = std::fs::File::create(&path).unwrap();
     writeln!(f, "{}", good.lines().next().unwrap()).unwrap();
     writeln!(
@@ -72,8 +72,8 @@ fn inspect_of_a_missing_file_exits_2_with_a_clear_message() {
 }
 
 #[test]
-fn inspect_never_panics_on_any_shared_sample() {
-    for entry in std::fs::read_dir(testkit::shared_data_dir()).unwrap() {
+fn inspect_never_panics_on_any_file_in_testdata() {
+    for entry in std::fs::read_dir(testkit::testdata_dir()).unwrap() {
         let path = entry.unwrap().path();
         let out = bin().arg("inspect").arg("-q").arg(&path).output().unwrap();
         assert!(
@@ -99,7 +99,7 @@ fn sigterm_flushes_in_flight_records_then_exits() {
     let dlq = kafka.topic("quakes.dlq", 1);
     let mut child = bin()
         .args(["producer", "--replay"])
-        .arg(shared_data("usgs-all-week-2024-05-04.geojson"))
+        .arg(testdata("usgs-all-week-2024-05-04.geojson"))
         // A week in about 60 s: the producer is mid-replay when it is stopped.
         .args([
             "--speed",

@@ -2,7 +2,7 @@
 //! its HTTP API. Replay → every event queryable; restart with `--no-ingest` → still there;
 //! the same replay again → nothing changes.
 
-use quakestream_core::testkit::shared_data;
+use quakestream_core::testkit::testdata;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -216,7 +216,7 @@ fn save_metrics(dev: &Dev) {
 #[test]
 fn dev_replays_persists_and_replays_idempotently() {
     let dir = tempfile::tempdir().unwrap();
-    let file = shared_data(FILE);
+    let file = testdata(FILE);
     let replay = ["--replay", file.to_str().unwrap(), "--speed", "max"];
 
     let dev = Dev::start(dir.path(), &replay);

@@ -172,10 +172,10 @@ async fn replaying_every_sample_twice_leaves_the_same_table_as_once() {
     let kafka = testkit::kafka();
     let topic = kafka.topic("replay", 3);
     let store = dyn_testkit::fresh_store("replay").await;
-    let files: Vec<_> = std::fs::read_dir(testkit::shared_data_dir())
+    let files: Vec<_> = std::fs::read_dir(testkit::testdata_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap() != "README.md")
+        .filter(|p| testkit::is_sample(p))
         .collect();
     assert!(files.len() >= 4, "{files:?}");
     let replay_all = |topic: String| {

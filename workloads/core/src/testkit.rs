@@ -144,26 +144,28 @@ pub fn read_topic(bootstrap: &str, topic: &str, limit: Duration, done: impl Fn(&
     out
 }
 
-/// `../shared/data` (or `$QUAKESTREAM_DATA`): the real EMSC and USGS samples.
-pub fn shared_data_dir() -> PathBuf {
+/// `testdata/` at the repository root (or `$QUAKESTREAM_DATA`): the real EMSC and USGS samples
+/// the tests use, with their README, licences and checksums. The repository stands alone: nothing
+/// outside it is read.
+pub fn testdata_dir() -> PathBuf {
     if let Ok(d) = std::env::var("QUAKESTREAM_DATA") {
         return PathBuf::from(d);
     }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for cand in [
-        manifest.join("../../../shared/data"),
-        manifest.join("../../shared/data"),
-        manifest.join("../../data"),
-    ] {
-        if cand.join("README.md").exists() {
-            return cand;
-        }
-    }
-    panic!("shared data not found: set QUAKESTREAM_DATA to the folder with the EMSC/USGS samples");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    assert!(dir.join("SHA256SUMS").exists(), "test data not found at {}", dir.display());
+    dir
 }
 
-pub fn shared_data(name: &str) -> PathBuf {
-    shared_data_dir().join(name)
+pub fn testdata(name: &str) -> PathBuf {
+    testdata_dir().join(name)
+}
+
+/// Whether `path` is one of the data samples (not the README, SAMPLES.md or SHA256SUMS).
+pub fn is_sample(path: &std::path::Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("json" | "geojson" | "jsonl" | "csv")
+    )
 }
 
 /// Reads every record `topic` holds right now: the high watermarks are taken first, then records

@@ -1,8 +1,8 @@
-//! Parsers and the wire record, checked against the real EMSC and USGS samples in ../shared/data.
+//! Parsers and the wire record, checked against the real EMSC and USGS samples in testdata/.
 
 use quakestream_core::model::{InvalidQuake, Source, fmt_time};
 use quakestream_core::parse::{self, FileFormat, FileItem, Item, RejectReason};
-use quakestream_core::testkit::shared_data;
+use quakestream_core::testkit::testdata;
 use quakestream_core::wire::{Action, WireRecord};
 use std::collections::HashSet;
 use std::path::Path;
@@ -41,7 +41,7 @@ const SAMPLES: [(&str, FileFormat, usize); 3] = [
 #[test]
 fn every_real_sample_parses_completely() {
     for (name, format, count) in SAMPLES {
-        let (f, summary, items) = read_all(&shared_data(name));
+        let (f, summary, items) = read_all(&testdata(name));
         assert_eq!(f, format, "{name}");
         let rejected: Vec<_> = items
             .iter()
@@ -62,7 +62,7 @@ fn every_wire_record_from_the_samples_matches_the_schema_and_round_trips() {
     let now = chrono::Utc::now();
     let mut checked = 0;
     for (name, _, _) in SAMPLES {
-        let (_, _, items) = read_all(&shared_data(name));
+        let (_, _, items) = read_all(&testdata(name));
         for (action, quake) in events(&items) {
             let rec = WireRecord::new(action, quake, now);
             let bytes = rec.to_json();
@@ -82,7 +82,7 @@ fn every_wire_record_from_the_samples_matches_the_schema_and_round_trips() {
 
 #[test]
 fn emsc_fields_are_normalised() {
-    let (_, _, items) = read_all(&shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json"));
+    let (_, _, items) = read_all(&testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json"));
     let evs = events(&items);
     let (action, q) = &evs[0];
     assert_eq!(*action, Action::Snapshot);
@@ -102,7 +102,7 @@ fn emsc_fields_are_normalised() {
 
 #[test]
 fn usgs_fields_are_normalised() {
-    let (_, _, items) = read_all(&shared_data("usgs-all-week-2024-05-04.geojson"));
+    let (_, _, items) = read_all(&testdata("usgs-all-week-2024-05-04.geojson"));
     let evs = events(&items);
     let (_, q) = &evs[0];
     assert_eq!(q.unid, "nc75000901");
@@ -122,7 +122,7 @@ fn usgs_fields_are_normalised() {
 
 #[test]
 fn websocket_frames_keep_their_action() {
-    let (_, _, items) = read_all(&shared_data("emsc-ws-documented-examples.jsonl"));
+    let (_, _, items) = read_all(&testdata("emsc-ws-documented-examples.jsonl"));
     let evs = events(&items);
     assert_eq!(evs[0].0, Action::Create);
     assert_eq!(evs[0].1.unid, "20250305_0000090");
@@ -363,7 +363,7 @@ fn json_lines_file_reports_each_bad_line_and_keeps_going() {
 
 #[test]
 fn truncated_document_is_reported_after_the_features_before_it() {
-    let text = std::fs::read_to_string(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap();
+    let text = std::fs::read_to_string(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cut.json");
     std::fs::write(&path, &text[..text.len() / 2]).unwrap();
@@ -457,7 +457,7 @@ mod properties {
                 Just(serde_json::json!({"a": {}})),
             ],
         ) {
-            let text = std::fs::read_to_string(shared_data("emsc-ws-documented-examples.jsonl")).unwrap();
+            let text = std::fs::read_to_string(testdata("emsc-ws-documented-examples.jsonl")).unwrap();
             let mut frame: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
             frame["data"]["properties"][field] = value;
             match parse::parse_frame(&frame.to_string()) {

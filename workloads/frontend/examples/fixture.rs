@@ -61,7 +61,7 @@ async fn produce(State(ctl): State<Ctl>, Json(body): Json<ProduceBody>) -> Resul
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let mut data = testkit::shared_data("usgs-all-week-2024-05-04.geojson");
+    let mut data = testkit::testdata("usgs-all-week-2024-05-04.geojson");
     let mut listen = "127.0.0.1:0".parse()?;
     let mut rate_limit = 500;
     let mut with_store = true;

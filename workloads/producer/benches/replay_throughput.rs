@@ -8,7 +8,7 @@
 //! until it holds `QS_BENCH_EVENTS` frames (default 300,000), one websocket frame per line.
 
 use quakestream_core::kafka::EmbeddedBroker;
-use quakestream_core::testkit::{self, shared_data};
+use quakestream_core::testkit::{self, testdata};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,7 +29,7 @@ fn main() {
     );
 
     let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
+        &std::fs::read_to_string(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
     )
     .unwrap();
     let features = doc["features"].as_array().unwrap();

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use futures::{SinkExt, StreamExt};
 use quakestream_core::ops::{Health, render_metrics};
 use quakestream_core::parse;
-use quakestream_core::testkit::{self, Record, shared_data};
+use quakestream_core::testkit::{self, Record, testdata};
 use quakestream_core::wire::{WireRecord, headers};
 use quakestream_producer::live::LiveConfig;
 use quakestream_producer::{PipelineConfig, ProducerMetrics, SourceConfig};
@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// revision first, each with the action it is pushed with.
 fn real_events() -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for line in std::fs::read_to_string(shared_data("emsc-ws-documented-examples.jsonl"))
+    for line in std::fs::read_to_string(testdata("emsc-ws-documented-examples.jsonl"))
         .unwrap()
         .lines()
     {
@@ -31,7 +31,7 @@ fn real_events() -> Vec<(String, Value)> {
         out.push((v["action"].as_str().unwrap().to_owned(), v["data"].clone()));
     }
     let doc: Value = serde_json::from_str(
-        &std::fs::read_to_string(shared_data("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
+        &std::fs::read_to_string(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
     )
     .unwrap();
     for f in doc["features"].as_array().unwrap() {
@@ -424,7 +424,7 @@ async fn replay_publishes_every_unique_event_once_and_metrics_pass_promtool() {
     let registry = prometheus::Registry::new();
     let metrics = ProducerMetrics::new(&registry).unwrap();
     let (_stop_tx, stop_rx) = watch::channel(false);
-    let path = shared_data("usgs-all-week-2024-05-04.geojson");
+    let path = testdata("usgs-all-week-2024-05-04.geojson");
     let cfg = quakestream_producer::replay::ReplayConfig {
         path,
         speed: quakestream_producer::replay::Speed::Max,
