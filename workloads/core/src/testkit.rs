@@ -152,7 +152,11 @@ pub fn testdata_dir() -> PathBuf {
         return PathBuf::from(d);
     }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
-    assert!(dir.join("SHA256SUMS").exists(), "test data not found at {}", dir.display());
+    assert!(
+        dir.join("SHA256SUMS").exists(),
+        "test data not found at {}",
+        dir.display()
+    );
     dir
 }
 

@@ -31,7 +31,10 @@ fn every_sample_is_credited_in_the_readme() {
         let path = entry.unwrap().path();
         if is_sample(&path) {
             let name = path.file_name().unwrap().to_str().unwrap();
-            assert!(readme.contains(&format!("`{name}`")), "{name} has no row in testdata/README.md");
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} has no row in testdata/README.md"
+            );
         }
     }
 }

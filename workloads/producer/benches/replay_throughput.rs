@@ -28,10 +28,9 @@ fn main() {
         bin.display()
     );
 
-    let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
-    )
-    .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap())
+            .unwrap();
     let features = doc["features"].as_array().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("recording.jsonl");

@@ -30,10 +30,9 @@ fn real_events() -> Vec<(String, Value)> {
         let v: Value = serde_json::from_str(line).unwrap();
         out.push((v["action"].as_str().unwrap().to_owned(), v["data"].clone()));
     }
-    let doc: Value = serde_json::from_str(
-        &std::fs::read_to_string(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap(),
-    )
-    .unwrap();
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap())
+            .unwrap();
     for f in doc["features"].as_array().unwrap() {
         out.push(("create".to_owned(), f.clone()));
     }
