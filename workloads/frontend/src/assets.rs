@@ -80,7 +80,10 @@ static MANIFEST: LazyLock<HashMap<String, Entry>> = LazyLock::new(|| {
 pub fn router() -> Router {
     Router::new()
         .route("/", get(|h: HeaderMap| async move { serve("index.html", &h) }))
-        .route("/robots.txt", get(|h: HeaderMap| async move { serve("robots.txt", &h) }))
+        .route(
+            "/robots.txt",
+            get(|h: HeaderMap| async move { serve("robots.txt", &h) }),
+        )
         .route(
             "/assets/{*path}",
             get(|Path(path): Path<String>, h: HeaderMap| async move { serve(&path, &h) }),
@@ -100,7 +103,10 @@ pub fn serve(name: &str, req: &HeaderMap) -> Response {
         None => format!("\"{}\"", entry.etag),
     };
     let mut h = HeaderMap::new();
-    h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is a valid header"),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if entry.immutable { IMMUTABLE } else { REVALIDATE }),
@@ -110,7 +116,10 @@ pub fn serve(name: &str, req: &HeaderMap) -> Response {
     }
     if name == "index.html" {
         h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
     }
     if not_modified(req, &entry.etag) {
         return (StatusCode::NOT_MODIFIED, h).into_response();
@@ -137,7 +146,11 @@ pub fn serve(name: &str, req: &HeaderMap) -> Response {
 /// q-value above 0, by name or through `*`; `None` means the file as it is.
 pub fn negotiate(req: &HeaderMap, available: &[Encoding]) -> Option<Encoding> {
     let mut accepted: Vec<(String, f32)> = Vec::new();
-    for value in req.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()) {
+    for value in req
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
         for item in value.split(',') {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -154,10 +167,17 @@ pub fn negotiate(req: &HeaderMap, available: &[Encoding]) -> Option<Encoding> {
         }
     }
     let q_of = |name: &str| {
-        let exact = accepted.iter().find(|(c, _)| c == name || (name == "gzip" && c == "x-gzip"));
-        exact.or_else(|| accepted.iter().find(|(c, _)| c == "*")).map(|(_, q)| *q)
+        let exact = accepted
+            .iter()
+            .find(|(c, _)| c == name || (name == "gzip" && c == "x-gzip"));
+        exact
+            .or_else(|| accepted.iter().find(|(c, _)| c == "*"))
+            .map(|(_, q)| *q)
     };
-    available.iter().copied().find(|e| q_of(e.token()).is_some_and(|q| q > 0.0))
+    available
+        .iter()
+        .copied()
+        .find(|e| q_of(e.token()).is_some_and(|q| q > 0.0))
 }
 
 /// Whether `If-None-Match` names any encoding of the contents whose ETag base is `base` (weak
@@ -168,7 +188,12 @@ fn not_modified(req: &HeaderMap, base: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
-        .any(|t| t == "*" || t == base || t.strip_prefix(base).is_some_and(|rest| rest == ".br" || rest == ".gzip"))
+        .any(|t| {
+            t == "*"
+                || t == base
+                || t.strip_prefix(base)
+                    .is_some_and(|rest| rest == ".br" || rest == ".gzip")
+        })
 }
 
 #[cfg(test)]
@@ -211,7 +236,10 @@ mod tests {
         assert_eq!(negotiate(&HeaderMap::new(), &both), None);
         assert_eq!(n("BR"), Some(Encoding::Br));
         // Only what exists is offered.
-        assert_eq!(negotiate(&headers(&[("accept-encoding", "br")]), &[Encoding::Gzip]), None);
+        assert_eq!(
+            negotiate(&headers(&[("accept-encoding", "br")]), &[Encoding::Gzip]),
+            None
+        );
     }
 
     #[test]
@@ -224,11 +252,18 @@ mod tests {
         }
         assert!(!MANIFEST["index.html"].immutable);
         assert!(!index.contains("style="), "no inline style attributes (CSP)");
-        assert!(!index.contains("<script>") && !index.contains("<style"), "no inline script or style (CSP)");
+        assert!(
+            !index.contains("<script>") && !index.contains("<style"),
+            "no inline script or style (CSP)"
+        );
         for (name, e) in MANIFEST.iter() {
             assert!(WEB.get_file(name).is_some(), "{name} is embedded");
             for enc in &e.encodings {
-                assert!(WEB.get_file(format!("{name}{}", enc.suffix())).is_some(), "{name}{} is embedded", enc.suffix());
+                assert!(
+                    WEB.get_file(format!("{name}{}", enc.suffix())).is_some(),
+                    "{name}{} is embedded",
+                    enc.suffix()
+                );
             }
         }
     }
@@ -263,7 +298,10 @@ mod tests {
         assert!(id.headers().get(header::CONTENT_ENCODING).is_none());
         let id_tag = id.headers()[header::ETAG].to_str().unwrap().to_owned();
         assert_eq!(body(id).await, plain);
-        assert!(br_tag != gz_tag && gz_tag != id_tag && br_tag != id_tag, "{br_tag} {gz_tag} {id_tag}");
+        assert!(
+            br_tag != gz_tag && gz_tag != id_tag && br_tag != id_tag,
+            "{br_tag} {gz_tag} {id_tag}"
+        );
         assert!(!br_tag.starts_with("W/"), "a strong ETag");
     }
 
@@ -273,7 +311,10 @@ mod tests {
         assert_eq!(first.headers()[header::CACHE_CONTROL], REVALIDATE);
         assert_eq!(first.headers()[header::CONTENT_SECURITY_POLICY], PAGE_CSP);
         let tag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
-        let again = serve("index.html", &headers(&[("accept-encoding", "br"), ("if-none-match", &tag)]));
+        let again = serve(
+            "index.html",
+            &headers(&[("accept-encoding", "br"), ("if-none-match", &tag)]),
+        );
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(again.headers()[header::ETAG], tag.as_str());
         assert!(body(again).await.is_empty());
@@ -282,18 +323,31 @@ mod tests {
         assert_eq!(gz.status(), StatusCode::NOT_MODIFIED);
         let listed = serve("index.html", &headers(&[("if-none-match", &format!("\"old\", {tag}"))]));
         assert_eq!(listed.status(), StatusCode::NOT_MODIFIED);
-        let stale = serve("index.html", &headers(&[("if-none-match", "\"0123456789abcdef01234567\"")]));
+        let stale = serve(
+            "index.html",
+            &headers(&[("if-none-match", "\"0123456789abcdef01234567\"")]),
+        );
         assert_eq!(stale.status(), StatusCode::OK);
         assert!(!body(stale).await.is_empty());
         // A tag that only starts like the current one is another version.
-        let prefix = serve("index.html", &headers(&[("if-none-match", &format!("{}x\"", &tag[..tag.len() - 1]))]));
+        let prefix = serve(
+            "index.html",
+            &headers(&[("if-none-match", &format!("{}x\"", &tag[..tag.len() - 1]))]),
+        );
         assert_eq!(prefix.status(), StatusCode::OK);
     }
 
     #[test]
     fn unknown_names_paths_and_compressed_copies_by_name_are_404() {
         let name = hashed("app", "js");
-        for bad in ["nope.js", "../Cargo.toml", "/etc/passwd", "manifest.json", &format!("{name}.br"), ""] {
+        for bad in [
+            "nope.js",
+            "../Cargo.toml",
+            "/etc/passwd",
+            "manifest.json",
+            &format!("{name}.br"),
+            "",
+        ] {
             assert_eq!(serve(bad, &HeaderMap::new()).status(), StatusCode::NOT_FOUND, "{bad}");
         }
     }

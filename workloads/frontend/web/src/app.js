@@ -11,6 +11,8 @@ import { ago } from './format.js';
 
 /** Markers added per task when a list loads, so a big window never blocks the page for long. */
 const MARKER_CHUNK = 400;
+/** Pushed events are applied at most this often (each application redraws the map's canvas). */
+const FLUSH_MS = 250;
 /** How often events that left the window are dropped, and the "last event" line refreshed. */
 const TICK_MS = 15000;
 /* global __ASSET_URLS__ */
@@ -148,18 +150,24 @@ async function load() {
 }
 const reload = () => load().catch(() => note('list', 'Could not load events; retrying on the next update.'));
 
-// Pushed events are applied once per frame, however many arrive in it.
+// Pushed events are applied together, in an animation frame at most every FLUSH_MS, however
+// many arrive in between (a burst of 200 in a second costs about five redraws, not 200).
 let flushQueued = false;
+let lastFlush = 0;
 function queue(f) {
   state.pending.set(f.id, f);
   if (flushQueued) return;
   flushQueued = true;
-  requestAnimationFrame(flush);
-  setTimeout(flush, 500); // a hidden tab gets no animation frames
+  const wait = Math.max(0, lastFlush + FLUSH_MS - performance.now());
+  setTimeout(() => {
+    requestAnimationFrame(flush);
+    setTimeout(flush, 500); // a hidden tab gets no animation frames
+  }, wait);
 }
 function flush() {
   if (!flushQueued) return;
   flushQueued = false;
+  lastFlush = performance.now();
   let selectedChanged = false;
   for (const f of state.pending.values()) {
     if (!matches(f, state.filters, state.since)) {

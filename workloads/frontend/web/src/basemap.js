@@ -29,7 +29,7 @@ const borderStyle = () => ({ color: cssVar('--border'), weight: 0.7 });
 
 /** The offline basemap: a layer group that loads and draws the bundled countries when first shown. */
 function offlineLayer(url) {
-  const renderer = L.canvas({ padding: 0.3 });
+  const renderer = L.canvas();
   const group = L.layerGroup([], { attribution: `Basemap © ${NE_CREDIT}` });
   let loading = null;
   group.on('add', () => {

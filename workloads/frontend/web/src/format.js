@@ -26,5 +26,15 @@ export function ago(iso, now = Date.now()) {
 const ENTITIES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ENTITIES[c]);
 
-/** The value of a CSS custom property on the root element (the theme's colours). */
-export const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+/**
+ * The value of a CSS custom property on the root element (the theme's colours), read once per
+ * theme: reading computed style after a DOM change forces a style recalculation, which a burst
+ * of marker updates would otherwise pay for each marker.
+ */
+const themeCache = new Map();
+export function cssVar(name) {
+  if (!themeCache.has(name)) themeCache.set(name, getComputedStyle(document.documentElement).getPropertyValue(name).trim());
+  return themeCache.get(name);
+}
+/** Forgets the cached theme (the system switched between light and dark). */
+export const themeChanged = () => themeCache.clear();

@@ -1,13 +1,15 @@
 // The map: basemaps, plate boundaries, the earthquakes (canvas circles), the legend and the tools
 // (reset view, fullscreen, download as PNG).
 import L from 'leaflet';
-import { DEPTHS, depthBand, radius, magText, esc, cssVar } from './format.js';
+import { DEPTHS, depthBand, radius, magText, esc, cssVar, themeChanged } from './format.js';
 import { basemaps } from './basemap.js';
 import { mapToPng } from './png.js';
 
 /** At most this many "new event" rings at once (a burst would otherwise draw hundreds). */
 const MAX_PULSES = 40;
+/** How long a ring stays; expired rings are removed together, once a second. */
 const PULSE_MS = 6000;
+const PULSE_SWEEP_MS = 1000;
 const PLATES_CREDIT = 'Plates: <a href="https://doi.org/10.1029/2001GC000252">Bird (2003), PB2002</a> (ODC-By)';
 const DATA_CREDIT = 'Data: <a href="https://www.seismicportal.eu/">EMSC</a> (CC BY 4.0), <a href="https://earthquake.usgs.gov/">USGS</a>';
 
@@ -26,11 +28,15 @@ export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasem
   map.createPane('plates').style.zIndex = 410;
   map.getPane('plates').style.pointerEvents = 'none';
   map.createPane('quakes').style.zIndex = 450;
-  const renderer = L.canvas({ padding: 0.3, pane: 'quakes' });
+  map.createPane('pulses').style.zIndex = 460;
+  map.getPane('pulses').style.pointerEvents = 'none';
+  const renderer = L.canvas({ pane: 'quakes' });
+  // Rings on a canvas of their own: adding and removing them does not redraw every earthquake.
+  const pulseRenderer = L.canvas({ pane: 'pulses' });
   const base = basemaps(map, { countriesUrl: urls.countries, pref: basemapPref, onFallback });
   const plateStyle = () => ({ color: cssVar('--plates'), weight: 1, opacity: 0.8, lineCap: 'round' });
   const plates = L.geoJSON(null, {
-    pane: 'plates', renderer: L.canvas({ pane: 'plates', padding: 0.3 }), interactive: false,
+    pane: 'plates', renderer: L.canvas({ pane: 'plates' }), interactive: false,
     attribution: PLATES_CREDIT, style: plateStyle,
   }).addTo(map);
   const quakes = L.featureGroup().addTo(map);
@@ -88,22 +94,27 @@ export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasem
     const m = markers.get(id);
     if (m) { quakes.removeLayer(m); markers.delete(id); }
   };
-  const pulses = [];
+  const pulses = []; // [ring, time it expires], oldest first
   const pulse = (f) => {
     const [lon, lat] = f.geometry.coordinates;
     const ring = L.circleMarker([lat, lon], {
-      renderer, radius: radius(f.properties.mag) + 10, color: cssVar('--accent'), weight: 3, fill: false, interactive: false,
+      renderer: pulseRenderer, pane: 'pulses', radius: radius(f.properties.mag) + 10, color: cssVar('--accent'),
+      weight: 3, fill: false, interactive: false,
     }).addTo(map);
-    pulses.push(ring);
-    if (pulses.length > MAX_PULSES) map.removeLayer(pulses.shift());
-    setTimeout(() => { map.removeLayer(ring); const i = pulses.indexOf(ring); if (i >= 0) pulses.splice(i, 1); }, PULSE_MS);
+    pulses.push([ring, Date.now() + PULSE_MS]);
+    if (pulses.length > MAX_PULSES) map.removeLayer(pulses.shift()[0]);
   };
+  setInterval(() => {
+    const now = Date.now();
+    while (pulses.length && pulses[0][1] <= now) map.removeLayer(pulses.shift()[0]);
+  }, PULSE_SWEEP_MS);
   const select = (id) => {
     const prev = selected;
     selected = id;
     for (const x of [prev, id]) { const m = x && markers.get(x); if (m) upsert(m.qsFeature); }
   };
   const restyle = () => {
+    themeChanged();
     base.restyle();
     plates.setStyle(plateStyle);
     for (const m of markers.values()) m.setStyle(style(m.qsFeature));
