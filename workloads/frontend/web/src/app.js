@@ -8,9 +8,10 @@ import { createMap } from './mapview.js';
 import { liveStream } from './stream.js';
 import { showDetail } from './detail.js';
 import { ago } from './format.js';
+import { yieldToPage } from './tasks.js';
 
 /** Markers added per task when a list loads, so a big window never blocks the page for long. */
-const MARKER_CHUNK = 400;
+const MARKER_CHUNK = 250;
 /** Pushed events are applied at most this often (each application redraws the map's canvas). */
 const FLUSH_MS = 250;
 /** How often events that left the window are dropped, and the "last event" line refreshed. */
@@ -31,7 +32,9 @@ const state = {
   lastEventAt: null,
   loadSeq: 0,
 };
-const yieldToPage = () => new Promise((r) => setTimeout(r, 0));
+
+// The events are what the page is for: ask for them before building anything else.
+const firstList = startList();
 
 // ---------- URL, filters, downloads ----------
 function writeUrl() {
@@ -130,10 +133,14 @@ async function syncMarkers(seq) {
   }
 }
 
-async function load() {
-  const seq = ++state.loadSeq;
+function startList() {
   const since = viewSince(state.filters.window);
-  const r = await fetch(`/api/quakes?${listQuery(state.filters, since)}`);
+  return { since, response: fetch(`/api/quakes?${listQuery(state.filters, since)}`) };
+}
+async function load(started = startList()) {
+  const seq = ++state.loadSeq;
+  const { since } = started;
+  const r = await started.response;
   if (!r.ok) throw new Error(`HTTP ${r.status}`);
   const fc = await r.json();
   if (seq !== state.loadSeq) return;
@@ -256,5 +263,6 @@ for (const k of Object.keys(state.filters)) { const el = $(`f-${k}`); if (el) el
 layoutChanged();
 writeUrl();
 updateDownloads();
-load().then(() => { if (state.selected) select(state.selected); }).catch(() => note('list', 'Could not load events; retrying on the next update.'));
+load(firstList).then(() => { if (state.selected) select(state.selected); }).catch(() => note('list', 'Could not load events; retrying on the next update.'))
+  .finally(() => view.loadPlates());
 window.__qs = { state, view, list, stream, get events() { return state.events.entries; } }; // for tests and the curious

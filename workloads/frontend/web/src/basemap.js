@@ -4,6 +4,7 @@
 import L from 'leaflet';
 import { feature, mesh } from 'topojson-client';
 import { cssVar } from './format.js';
+import { addInChunks, yieldToPage } from './tasks.js';
 
 /** No tile has loaded this long after OpenStreetMap was switched on: fall back. */
 export const TILE_TIMEOUT_MS = 10000;
@@ -33,13 +34,14 @@ function offlineLayer(url) {
   const group = L.layerGroup([], { attribution: `Basemap © ${NE_CREDIT}` });
   let loading = null;
   group.on('add', () => {
-    loading ??= fetch(url).then((r) => r.json()).then((topo) => {
-      const countries = feature(topo, topo.objects.countries);
-      for (const f of countries.features) unwrap(f.geometry);
-      group.land = L.geoJSON(countries, { renderer, interactive: false, style: landStyle }).addTo(group);
-      group.borders = L.geoJSON(unwrap(mesh(topo, topo.objects.countries, (a, b) => a !== b)), {
-        renderer, interactive: false, style: borderStyle,
-      }).addTo(group);
+    loading ??= fetch(url).then((r) => r.json()).then(async (topo) => {
+      await yieldToPage();
+      const countries = feature(topo, topo.objects.countries).features;
+      for (const f of countries) unwrap(f.geometry);
+      group.land = L.geoJSON(null, { renderer, interactive: false, style: landStyle }).addTo(group);
+      await addInChunks(group.land, countries);
+      const borders = unwrap(mesh(topo, topo.objects.countries, (a, b) => a !== b));
+      group.borders = L.geoJSON(borders, { renderer, interactive: false, style: borderStyle }).addTo(group);
       document.body.dataset.offlineBasemap = 'drawn';
     }).catch(() => { loading = null; });
   });

@@ -4,6 +4,7 @@ import L from 'leaflet';
 import { DEPTHS, depthBand, radius, magText, esc, cssVar, themeChanged } from './format.js';
 import { basemaps } from './basemap.js';
 import { mapToPng } from './png.js';
+import { addInChunks } from './tasks.js';
 
 /** At most this many "new event" rings at once (a burst would otherwise draw hundreds). */
 const MAX_PULSES = 40;
@@ -49,8 +50,9 @@ export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasem
   layers.getContainer().addEventListener('change', (e) => {
     if (e.target.type === 'radio') onBasemapPick(map.hasLayer(base.osm) ? 'osm' : 'offline');
   });
-  fetch(urls.plates).then((r) => r.json()).then((fc) => {
-    plates.addData(fc);
+  // The plate boundaries come after the events (app.js calls this once the list is shown).
+  const loadPlates = () => fetch(urls.plates).then((r) => r.json()).then(async (fc) => {
+    await addInChunks(plates, fc.features);
     document.body.dataset.plates = String(fc.features.length);
   }).catch(() => {});
   legend().addTo(map);
@@ -119,7 +121,7 @@ export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasem
     plates.setStyle(plateStyle);
     for (const m of markers.values()) m.setStyle(style(m.qsFeature));
   };
-  return { map, markers, upsert, remove, pulse, select, restyle, layers, base, plates, quakes };
+  return { map, markers, upsert, remove, pulse, select, restyle, layers, base, plates, quakes, loadPlates };
 }
 
 function legend() {
