@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser tests of the live map (workloads/frontend/web/tests) in Debian's headless Chromium,
-# driven by playwright-core. Idempotent: installs Chromium with apt-get only if it is missing,
+# driven by playwright-core, with axe-core checking accessibility. Idempotent: installs Chromium with apt-get only if it is missing,
 # installs the npm packages from the lock file, builds the fixture (mock Kafka + dynoxide +
 # frontend), runs the tests, and leaves screenshots in artifacts/.
 #   scripts/browser-test.sh
@@ -23,7 +23,7 @@ if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json"
 fi
 
 if [ -z "${QS_FIXTURE:-}" ]; then
-  cargo build -p quakestream-frontend --example fixture
+  cargo build --locked --example fixture
   QS_FIXTURE="${CARGO_TARGET_DIR:-$root/target}/debug/examples/fixture"
 fi
 mkdir -p "$root/artifacts"
