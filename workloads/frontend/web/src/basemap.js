@@ -4,7 +4,7 @@
 import L from 'leaflet';
 import { feature, mesh } from 'topojson-client';
 import { cssVar } from './format.js';
-import { addInChunks, yieldToPage } from './tasks.js';
+import { yieldToPage } from './tasks.js';
 
 /** No tile has loaded this long after OpenStreetMap was switched on: fall back. */
 export const TILE_TIMEOUT_MS = 10000;
@@ -36,10 +36,17 @@ function offlineLayer(url) {
   group.on('add', () => {
     loading ??= fetch(url).then((r) => r.json()).then(async (topo) => {
       await yieldToPage();
-      const countries = feature(topo, topo.objects.countries).features;
-      for (const f of countries) unwrap(f.geometry);
-      group.land = L.geoJSON(null, { renderer, interactive: false, style: landStyle }).addTo(group);
-      await addInChunks(group.land, countries);
+      // One MultiPolygon for all the land and one MultiLineString for the borders: two map layers
+      // instead of 178 (each layer has its own projection, clipping and bookkeeping).
+      const land = { type: 'MultiPolygon', coordinates: [] };
+      for (const f of feature(topo, topo.objects.countries).features) {
+        const g = unwrap(f.geometry);
+        if (g.type === 'Polygon') land.coordinates.push(g.coordinates);
+        if (g.type === 'MultiPolygon') land.coordinates.push(...g.coordinates);
+      }
+      await yieldToPage();
+      group.land = L.geoJSON(land, { renderer, interactive: false, style: landStyle }).addTo(group);
+      await yieldToPage();
       const borders = unwrap(mesh(topo, topo.objects.countries, (a, b) => a !== b));
       group.borders = L.geoJSON(borders, { renderer, interactive: false, style: borderStyle }).addTo(group);
       document.body.dataset.offlineBasemap = 'drawn';

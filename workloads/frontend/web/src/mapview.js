@@ -4,7 +4,6 @@ import L from 'leaflet';
 import { DEPTHS, depthBand, radius, magText, esc, cssVar, themeChanged } from './format.js';
 import { basemaps } from './basemap.js';
 import { mapToPng } from './png.js';
-import { addInChunks } from './tasks.js';
 
 /** At most this many "new event" rings at once (a burst would otherwise draw hundreds). */
 const MAX_PULSES = 40;
@@ -37,9 +36,12 @@ export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasem
   const base = basemaps(map, { countriesUrl: urls.countries, pref: basemapPref, onFallback });
   const plateStyle = () => ({ color: cssVar('--plates'), weight: 1, opacity: 0.8, lineCap: 'round' });
   const plates = L.geoJSON(null, {
-    pane: 'plates', renderer: L.canvas({ pane: 'plates' }), interactive: false,
-    attribution: PLATES_CREDIT, style: plateStyle,
+    pane: 'plates', renderer: L.canvas({ pane: 'plates' }), interactive: false, style: plateStyle,
   }).addTo(map);
+  // Credited once, while the layer is on (an `attribution` option would be added per segment).
+  plates.on('add', () => map.attributionControl.addAttribution(PLATES_CREDIT));
+  plates.on('remove', () => map.attributionControl.removeAttribution(PLATES_CREDIT));
+  map.attributionControl.addAttribution(PLATES_CREDIT);
   const quakes = L.featureGroup().addTo(map);
   const layers = L.control.layers(
     { 'OpenStreetMap (online)': base.osm, 'Offline basemap (Natural Earth)': base.offline },
@@ -51,8 +53,9 @@ export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasem
     if (e.target.type === 'radio') onBasemapPick(map.hasLayer(base.osm) ? 'osm' : 'offline');
   });
   // The plate boundaries come after the events (app.js calls this once the list is shown).
-  const loadPlates = () => fetch(urls.plates).then((r) => r.json()).then(async (fc) => {
-    await addInChunks(plates, fc.features);
+  // All segments as one MultiLineString: one map layer instead of 240.
+  const loadPlates = () => fetch(urls.plates).then((r) => r.json()).then((fc) => {
+    plates.addData({ type: 'MultiLineString', coordinates: fc.features.map((f) => f.geometry.coordinates) });
     document.body.dataset.plates = String(fc.features.length);
   }).catch(() => {});
   legend().addTo(map);
