@@ -11,7 +11,7 @@ import { ago } from './format.js';
 import { yieldToPage } from './tasks.js';
 
 /** Markers added per task when a list loads, so a big window never blocks the page for long. */
-const MARKER_CHUNK = 250;
+const MARKER_CHUNK = 100;
 /** Pushed events are applied at most this often (each application redraws the map's canvas). */
 const FLUSH_MS = 250;
 /** How often events that left the window are dropped, and the "last event" line refreshed. */
@@ -61,24 +61,30 @@ function note(topic, text) {
 }
 
 // ---------- map, list, detail ----------
-const view = createMap($('map'), {
-  urls: URLS,
-  basemapPref: state.filters.basemap,
-  fullscreenTarget: document.querySelector('main'),
-  onSelect: (id) => select(id, { fromMap: true }),
-  onFallback: () => note('basemap', 'OpenStreetMap tiles could not be loaded: showing the offline basemap.'),
-  onBasemapPick: (b) => { state.filters.basemap = b; writeUrl(); note('basemap', ''); },
-});
+// The map is built after the first frame is painted: the header, filters and list come first, and
+// building the map then finds the layout done instead of forcing it inside one long task.
+let view = null;
+const mapReady = new Promise((ok) => requestAnimationFrame(() => setTimeout(() => {
+  view = createMap($('map'), {
+    urls: URLS,
+    basemapPref: state.filters.basemap,
+    fullscreenTarget: document.querySelector('main'),
+    onSelect: (id) => select(id, { fromMap: true }),
+    onFallback: () => note('basemap', 'OpenStreetMap tiles could not be loaded: showing the offline basemap.'),
+    onBasemapPick: (b) => { state.filters.basemap = b; writeUrl(); note('basemap', ''); },
+  });
+  ok(view);
+}, 0)));
 const list = new VirtualList($('list-scroll'), $('list'), { onSelect: (id) => select(id, { fromList: true }) });
 list.setData(state.events);
 
 async function select(unid, { fromMap = false, fromList = false } = {}) {
   state.selected = unid;
   writeUrl();
-  view.select(unid);
+  view?.select(unid);
   list.setSelected(unid);
   const e = state.events.entries.get(unid);
-  if (e && fromList && !PHONE.matches) view.map.panTo(latLng(e.f));
+  if (e && fromList && !PHONE.matches) view?.map.panTo(latLng(e.f));
   if (fromMap) list.revealId(unid);
   await showDetail(unid, () => state.selected === unid);
   if (fromList && state.selected === unid) $('d-title').focus();
@@ -88,7 +94,7 @@ function closeDetail() {
   $('detail').hidden = true;
   state.selected = null;
   writeUrl();
-  view.select(null);
+  view?.select(null);
   list.setSelected(null);
   const li = prev && document.querySelector(`#list li[data-unid="${CSS.escape(prev)}"] button`);
   li?.focus();
@@ -98,7 +104,7 @@ $('d-close').addEventListener('click', closeDetail);
 $('d-onmap').addEventListener('click', () => {
   const e = state.events.entries.get(state.selected);
   setView('map');
-  if (e) view.map.setView(latLng(e.f), Math.max(view.map.getZoom(), 5));
+  if (e && view) view.map.setView(latLng(e.f), Math.max(view.map.getZoom(), 5));
 });
 document.addEventListener('keydown', (e) => {
   if (e.key !== 'Escape') return;
@@ -110,20 +116,21 @@ document.addEventListener('keydown', (e) => {
 function setView(v) {
   document.body.dataset.view = v;
   for (const b of document.querySelectorAll('.views button')) b.setAttribute('aria-pressed', String(b.dataset.view === v));
-  if (v === 'map') view.map.invalidateSize();
+  if (v === 'map') view?.map.invalidateSize();
   else list.refresh();
 }
 for (const b of document.querySelectorAll('.views button')) b.addEventListener('click', () => setView(b.dataset.view));
 function layoutChanged() {
   // On a phone the filters fold away; on a wide screen they are always shown.
   $('filters-box').open = !PHONE.matches;
-  view.map.invalidateSize();
+  view?.map.invalidateSize();
 }
 PHONE.addEventListener('change', layoutChanged);
-DARK.addEventListener('change', () => view.restyle());
+DARK.addEventListener('change', () => view?.restyle());
 
 // ---------- data ----------
 async function syncMarkers(seq) {
+  const view = await mapReady;
   for (const id of [...view.markers.keys()]) if (!state.events.entries.has(id)) view.remove(id);
   const all = state.events.order;
   for (let i = 0; i < all.length; i += MARKER_CHUNK) {
@@ -173,6 +180,7 @@ function queue(f) {
 }
 function flush() {
   if (!flushQueued) return;
+  if (!view) { mapReady.then(flush); return; }
   flushQueued = false;
   lastFlush = performance.now();
   let selectedChanged = false;
@@ -196,7 +204,7 @@ function tick() {
   const since = viewSince(state.filters.window);
   if (since !== state.since) {
     state.since = since;
-    for (const id of state.events.pruneBefore(since)) view.remove(id);
+    for (const id of state.events.pruneBefore(since)) view?.remove(id);
     list.refresh();
     showCount();
     updateDownloads();
@@ -264,5 +272,5 @@ layoutChanged();
 writeUrl();
 updateDownloads();
 load(firstList).then(() => { if (state.selected) select(state.selected); }).catch(() => note('list', 'Could not load events; retrying on the next update.'))
-  .finally(() => view.loadPlates());
-window.__qs = { state, view, list, stream, get events() { return state.events.entries; } }; // for tests and the curious
+  .finally(() => mapReady.then((v) => v.loadPlates()));
+window.__qs = { state, list, stream, get view() { return view; }, get events() { return state.events.entries; } }; // for tests and the curious
