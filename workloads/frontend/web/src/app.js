@@ -197,6 +197,7 @@ function flush() {
   state.pending.clear();
   list.refresh();
   showCount();
+  showLast();
   if (selectedChanged) showDetail(state.selected, () => state.selected !== null);
 }
 
@@ -209,10 +210,12 @@ function tick() {
     showCount();
     updateDownloads();
   }
-  if (state.lastEventAt) {
-    const iso = state.lastEventAt.toISOString();
-    $('last').textContent = `Last event ${iso.slice(11, 19)} UTC (${ago(iso)})`;
-  }
+  showLast();
+}
+function showLast() {
+  if (!state.lastEventAt) return;
+  const iso = state.lastEventAt.toISOString();
+  $('last').textContent = `Last event ${iso.slice(11, 19)} UTC (${ago(iso)})`;
 }
 setInterval(tick, TICK_MS);
 
@@ -250,7 +253,6 @@ const stream = liveStream({
   onReset: reload,
   onQuake: ({ feature }) => {
     state.lastEventAt = new Date();
-    tick();
     queue(feature);
   },
 });
