@@ -223,7 +223,8 @@ setInterval(tick, TICK_MS);
 const STATES = {
   connecting: () => 'Connecting…',
   live: () => 'Live',
-  waiting: (s) => `Disconnected · retrying in ${s} s`,
+  // On a phone the header's second line also holds the replay note: say less.
+  waiting: (s) => (PHONE.matches ? `Retrying in ${s} s` : `Disconnected · retrying in ${s} s`),
   offline: () => 'Offline · waiting for the network',
 };
 function setConn(s, detail) {
