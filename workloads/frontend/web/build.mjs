@@ -2,7 +2,8 @@
 // Everything comes from npm packages in node_modules and files in this folder; nothing is fetched
 // at run time. What it writes:
 //   index.html                 the page, naming the hashed files below
-//   app-HASH.js, app-HASH.css  the bundle (esbuild)
+//   app-HASH.js, app-HASH.css  the bundle (esbuild), and its chunks under esbuild's hashed names
+//                              (mapview-HASH.js: the map and Leaflet; chunk-HASH.js: shared code)
 //   countries-HASH.json        Natural Earth 1:110m (TopoJSON, world-atlas), the offline basemap
 //   plates-HASH.json           PB2002 plate boundaries as GeoJSON (plates.mjs)
 //   icon-HASH.svg              the favicon
@@ -14,7 +15,7 @@ import * as esbuild from 'esbuild';
 import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync, brotliCompressSync, constants as z } from 'node:zlib';
-import { join, dirname } from 'node:path';
+import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { digToGeoJSON } from './plates.mjs';
 
@@ -27,6 +28,8 @@ const TYPES = {
   html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8',
   json: 'application/json', svg: 'image/svg+xml', txt: 'text/plain; charset=utf-8',
 };
+// esbuild's names for chunks: NAME-HASH.js, HASH 8 characters of base32 of the contents.
+const ESBUILD_HASHED = /^[a-z]+-[A-Z2-7]{8}\.js$/;
 // A compressed copy is kept only when it saves at least this share of the bytes.
 const MIN_SAVING = 0.1;
 const sha = (buf) => createHash('sha256').update(buf).digest('hex');
@@ -55,6 +58,13 @@ const built = await esbuild.build({
   minify: true,
   sourcemap: false,
   target: ['es2020'],
+  // ES modules split into chunks: the map (Leaflet) is imported after the first frame, so the
+  // page's first task does not evaluate it. Chunks keep esbuild's content-hashed names, because
+  // the modules import each other by those names.
+  format: 'esm',
+  splitting: true,
+  entryNames: '[name]',
+  chunkNames: '[name]-[hash]',
   write: false,
   outdir: out,
   loader: { '.png': 'dataurl', '.svg': 'dataurl' },
@@ -62,16 +72,22 @@ const built = await esbuild.build({
   legalComments: 'none', // the licences are in THIRD-PARTY.txt
   logLevel: 'warning',
 });
-const bundle = {};
+const bundle = { chunks: [] };
 for (const f of built.outputFiles) {
-  const ext = f.path.endsWith('.css') ? 'css' : 'js';
-  bundle[ext] = hashed('app', ext, f.contents);
+  const name = basename(f.path);
+  if (name === 'app.js') bundle.js = hashed('app', 'js', f.contents);
+  else if (name === 'app.css') bundle.css = hashed('app', 'css', f.contents);
+  else if (ESBUILD_HASHED.test(name)) { files[name] = Buffer.from(f.contents); bundle.chunks.push(name); }
+  else throw new Error(`unexpected esbuild output ${name}`);
 }
+// Every chunk is fetched at once, beside the entry, instead of after it.
+const preloads = bundle.chunks.sort().map((c) => `<link rel="modulepreload" href="/assets/${c}">`).join('\n  ');
 
 files['index.html'] = Buffer.from(readFileSync(join(here, 'src/index.html'), 'utf8')
   .replaceAll('/assets/app.css', `/assets/${bundle.css}`)
   .replaceAll('/assets/app.js', `/assets/${bundle.js}`)
-  .replaceAll('/assets/icon.svg', `/assets/${iconName}`));
+  .replaceAll('/assets/icon.svg', `/assets/${iconName}`)
+  .replace('<!-- modulepreload -->', preloads));
 for (const ref of ['app.css', 'app.js', 'icon.svg']) {
   if (files['index.html'].includes(`/assets/${ref}`)) throw new Error(`index.html still names /assets/${ref}`);
 }
@@ -107,7 +123,7 @@ for (const [name, contents] of Object.entries(files)) {
   manifest[name] = {
     type: TYPES[ext] || 'application/octet-stream',
     etag: sha(contents).slice(0, 24),
-    immutable: /-[0-9a-f]{12}\.[a-z]+$/.test(name),
+    immutable: /-[0-9a-f]{12}\.[a-z]+$/.test(name) || ESBUILD_HASHED.test(name),
     encodings,
   };
 }

@@ -4,7 +4,6 @@
 import { readUrl, urlQuery, listQuery, apiFilters, matches, viewSince } from './filters.js';
 import { EventSet } from './events.js';
 import { VirtualList } from './list.js';
-import { createMap } from './mapview.js';
 import { liveStream } from './stream.js';
 import { showDetail } from './detail.js';
 import { ago } from './format.js';
@@ -61,10 +60,13 @@ function note(topic, text) {
 }
 
 // ---------- map, list, detail ----------
-// The map is built after the first frame is painted: the header, filters and list come first, and
-// building the map then finds the layout done instead of forcing it inside one long task.
+// The map (and Leaflet, in a chunk of its own) is loaded and built after the first frame is
+// painted: the header, filters and list come first, and building the map then finds the layout
+// done instead of forcing it inside one long task.
 let view = null;
-const mapReady = new Promise((ok) => requestAnimationFrame(() => setTimeout(() => {
+const mapReady = new Promise((ok) => requestAnimationFrame(() => setTimeout(async () => {
+  const { createMap } = await import('./mapview.js');
+  await yieldToPage(); // evaluating Leaflet and building the map: two tasks, not one
   view = createMap($('map'), {
     urls: URLS,
     basemapPref: state.filters.basemap,
