@@ -80,8 +80,10 @@ for (const f of built.outputFiles) {
   else if (ESBUILD_HASHED.test(name)) { files[name] = Buffer.from(f.contents); bundle.chunks.push(name); }
   else throw new Error(`unexpected esbuild output ${name}`);
 }
-// Every chunk is fetched at once, beside the entry, instead of after it.
-const preloads = bundle.chunks.sort().map((c) => `<link rel="modulepreload" href="/assets/${c}">`).join('\n  ');
+// The shared chunk is fetched beside the entry instead of after it. The map's chunk is not: on a
+// slow connection it would share the bandwidth with the stylesheet and delay the first paint.
+const preloads = bundle.chunks.filter((c) => c.startsWith('chunk-')).sort()
+  .map((c) => `<link rel="modulepreload" href="/assets/${c}">`).join('\n  ');
 
 files['index.html'] = Buffer.from(readFileSync(join(here, 'src/index.html'), 'utf8')
   .replaceAll('/assets/app.css', `/assets/${bundle.css}`)

@@ -12,10 +12,13 @@ page=$(curl -fsS "$url/")
 js=$(grep -o '/assets/app-[0-9a-f]*\.js' <<<"$page" | head -1)
 css=$(grep -o '/assets/app-[0-9a-f]*\.css' <<<"$page" | head -1)
 icon=$(grep -o '/assets/icon-[0-9a-f]*\.svg' <<<"$page" | head -1)
-chunks=$(grep -o '/assets/[a-z]*-[A-Z2-7]\{8\}\.js' <<<"$page" | tr '\n' ' ')
-bundle=$(curl -fsS "$url$js")
-plates=$(grep -o '/assets/plates-[0-9a-f]*\.json' <<<"$bundle" | head -1)
-countries=$(grep -o '/assets/countries-[0-9a-f]*\.json' <<<"$bundle" | head -1)
+entry=$(curl -fsS "$url$js")
+# esbuild's chunks (NAME-HASH.js), named by the entry; the data files are named inside them.
+chunks=$(grep -o '[a-z]*-[A-Z2-7]\{8\}\.js' <<<"$entry" | sort -u | sed 's#^#/assets/#' | tr '\n' ' ')
+code="$entry"
+for c in $chunks; do code+=$(curl -fsS "$url$c"); done
+plates=$(grep -o '/assets/plates-[0-9a-f]*\.json' <<<"$code" | head -1)
+countries=$(grep -o '/assets/countries-[0-9a-f]*\.json' <<<"$code" | head -1)
 since=$(date -u -d '-24 hours' +%Y-%m-%dT%H%%3A%M%%3A00Z)
 paths="/ $js $chunks$css $icon $plates $countries /api/quakes?since=$since&limit=20000"
 echo "paths: $paths"
