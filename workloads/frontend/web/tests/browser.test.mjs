@@ -171,6 +171,7 @@ test('online, OpenStreetMap tiles are the basemap and the offline one is not dra
 test('the page is served precompressed, with hashed immutable assets and a strict CSP', async () => {
   const seen = [];
   const { page, ctx } = await openPage('/', { setup: (p) => p.on('response', (r) => seen.push(r)) });
+  await page.waitForFunction(() => document.body.dataset.plates, null, { timeout: LIMIT }); // loaded after the events
   const doc = seen.find((r) => r.url() === `${info.url}/`);
   const h = await doc.allHeaders();
   assert.match(h['content-security-policy'], /script-src 'self'; style-src 'self'/);
