@@ -15,12 +15,13 @@
 
 use crate::error::InvalidEvent;
 use crate::event::{Event, Rank};
-use crate::index::{Grid, lower, upper};
+use crate::index::{CellHasher, Grid, lower, upper};
 use crate::record::{self, SequenceRecord};
 use crate::snapshot::{SNAPSHOT_VERSION, Snapshot};
-use crate::windows::{N_BANDS, Params, Point, band_bound, band_of, covers, window};
+use crate::windows::{N_BANDS, Params, Point, Window, band_bound, band_of, covers, window};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 /// A sequence's id is `seq-` and the unid of its founding event: the earliest event whose
@@ -59,6 +60,15 @@ impl Slot {
 
     pub fn mag(&self) -> f64 {
         self.ev.mag.unwrap_or(f64::NEG_INFINITY)
+    }
+
+    /// The rank order of two slots, without building their ranks.
+    fn rank_cmp(&self, other: &Slot) -> std::cmp::Ordering {
+        other
+            .mag()
+            .total_cmp(&self.mag())
+            .then(self.time_us.cmp(&other.time_us))
+            .then_with(|| self.unid.cmp(&other.unid))
     }
 
     fn rank(&self) -> Rank {
@@ -115,6 +125,8 @@ pub struct Counters {
     pub stale: u64,
 }
 
+type Fast = BuildHasherDefault<CellHasher>;
+
 #[derive(Debug, Clone)]
 pub struct Grouper {
     params: Params,
@@ -123,15 +135,16 @@ pub struct Grouper {
     by_unid: HashMap<Arc<str>, u32>,
     /// Every grouped event.
     grid: Grid,
-    /// Heads only, one grid per magnitude band.
+    /// Heads only, one grid per magnitude band, and each band's largest window.
     heads: Vec<Grid>,
+    bounds: Vec<Window>,
     /// Head -> the events it claimed.
-    clusters: HashMap<u32, BTreeSet<u32>>,
+    clusters: HashMap<u32, BTreeSet<u32>, Fast>,
     queue: BTreeSet<(Rank, u32)>,
     /// Heads whose cluster changed since the last `take_changes`.
     touched: BTreeSet<u32>,
     /// Head -> the id last reported for its cluster.
-    published: HashMap<u32, String>,
+    published: HashMap<u32, String, Fast>,
     counters: Counters,
 }
 
@@ -144,10 +157,11 @@ impl Grouper {
             by_unid: HashMap::new(),
             grid: Grid::default(),
             heads: vec![Grid::default(); N_BANDS],
-            clusters: HashMap::new(),
+            bounds: (0..N_BANDS).map(|b| band_bound(&params, b)).collect(),
+            clusters: HashMap::default(),
             queue: BTreeSet::new(),
             touched: BTreeSet::new(),
-            published: HashMap::new(),
+            published: HashMap::default(),
             counters: Counters::default(),
         }
     }
@@ -437,8 +451,7 @@ impl Grouper {
     /// An event becomes a head: the events in its window that no earlier head claims are
     /// evaluated again.
     fn promote(&mut self, h: u32) {
-        let s = self.slot(h);
-        let (p, rank) = (s.point(), s.rank());
+        let p = self.slot(h).point();
         self.heads[band_of(p.mag)].insert(p.lat, p.lon, p.time_us, h);
         self.clusters.insert(h, BTreeSet::new());
         self.touched.insert(h);
@@ -451,49 +464,52 @@ impl Grouper {
                     found.push(y)
                 }
             });
+        let s = self.slot(h);
+        let mut queue = Vec::new();
         for y in found {
             let sy = self.slot(y);
-            let ry = sy.rank();
-            if ry <= rank || !covers(&self.params, &p, &sy.point()) {
+            if !sy.rank_cmp(s).is_gt() || !covers(&self.params, &p, &sy.point()) {
                 continue;
             }
             let settled = match sy.status {
-                Status::Member(g) => self.slot(g).rank() < rank,
+                Status::Member(g) => self.slot(g).rank_cmp(s).is_lt(),
                 Status::Pending => true, // already queued
                 Status::Head => false,
                 Status::Ineligible => true,
             };
             if !settled {
-                self.queue.insert((ry, y));
+                queue.push((sy.rank(), y));
             }
         }
+        self.queue.extend(queue);
     }
 
     /// The first-ranked head (before `e`) whose window holds `e`.
     fn claimer(&self, e: u32) -> Option<u32> {
         let s = self.slot(e);
-        let (p, rank) = (s.point(), s.rank());
-        let mut best: Option<(Rank, u32)> = None;
+        let p = s.point();
+        let mut best: Option<&Slot> = None;
+        let mut best_idx = None;
         for band in band_of(p.mag)..N_BANDS {
             let grid = &self.heads[band];
             if grid.is_empty() {
                 continue;
             }
-            let w = band_bound(&self.params, band);
+            let w = self.bounds[band];
             let t = p.time_us as f64;
             grid.query(p.lat, p.lon, w.distance_km, lower(t - w.after_us), upper(t + w.before_us), |h| {
                 let sh = self.slot(h);
-                let rh = sh.rank();
                 if h != e
-                    && rh < rank
-                    && best.as_ref().is_none_or(|(b, _)| rh < *b)
+                    && sh.rank_cmp(s).is_lt()
+                    && best.is_none_or(|b| sh.rank_cmp(b).is_lt())
                     && covers(&self.params, &sh.point(), &p)
                 {
-                    best = Some((rh, h));
+                    best = Some(sh);
+                    best_idx = Some(h);
                 }
             });
         }
-        best.map(|(_, h)| h)
+        best_idx
     }
 
     /// Evaluates queued events in rank order until the queue is empty. Everything ranked before
@@ -567,7 +583,7 @@ impl Grouper {
         (self.id_of(head).as_deref() == Some(id)).then_some(head)
     }
 
-    fn current_ids(&self) -> HashMap<u32, String> {
+    fn current_ids(&self) -> HashMap<u32, String, Fast> {
         self.clusters
             .keys()
             .filter_map(|&h| self.id_of(h).map(|id| (h, id)))

@@ -4,6 +4,7 @@
 
 use crate::geo::KM_PER_DEGREE;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Cell size, degrees: about 55 km of latitude, the window of an M 6 (GK windows span 4 to 190 km).
 pub(crate) const CELL_DEG: f64 = 0.5;
@@ -16,8 +17,33 @@ const RADIUS_SLACK: f64 = 1.01;
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Grid {
-    cells: HashMap<(i32, i32), BTreeSet<(i64, u32)>>,
+    cells: HashMap<u32, BTreeSet<(i64, u32)>, BuildHasherDefault<CellHasher>>,
     len: usize,
+}
+
+/// Cell keys are small integers chosen by us, not by an adversary: a multiplicative
+/// (Fibonacci) hash is enough, and several times cheaper than SipHash on the query path.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CellHasher(u64);
+
+impl Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0 ^ u64::from(v)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+fn key(row: i32, col: i32) -> u32 {
+    (row * LON_CELLS + col) as u32
 }
 
 fn lat_cell(lat: f64) -> i32 {
@@ -30,19 +56,19 @@ fn lon_cell(lon: f64) -> i32 {
 
 impl Grid {
     pub fn insert(&mut self, lat: f64, lon: f64, time_us: i64, idx: u32) {
-        if self.cells.entry((lat_cell(lat), lon_cell(lon))).or_default().insert((time_us, idx)) {
+        if self.cells.entry(key(lat_cell(lat), lon_cell(lon))).or_default().insert((time_us, idx)) {
             self.len += 1;
         }
     }
 
     pub fn remove(&mut self, lat: f64, lon: f64, time_us: i64, idx: u32) -> bool {
-        let key = (lat_cell(lat), lon_cell(lon));
-        let Some(cell) = self.cells.get_mut(&key) else {
+        let k = key(lat_cell(lat), lon_cell(lon));
+        let Some(cell) = self.cells.get_mut(&k) else {
             return false;
         };
         let removed = cell.remove(&(time_us, idx));
         if cell.is_empty() {
-            self.cells.remove(&key);
+            self.cells.remove(&k);
         }
         self.len -= usize::from(removed);
         removed
@@ -68,21 +94,16 @@ impl Grid {
         } else {
             dlat / phi_max.to_radians().cos()
         };
-        let cols: Box<dyn Iterator<Item = i32>> = if dlon >= 180.0 {
-            Box::new(0..LON_CELLS)
+        let (first, count) = if dlon >= 180.0 {
+            (0, LON_CELLS)
         } else {
             let first = ((lon - dlon + 180.0) / CELL_DEG).floor() as i32;
             let last = ((lon + dlon + 180.0) / CELL_DEG).floor() as i32;
-            if last - first + 1 >= LON_CELLS {
-                Box::new(0..LON_CELLS)
-            } else {
-                Box::new((first..=last).map(|c| c.rem_euclid(LON_CELLS)))
-            }
+            (first, (last - first + 1).min(LON_CELLS))
         };
-        let rows = lat_cell(lat_lo)..=lat_cell(lat_hi);
-        for col in cols {
-            for row in rows.clone() {
-                if let Some(cell) = self.cells.get(&(row, col)) {
+        for row in lat_cell(lat_lo)..=lat_cell(lat_hi) {
+            for c in first..first + count {
+                if let Some(cell) = self.cells.get(&key(row, c.rem_euclid(LON_CELLS))) {
                     for &(_, idx) in cell.range((t_lo, 0)..=(t_hi, u32::MAX)) {
                         f(idx);
                     }

@@ -5,8 +5,8 @@
 //!
 //! "Sensible" is judged against published values: regional b ≈ 1.14 ± 0.07 for the Marmara
 //! region (ML, 2000–2020, Mc 2.7; Sigma J. Eng. Nat. Sci. 38(3), 2020); Omori p usually 0.9–1.5
-//! (Utsu, Ogata & Matsu'ura 1995); ΔM ≈ 1.2 (Båth 1965); the largest aftershock of this one was
-//! the Mw 5.3 thirteen minutes after the mainshock (GFZ; EMSC).
+//! (Utsu, Ogata & Matsu'ura 1995); ΔM ≈ 1.2 (Båth 1965); EMSC lists the largest aftershock as
+//! an Mw 5.3 two minutes after the mainshock.
 
 mod common;
 

@@ -132,7 +132,7 @@ fn omori_uncertainty_covers_the_true_p_at_its_nominal_rate() {
     let (mut hits_all, mut draws_all) = (0usize, 0usize);
     for p in [0.9, 1.1, 1.4] {
         for n in [omori::OMORI_MIN_EVENTS, 200] {
-            let (mut hits, mut hits_c, mut mean_p) = (0, 0, 0.0);
+            let (mut hits, mut hits_c, mut mean_p, mut mean_sigma) = (0, 0, 0.0, 0.0);
             for _ in 0..R {
                 let t = omori_sample(&mut rng, n, 0.05, p, 30.0);
                 let f = omori::fit(&t, 0.0, 30.0).unwrap();
@@ -140,12 +140,16 @@ fn omori_uncertainty_covers_the_true_p_at_its_nominal_rate() {
                 let lc = f.covariance.map(|m| m[1][1].sqrt());
                 hits_c += usize::from(lc.is_some_and(|s| (f.c.ln() - 0.05f64.ln()).abs() <= 1.96 * s));
                 mean_p += f.p / R as f64;
+                mean_sigma += f.sigma_p.unwrap_or(f64::NAN) / R as f64;
             }
             let (cov, cov_c) = (hits as f64 / R as f64, hits_c as f64 / R as f64);
-            println!("p={p} n={n}: coverage of p {cov:.3}, of ln c {cov_c:.3}, mean p {mean_p:.4}");
+            println!("p={p} n={n}: coverage of p {cov:.3}, of ln c {cov_c:.3}, mean p {mean_p:.4}, mean σ(p) {mean_sigma:.4}");
             // sd of the rate is 0.011 at R = 400.
             assert!((0.91..=0.99).contains(&cov), "p={p} n={n}: coverage {cov}");
-            assert!((mean_p - p).abs() < 0.05, "p={p} n={n}: mean p {mean_p}");
+            assert!((0.90..=0.99).contains(&cov_c), "p={p} n={n}: coverage of ln c {cov_c}");
+            // The MLE of p is biased upwards in small samples (about +0.05 at 50 events, a
+            // third of its standard error); the bias fades as the sample grows.
+            assert!((mean_p - p).abs() < 0.4 * mean_sigma, "p={p} n={n}: mean p {mean_p}, σ {mean_sigma}");
             hits_all += hits;
             draws_all += R;
         }

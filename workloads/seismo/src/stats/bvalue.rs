@@ -3,7 +3,7 @@
 //!
 //!   b = log10(e) / (mean(M) − (Mc − ΔM/2))
 //!
-//! over the events with M ≥ Mc, and its standard error by Shi & Bolt (1982, eq. 10):
+//! over the events with M ≥ Mc, and its standard error by Shi & Bolt (1982):
 //!
 //!   σ(b) = 2.30 b² σ(mean), σ²(mean) = Σ (Mi − mean)² / (n (n − 1))
 //!
