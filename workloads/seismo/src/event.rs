@@ -187,7 +187,10 @@ mod tests {
         let b = ev("x", "2025-04-23T11:00:00Z", Some(5.9));
         assert!(b.supersedes(&a) && !a.supersedes(&b));
         let c = ev("x", "2025-04-23T11:00:00Z", Some(6.2));
-        assert!(c.supersedes(&b) && !b.supersedes(&c), "same lastupdate: the content decides, both ways");
+        assert!(
+            c.supersedes(&b) && !b.supersedes(&c),
+            "same lastupdate: the content decides, both ways"
+        );
         assert!(!b.supersedes(&b.clone()), "an identical revision is a duplicate");
     }
 
@@ -195,7 +198,13 @@ mod tests {
     fn only_earthquakes_with_a_magnitude_are_grouped() {
         assert!(ev("x", "2025-04-23T10:00:00Z", Some(3.0)).is_groupable());
         assert!(!ev("x", "2025-04-23T10:00:00Z", None).is_groupable());
-        for (t, yes) in [("ke", true), ("SE", true), ("earthquake", true), ("quarry blast", false), ("km", false)] {
+        for (t, yes) in [
+            ("ke", true),
+            ("SE", true),
+            ("earthquake", true),
+            ("quarry blast", false),
+            ("km", false),
+        ] {
             assert_eq!(is_earthquake(Some(t)), yes, "{t}");
         }
         assert!(is_earthquake(None));
@@ -217,7 +226,10 @@ mod tests {
         let mut e = ev("x", "2025-04-23T10:00:00Z", Some(11.0));
         assert_eq!(e.validate().unwrap_err().code(), "out_of_range");
         e.mag = Some(f64::NAN);
-        assert!(matches!(e.validate(), Err(InvalidEvent::OutOfRange { field: "mag", .. })));
+        assert!(matches!(
+            e.validate(),
+            Err(InvalidEvent::OutOfRange { field: "mag", .. })
+        ));
         e.mag = Some(5.0);
         e.unid = "a b".into();
         assert_eq!(e.validate().unwrap_err().code(), "bad_unid");
@@ -225,7 +237,10 @@ mod tests {
         assert_eq!(e.validate().unwrap_err().code(), "bad_unid");
         e.unid = "ok".into();
         e.lat = 91.0;
-        assert!(matches!(e.validate(), Err(InvalidEvent::OutOfRange { field: "lat", .. })));
+        assert!(matches!(
+            e.validate(),
+            Err(InvalidEvent::OutOfRange { field: "lat", .. })
+        ));
     }
 
     #[test]

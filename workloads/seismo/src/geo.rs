@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn centroids() {
         let (lat, lon) = centroid([(10.0, 179.0), (10.0, -179.0)]).unwrap();
-        assert!((lat - 10.0).abs() < 0.01 && (lon.abs() - 180.0).abs() < 1e-9, "{lat} {lon}");
+        assert!(
+            (lat - 10.0).abs() < 0.01 && (lon.abs() - 180.0).abs() < 1e-9,
+            "{lat} {lon}"
+        );
         let (lat, lon) = centroid([(40.0, 28.0), (41.0, 29.0)]).unwrap();
         assert!((lat - 40.5).abs() < 0.01 && (lon - 28.5).abs() < 0.01);
         assert!(centroid([]).is_none());

@@ -347,7 +347,10 @@ impl Grouper {
             }
         }
         updated.sort();
-        let mut removed: Vec<String> = old.into_iter().filter(|id| updated.binary_search(id).is_err()).collect();
+        let mut removed: Vec<String> = old
+            .into_iter()
+            .filter(|id| updated.binary_search(id).is_err())
+            .collect();
         removed.sort();
         removed.dedup();
         Changes { updated, removed }
@@ -458,12 +461,18 @@ impl Grouper {
         let w = window(&self.params, p.mag);
         let t = p.time_us as f64;
         let mut found = Vec::new();
-        self.grid
-            .query(p.lat, p.lon, w.distance_km, lower(t - w.before_us), upper(t + w.after_us), |y| {
+        self.grid.query(
+            p.lat,
+            p.lon,
+            w.distance_km,
+            lower(t - w.before_us),
+            upper(t + w.after_us),
+            |y| {
                 if y != h {
                     found.push(y)
                 }
-            });
+            },
+        );
         let s = self.slot(h);
         let mut queue = Vec::new();
         for y in found {
@@ -497,17 +506,24 @@ impl Grouper {
             }
             let w = self.bounds[band];
             let t = p.time_us as f64;
-            grid.query(p.lat, p.lon, w.distance_km, lower(t - w.after_us), upper(t + w.before_us), |h| {
-                let sh = self.slot(h);
-                if h != e
-                    && sh.rank_cmp(s).is_lt()
-                    && best.is_none_or(|b| sh.rank_cmp(b).is_lt())
-                    && covers(&self.params, &sh.point(), &p)
-                {
-                    best = Some(sh);
-                    best_idx = Some(h);
-                }
-            });
+            grid.query(
+                p.lat,
+                p.lon,
+                w.distance_km,
+                lower(t - w.after_us),
+                upper(t + w.before_us),
+                |h| {
+                    let sh = self.slot(h);
+                    if h != e
+                        && sh.rank_cmp(s).is_lt()
+                        && best.is_none_or(|b| sh.rank_cmp(b).is_lt())
+                        && covers(&self.params, &sh.point(), &p)
+                    {
+                        best = Some(sh);
+                        best_idx = Some(h);
+                    }
+                },
+            );
         }
         best_idx
     }

@@ -56,7 +56,12 @@ fn lon_cell(lon: f64) -> i32 {
 
 impl Grid {
     pub fn insert(&mut self, lat: f64, lon: f64, time_us: i64, idx: u32) {
-        if self.cells.entry(key(lat_cell(lat), lon_cell(lon))).or_default().insert((time_us, idx)) {
+        if self
+            .cells
+            .entry(key(lat_cell(lat), lon_cell(lon)))
+            .or_default()
+            .insert((time_us, idx))
+        {
             self.len += 1;
         }
     }
@@ -153,7 +158,10 @@ mod tests {
                 let got = found(&g, plat, plon, r);
                 for (i, &(lat, lon)) in pts.iter().enumerate() {
                     if haversine_km(plat, plon, lat, lon) <= r {
-                        assert!(got.contains(&(i as u32)), "probe ({plat},{plon}) r={r}: missed ({lat},{lon})");
+                        assert!(
+                            got.contains(&(i as u32)),
+                            "probe ({plat},{plon}) r={r}: missed ({lat},{lon})"
+                        );
                     }
                 }
             }

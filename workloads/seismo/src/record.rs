@@ -242,7 +242,12 @@ pub(crate) fn build(params: &Params, id: String, events: &[&Event], now: DateTim
     let (first, last) = (by_time[0].time, by_time[by_time.len() - 1].time);
     let foreshocks = events.iter().filter(|e| e.time_us() < t_main).count();
     let aftershocks: Vec<&Event> = events[1..].iter().copied().filter(|e| e.time_us() >= t_main).collect();
-    let in_last = |span: i64| events.iter().filter(|e| e.time_us() <= now_us && e.time_us() > now_us - span).count();
+    let in_last = |span: i64| {
+        events
+            .iter()
+            .filter(|e| e.time_us() <= now_us && e.time_us() > now_us - span)
+            .count()
+    };
     let share = moment::largest_share(main_mag, events.iter().map(|e| e.mag.expect("grouped")));
     let open_until_us = t_main.saturating_add(w.after_us as i64);
 
@@ -305,7 +310,11 @@ fn name(main: &Event) -> String {
         let ew = if main.lon >= 0.0 { 'E' } else { 'W' };
         format!("{:.2}{ns} {:.2}{ew}", main.lat.abs(), main.lon.abs())
     });
-    format!("{place} M{:.1} {}", main.mag.unwrap_or(f64::NAN), main.time.format("%Y-%m-%d"))
+    format!(
+        "{place} M{:.1} {}",
+        main.mag.unwrap_or(f64::NAN),
+        main.time.format("%Y-%m-%d")
+    )
 }
 
 fn event_ref(e: &Event) -> EventRef {
@@ -329,7 +338,10 @@ fn centroid_of(events: &[&Event]) -> Centroid {
 
 fn extent_of(events: &[&Event]) -> Extent {
     let c = centroid_of(events);
-    let radius_km = events.iter().map(|e| haversine_km(c.lat, c.lon, e.lat, e.lon)).fold(0.0, f64::max);
+    let radius_km = events
+        .iter()
+        .map(|e| haversine_km(c.lat, c.lon, e.lat, e.lon))
+        .fold(0.0, f64::max);
     let lat_min = events.iter().map(|e| e.lat).fold(f64::INFINITY, f64::min);
     let lat_max = events.iter().map(|e| e.lat).fold(f64::NEG_INFINITY, f64::max);
     let offsets = events.iter().map(|e| lon_offset(c.lon, e.lon));
@@ -360,7 +372,11 @@ fn stats(events: &[&Event], aftershocks: &[&Event], now_us: i64, open_until_us: 
     let main = events[0];
     let scale = stats_scale(events);
     let same = |e: &Event| scale.is_some() && magnitude_scale(e.magtype.as_deref()) == scale;
-    let mags: Vec<f64> = events.iter().filter(|e| same(e)).map(|e| e.mag.expect("grouped")).collect();
+    let mags: Vec<f64> = events
+        .iter()
+        .filter(|e| same(e))
+        .map(|e| e.mag.expect("grouped"))
+        .collect();
     let fmd = mc::histogram(&mags)
         .into_iter()
         .map(|(k, count)| FmdBin {
@@ -374,12 +390,25 @@ fn stats(events: &[&Event], aftershocks: &[&Event], now_us: i64, open_until_us: 
         Err(e) => Err(e),
     };
     let omori_est = match mc_est {
-        Ok(m) => fit_omori(main, aftershocks.iter().copied().filter(|e| same(e)), m, now_us, open_until_us),
+        Ok(m) => fit_omori(
+            main,
+            aftershocks.iter().copied().filter(|e| same(e)),
+            m,
+            now_us,
+            open_until_us,
+        ),
         Err(e) => Err(e),
     };
     let bath = aftershocks.first().map(|a| {
-        let b = bath::check(main.mag.expect("grouped"), a.mag.expect("grouped"), b_est.ok().map(|b| b.b));
-        let (sm, sa) = (magnitude_scale(main.magtype.as_deref()), magnitude_scale(a.magtype.as_deref()));
+        let b = bath::check(
+            main.mag.expect("grouped"),
+            a.mag.expect("grouped"),
+            b_est.ok().map(|b| b.b),
+        );
+        let (sm, sa) = (
+            magnitude_scale(main.magtype.as_deref()),
+            magnitude_scale(a.magtype.as_deref()),
+        );
         bath_out(b, sm.is_some() && sm == sa)
     });
     Stats {

@@ -202,7 +202,10 @@ mod tests {
         let mut m = BAND_ORIGIN;
         while m <= crate::event::MAG_RANGE.1 {
             let (w, b) = (window(&p, m), band_bound(&p, band_of(m)));
-            assert!(w.distance_km <= b.distance_km && w.after_us <= b.after_us && w.before_us <= b.before_us, "M{m}");
+            assert!(
+                w.distance_km <= b.distance_km && w.after_us <= b.after_us && w.before_us <= b.before_us,
+                "M{m}"
+            );
             m += 0.01;
         }
         assert_eq!(band_of(6.5), band_of(6.99));

@@ -82,7 +82,11 @@ fn check_against_batch(params: Params, ops: &[Op], every: usize) {
     assert_eq!(records, fresh_records, "records differ from a fresh build");
     // Records are republished only when their cluster changes, so compare what does not depend
     // on the time of publication: the set of ids and each record recomputed now.
-    assert_eq!(topic.keys().collect::<Vec<_>>(), records.keys().collect::<Vec<_>>(), "published ids");
+    assert_eq!(
+        topic.keys().collect::<Vec<_>>(),
+        records.keys().collect::<Vec<_>>(),
+        "published ids"
+    );
     for (id, r) in &topic {
         assert_eq!(&g.record(id, now).unwrap(), r, "stale record {id}");
     }
@@ -99,7 +103,13 @@ struct Spec {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    (0.0..40.0f64, 0.0..0.6f64, 0.0..0.6f64, prop::option::weighted(0.95, 20..=65u32), prop::bool::weighted(0.05))
+    (
+        0.0..40.0f64,
+        0.0..0.6f64,
+        0.0..0.6f64,
+        prop::option::weighted(0.95, 20..=65u32),
+        prop::bool::weighted(0.05),
+    )
         .prop_map(|(days, dlat, dlon, mag, quarry)| Spec {
             // Times to the minute, magnitudes to 0.1: ties in rank and window edges happen.
             days: (days * 1440.0).round() / 1440.0,
@@ -179,10 +189,15 @@ fn a_foreshock_that_turns_out_bigger_takes_over_and_the_id_stays() {
     g.upsert(fore.clone()).unwrap();
     g.upsert(quake("main", 10.0, 40.05, 28.05, 5.0)).unwrap();
     for i in 0..20 {
-        g.upsert(quake(&format!("a{i:02}"), 10.1 + i as f64 * 0.5, 40.02, 28.02, 3.0)).unwrap();
+        g.upsert(quake(&format!("a{i:02}"), 10.1 + i as f64 * 0.5, 40.02, 28.02, 3.0))
+            .unwrap();
     }
     let ch = g.take_changes();
-    assert_eq!(ch.updated, vec!["seq-fore"], "the founder is the earliest event within 1.0 of the mainshock");
+    assert_eq!(
+        ch.updated,
+        vec!["seq-fore"],
+        "the founder is the earliest event within 1.0 of the mainshock"
+    );
     let r = g.record("seq-fore", at_days(20.0)).unwrap();
     assert_eq!((r.mainshock.unid.as_str(), r.members, r.foreshocks), ("main", 22, 1));
 
@@ -192,7 +207,10 @@ fn a_foreshock_that_turns_out_bigger_takes_over_and_the_id_stays() {
     assert_eq!(ch.updated, vec!["seq-fore"]);
     assert!(ch.removed.is_empty(), "{ch:?}");
     let r = g.record("seq-fore", at_days(20.0)).unwrap();
-    assert_eq!((r.mainshock.unid.as_str(), r.foreshocks, r.aftershocks), ("fore", 0, 21));
+    assert_eq!(
+        (r.mainshock.unid.as_str(), r.foreshocks, r.aftershocks),
+        ("fore", 0, 21)
+    );
     assert_eq!(r.largest_aftershock.unwrap().unid, "main");
     assert_eq!(g.sequence_of("a05").as_deref(), Some("seq-fore"));
 }
@@ -218,10 +236,16 @@ fn a_moved_or_retyped_event_leaves_its_sequence() {
     assert_eq!(g.sequence_of("b"), None);
     // Two events are below `min_members` (3): the sequence is withdrawn...
     let ch = g.take_changes();
-    assert_eq!((ch.updated.len(), ch.removed.as_slice()), (0, &["seq-main".to_string()][..]));
+    assert_eq!(
+        (ch.updated.len(), ch.removed.as_slice()),
+        (0, &["seq-main".to_string()][..])
+    );
     assert!(g.sequence_ids().is_empty() && g.record("seq-main", at_days(3.0)).is_none());
     // ... but the grouping still holds the cluster, and a new aftershock brings it back.
-    assert_eq!(g.clusters().iter().find(|c| c.head == "main").unwrap().members, vec!["c"]);
+    assert_eq!(
+        g.clusters().iter().find(|c| c.head == "main").unwrap().members,
+        vec!["c"]
+    );
     g.upsert(quake("d", 2.7, 40.0, 28.0, 2.9)).unwrap();
     assert_eq!(g.take_changes().updated, vec!["seq-main"]);
 }
@@ -253,7 +277,8 @@ fn a_much_larger_event_absorbs_an_earlier_sequence_and_its_id_changes() {
     let mut g = Grouper::new(Params::default());
     g.upsert(quake("m5", 0.0, 40.0, 28.0, 5.0)).unwrap();
     for i in 0..5 {
-        g.upsert(quake(&format!("a{i}"), 0.5 + i as f64, 40.0, 28.0, 3.0)).unwrap();
+        g.upsert(quake(&format!("a{i}"), 0.5 + i as f64, 40.0, 28.0, 3.0))
+            .unwrap();
     }
     assert_eq!(g.take_changes().updated, vec!["seq-m5"]);
     // Ten days later an M 7 nearby: the M 5 falls in its foreshock window (92 days).
@@ -271,15 +296,26 @@ fn swarms_are_told_from_mainshock_aftershock_sequences() {
     // A swarm: 15 events of M 3.4-3.8 over five days, nobody dominant.
     for i in 0..15 {
         let m = 3.4 + (i % 5) as f64 * 0.1;
-        g.upsert(quake(&format!("s{i:02}"), i as f64 / 3.0, 36.5, 25.5, m)).unwrap();
+        g.upsert(quake(&format!("s{i:02}"), i as f64 / 3.0, 36.5, 25.5, m))
+            .unwrap();
     }
     // A mainshock-aftershock sequence far away.
     g.upsert(quake("ms", 0.0, 40.0, 28.0, 5.5)).unwrap();
     for i in 0..15 {
-        g.upsert(quake(&format!("as{i:02}"), 0.1 + i as f64 / 3.0, 40.0, 28.0, 3.0 + (i % 4) as f64 * 0.3)).unwrap();
+        g.upsert(quake(
+            &format!("as{i:02}"),
+            0.1 + i as f64 / 3.0,
+            40.0,
+            28.0,
+            3.0 + (i % 4) as f64 * 0.3,
+        ))
+        .unwrap();
     }
-    let kinds: BTreeMap<String, SequenceKind> =
-        g.records(at_days(6.0)).into_iter().map(|r| (r.mainshock.unid, r.kind)).collect();
+    let kinds: BTreeMap<String, SequenceKind> = g
+        .records(at_days(6.0))
+        .into_iter()
+        .map(|r| (r.mainshock.unid, r.kind))
+        .collect();
     assert_eq!(kinds["s04"], SequenceKind::Swarm);
     assert_eq!(kinds["ms"], SequenceKind::MainshockAftershock);
 }
@@ -289,7 +325,11 @@ fn a_snapshot_restores_the_same_grouper() {
     let mut rng = rng(7);
     let mut g = Grouper::new(Params::default());
     for i in 0..400 {
-        let (d, la, lo) = (uniform(&mut rng) * 60.0, 40.0 + uniform(&mut rng), 28.0 + uniform(&mut rng));
+        let (d, la, lo) = (
+            uniform(&mut rng) * 60.0,
+            40.0 + uniform(&mut rng),
+            28.0 + uniform(&mut rng),
+        );
         let m = 2.5 + (uniform(&mut rng) * 30.0).floor() / 10.0;
         g.upsert(quake(&format!("q{i}"), d, la, lo, m)).unwrap();
     }
@@ -317,6 +357,9 @@ fn a_wire_quake_object_deserialises_as_an_event() {
         "lat":40.115,"lon":28.5381,"depth_km":7.0,"mag":1.4,"magtype":"ml","region":"WESTERN TURKEY",
         "agency":"AFAD","evtype":"ke","source":"emsc"}"#;
     let e: Event = serde_json::from_str(quake).unwrap();
-    assert_eq!((e.unid.as_str(), e.mag, e.magtype.as_deref()), ("20250305_0000090", Some(1.4), Some("ml")));
+    assert_eq!(
+        (e.unid.as_str(), e.mag, e.magtype.as_deref()),
+        ("20250305_0000090", Some(1.4), Some("ml"))
+    );
     assert!(e.is_groupable());
 }

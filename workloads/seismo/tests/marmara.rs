@@ -56,26 +56,47 @@ fn the_marmara_sequence_is_one_mainshock_aftershock_sequence() {
     assert!(r.foreshocks <= 5, "{} foreshocks", r.foreshocks);
     assert!(r.mainshock_moment_share > 0.85, "{}", r.mainshock_moment_share);
     // The aftershock zone of a ~30 km rupture along the Kumburgaz segment.
-    assert!((10.0..60.0).contains(&r.extent.radius_km), "radius {}", r.extent.radius_km);
-    assert!((r.centroid.lat - 40.85).abs() < 0.1 && (r.centroid.lon - 28.3).abs() < 0.2, "{:?}", r.centroid);
+    assert!(
+        (10.0..60.0).contains(&r.extent.radius_km),
+        "radius {}",
+        r.extent.radius_km
+    );
+    assert!(
+        (r.centroid.lat - 40.85).abs() < 0.1 && (r.centroid.lon - 28.3).abs() < 0.2,
+        "{:?}",
+        r.centroid
+    );
 
     // Statistics on ML, the scale of most members; the Mw and mb events are left out and counted.
     let s = &r.stats;
     assert_eq!(s.magnitude_type.as_deref(), Some("ml"));
     assert_eq!(s.events + s.excluded_events, r.members);
     assert!((5..=20).contains(&s.excluded_events), "{}", s.excluded_events);
-    let Estimate::Ok(mc) = &s.mc else { panic!("no Mc: {:?}", s.mc) };
+    let Estimate::Ok(mc) = &s.mc else {
+        panic!("no Mc: {:?}", s.mc)
+    };
     // The catalogue is cut at 2.5; its distribution peaks at 2.8.
     assert_eq!((mc.max_curvature, mc.mc), (2.8, 3.0));
-    let Estimate::Ok(b) = &s.b_value else { panic!("no b-value: {:?}", s.b_value) };
+    let Estimate::Ok(b) = &s.b_value else {
+        panic!("no b-value: {:?}", s.b_value)
+    };
     assert!(b.events >= 50);
     assert!((0.75..=1.4).contains(&b.b), "b = {} ± {}", b.b, b.sigma);
     assert!((0.04..0.25).contains(&b.sigma), "σ(b) = {}", b.sigma);
-    assert!((b.b - 1.14).abs() < 2.0 * (b.sigma.powi(2) + 0.07f64.powi(2)).sqrt(), "b differs from the region's 1.14 ± 0.07");
-    let Estimate::Ok(o) = &s.omori else { panic!("no Omori fit: {:?}", s.omori) };
+    assert!(
+        (b.b - 1.14).abs() < 2.0 * (b.sigma.powi(2) + 0.07f64.powi(2)).sqrt(),
+        "b differs from the region's 1.14 ± 0.07"
+    );
+    let Estimate::Ok(o) = &s.omori else {
+        panic!("no Omori fit: {:?}", s.omori)
+    };
     assert!((0.7..=1.6).contains(&o.p), "p = {} ± {:?}", o.p, o.sigma_p);
     assert!(o.c_days < 0.5 && o.k > 0.0, "{o:?}");
-    assert!(o.expected_next_24h > 0.0 && o.expected_next_24h < 30.0, "{}", o.expected_next_24h);
+    assert!(
+        o.expected_next_24h > 0.0 && o.expected_next_24h < 30.0,
+        "{}",
+        o.expected_next_24h
+    );
     let bath = s.bath.unwrap();
     assert!((bath.delta_m - 0.9).abs() < 1e-9 && bath.same_magnitude_type);
     assert_eq!(bath.verdict, BathVerdict::Typical);
@@ -137,13 +158,24 @@ fn the_other_clusters_of_the_month() {
     let g = Grouper::from_events(Params::default(), events.clone()).unwrap();
     let records = g.records(now(&events));
     for r in &records {
-        println!("{:<50} {:>4} {:?} share {:.2}", r.name, r.members, r.kind, r.mainshock_moment_share);
+        println!(
+            "{:<50} {:>4} {:?} share {:.2}",
+            r.name, r.members, r.kind, r.mainshock_moment_share
+        );
     }
     let simav = records.iter().find(|r| r.mainshock.unid == "20250425_0000108").unwrap();
-    assert_eq!(simav.kind, SequenceKind::Swarm, "M 4.6, 4.5 and 4.3 of similar size: no dominant event");
+    assert_eq!(
+        simav.kind,
+        SequenceKind::Swarm,
+        "M 4.6, 4.5 and 4.3 of similar size: no dominant event"
+    );
     assert!(records.iter().filter(|r| r.kind == SequenceKind::Swarm).count() >= 2);
     // No other sequence of the month reaches 50 events: their b-values say "not enough events".
     for r in records.iter().filter(|r| r.mainshock.unid != MAINSHOCK) {
-        assert!(matches!(r.stats.b_value, Estimate::NotEnoughEvents { required: 50, .. }), "{}", r.name);
+        assert!(
+            matches!(r.stats.b_value, Estimate::NotEnoughEvents { required: 50, .. }),
+            "{}",
+            r.name
+        );
     }
 }

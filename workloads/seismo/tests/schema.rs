@@ -17,7 +17,10 @@ fn schema() -> jsonschema::Validator {
 
 fn check(v: &jsonschema::Validator, r: &SequenceRecord) {
     let json = serde_json::to_value(r).unwrap();
-    let errors: Vec<String> = v.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = v
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{}: {errors:#?}", r.id);
     let back: SequenceRecord = serde_json::from_value(json).unwrap();
     assert_eq!(&back, r);
@@ -54,7 +57,14 @@ fn edge_cases_match_the_schema() {
     g.upsert(quake("big", 0.0, 60.0, -150.0, 7.5)).unwrap();
     for i in 0..400 {
         let m = 2.5 + (i % 17) as f64 * 0.1;
-        g.upsert(quake(&format!("a{i:03}"), 0.01 + (i as f64).powf(1.6) * 0.01, 60.1, -150.1, m)).unwrap();
+        g.upsert(quake(
+            &format!("a{i:03}"),
+            0.01 + (i as f64).powf(1.6) * 0.01,
+            60.1,
+            -150.1,
+            m,
+        ))
+        .unwrap();
     }
     let records = g.records(at_days(5000.0));
     assert_eq!(records.len(), 2);
@@ -67,7 +77,10 @@ fn edge_cases_match_the_schema() {
     assert_eq!(fiji.magnitude_types.get("unknown"), Some(&4));
     assert_eq!(fiji.stats.magnitude_type, None);
     let big = records.iter().find(|r| r.mainshock.unid == "big").unwrap();
-    assert!(big.stats.omori.ok().is_some_and(|o| o.expected_next_24h == 0.0), "closed: no forecast");
+    assert!(
+        big.stats.omori.ok().is_some_and(|o| o.expected_next_24h == 0.0),
+        "closed: no forecast"
+    );
 }
 
 #[test]
@@ -91,4 +104,19 @@ fn the_schema_refuses_what_it_should() {
     let mut x = good.clone();
     x.as_object_mut().unwrap().insert("extra".into(), serde_json::json!(1));
     assert!(!v.is_valid(&x));
+}
+
+#[test]
+fn the_member_list_is_capped_and_says_so() {
+    use quakestream_seismo::record::MAX_LISTED_MEMBERS;
+    let n = MAX_LISTED_MEMBERS + 5;
+    let mut events = vec![quake("main", 0.0, 40.0, 28.0, 6.0)];
+    events.extend((0..n - 1).map(|i| quake(&format!("a{i:05}"), 0.001 + i as f64 * 0.01, 40.01, 28.01, 2.0)));
+    let g = Grouper::from_events(Params::default(), events).unwrap();
+    let r = g.record("seq-main", at_days(200.0)).unwrap();
+    assert_eq!(r.members, n);
+    assert_eq!(r.member_unids.len(), MAX_LISTED_MEMBERS);
+    assert!(r.member_unids_truncated);
+    assert_eq!(r.member_unids[0], "main");
+    check(&schema(), &r);
 }

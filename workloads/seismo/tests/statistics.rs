@@ -47,7 +47,10 @@ fn b_value_uncertainty_covers_the_truth_at_its_nominal_rate() {
             // sd of the rate is 0.0069; the asymptotic interval runs a little short at n = 50.
             assert!((0.92..=0.98).contains(&coverage), "b={b} n={n}: coverage {coverage}");
             // The estimator's small-sample bias is about b/n.
-            assert!((mean_b / b - 1.0).abs() < 0.5 / n as f64 + 0.01, "b={b} n={n}: mean {mean_b}");
+            assert!(
+                (mean_b / b - 1.0).abs() < 0.5 / n as f64 + 0.01,
+                "b={b} n={n}: mean {mean_b}"
+            );
             hits_all += hits;
             draws_all += R;
         }
@@ -67,7 +70,11 @@ fn the_binning_correction_matches_the_exact_discrete_maximum_likelihood() {
     let mean = mags.iter().sum::<f64>() / mags.len() as f64;
     let exact = (1.0 + 0.1 / (mean - 2.0)).log10() / 0.1;
     let uncorrected = LOG10_E / (mean - 2.0);
-    assert!((est.b / exact - 1.0).abs() < 0.005, "Aki–Utsu {} vs exact {exact}", est.b);
+    assert!(
+        (est.b / exact - 1.0).abs() < 0.005,
+        "Aki–Utsu {} vs exact {exact}",
+        est.b
+    );
     assert!((exact - 1.0).abs() < 3.0 * est.sigma, "exact {exact} ± {}", est.sigma);
     assert!(uncorrected / est.b > 1.10, "uncorrected {uncorrected}");
     // Aki (1965): for large samples the standard error tends to b / sqrt(n).
@@ -77,7 +84,8 @@ fn the_binning_correction_matches_the_exact_discrete_maximum_likelihood() {
 /// Standard normal CDF (Abramowitz & Stegun 26.2.17, |error| < 7.5e-8).
 fn phi(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.231_641_9 * x.abs());
-    let poly = t * (0.319_381_530 + t * (-0.356_563_782 + t * (1.781_477_937 + t * (-1.821_255_978 + t * 1.330_274_429))));
+    let poly =
+        t * (0.319_381_530 + t * (-0.356_563_782 + t * (1.781_477_937 + t * (-1.821_255_978 + t * 1.330_274_429))));
     let tail = (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt() * poly;
     if x >= 0.0 { 1.0 - tail } else { tail }
 }
@@ -143,13 +151,18 @@ fn omori_uncertainty_covers_the_true_p_at_its_nominal_rate() {
                 mean_sigma += f.sigma_p.unwrap_or(f64::NAN) / R as f64;
             }
             let (cov, cov_c) = (hits as f64 / R as f64, hits_c as f64 / R as f64);
-            println!("p={p} n={n}: coverage of p {cov:.3}, of ln c {cov_c:.3}, mean p {mean_p:.4}, mean σ(p) {mean_sigma:.4}");
+            println!(
+                "p={p} n={n}: coverage of p {cov:.3}, of ln c {cov_c:.3}, mean p {mean_p:.4}, mean σ(p) {mean_sigma:.4}"
+            );
             // sd of the rate is 0.011 at R = 400.
             assert!((0.91..=0.99).contains(&cov), "p={p} n={n}: coverage {cov}");
             assert!((0.90..=0.99).contains(&cov_c), "p={p} n={n}: coverage of ln c {cov_c}");
             // The MLE of p is biased upwards in small samples (about +0.05 at 50 events, a
             // third of its standard error); the bias fades as the sample grows.
-            assert!((mean_p - p).abs() < 0.4 * mean_sigma, "p={p} n={n}: mean p {mean_p}, σ {mean_sigma}");
+            assert!(
+                (mean_p - p).abs() < 0.4 * mean_sigma,
+                "p={p} n={n}: mean p {mean_p}, σ {mean_sigma}"
+            );
             hits_all += hits;
             draws_all += R;
         }
@@ -183,7 +196,11 @@ fn the_omori_fit_is_the_maximum_a_brute_force_search_finds() {
         }
     }
     let (nll, c, p) = best;
-    assert!(-f.log_likelihood <= nll + 1e-9, "the fit ({}) is worse than the grid ({nll})", -f.log_likelihood);
+    assert!(
+        -f.log_likelihood <= nll + 1e-9,
+        "the fit ({}) is worse than the grid ({nll})",
+        -f.log_likelihood
+    );
     assert!((f.p - p).abs() < 0.006, "p {} vs grid {p}", f.p);
     assert!((f.c / c - 1.0).abs() < 0.05, "c {} vs grid {c}", f.c);
     assert!((f.k - 300.0 / ((60.0 + f.c).powf(1.0 - f.p) - f.c.powf(1.0 - f.p)) * (1.0 - f.p)).abs() < 1e-6 * f.k);
@@ -211,13 +228,23 @@ fn the_expected_count_is_the_integral_of_the_rate() {
     let h = 1.0 / n as f64;
     let s: f64 = (0..=n)
         .map(|i| {
-            let w = if i == 0 || i == n { 1.0 } else if i % 2 == 1 { 4.0 } else { 2.0 };
+            let w = if i == 0 || i == n {
+                1.0
+            } else if i % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
             w * rate(2.0 + i as f64 * h)
         })
         .sum::<f64>()
         * h
         / 3.0;
-    assert!((f.expected(2.0, 3.0) - s).abs() < 1e-9 * s, "{} vs {s}", f.expected(2.0, 3.0));
+    assert!(
+        (f.expected(2.0, 3.0) - s).abs() < 1e-9 * s,
+        "{} vs {s}",
+        f.expected(2.0, 3.0)
+    );
 }
 
 #[test]
@@ -243,4 +270,18 @@ fn the_next_day_forecast_is_calibrated() {
 fn bins_are_those_of_the_histogram() {
     let h = mc::histogram(&[2.5, 2.54, 2.56, 3.0]);
     assert_eq!(h.into_iter().collect::<Vec<_>>(), vec![(25, 2), (26, 1), (30, 1)]);
+}
+
+#[test]
+fn an_optimum_on_a_bound_is_flagged() {
+    // Every aftershock in the first 20 minutes of a 100-day interval: the decay is as fast as
+    // the bounds allow.
+    let t: Vec<f64> = (1..=60).map(|i| i as f64 * 0.0002).collect();
+    let f = omori::fit(&t, 0.0, 100.0).unwrap();
+    assert!(f.at_bound, "{f:?}");
+    assert!(f.p == omori::P_RANGE.1 || f.c <= omori::C_RANGE_DAYS.0 * 1.01, "{f:?}");
+    // An ordinary sample is not.
+    let mut rng = rng(9);
+    let f = omori::fit(&omori_sample(&mut rng, 200, 0.05, 1.1, 30.0), 0.0, 30.0).unwrap();
+    assert!(!f.at_bound, "{f:?}");
 }

@@ -29,7 +29,12 @@ pub struct BValue {
 
 /// `mags` are binned to 0.1 first; `mc_bin` is the completeness bin (see [`super::mc`]).
 pub fn aki_utsu(mags: &[f64], mc_bin: i64) -> Result<BValue, NotEnough> {
-    let above: Vec<f64> = mags.iter().map(|&m| bin(m)).filter(|&k| k >= mc_bin).map(bin_mag).collect();
+    let above: Vec<f64> = mags
+        .iter()
+        .map(|&m| bin(m))
+        .filter(|&k| k >= mc_bin)
+        .map(bin_mag)
+        .collect();
     let n = above.len();
     if n < B_MIN_EVENTS {
         return Err(NotEnough {

@@ -18,7 +18,7 @@ pub const C_RANGE_DAYS: (f64, f64) = (1e-5, 10.0);
 pub const P_RANGE: (f64, f64) = (0.2, 3.0);
 /// Points of the initial scan over ln c, before the golden-section refinement.
 const C_SCAN_POINTS: usize = 41;
-const GOLDEN_ITERATIONS: usize = 90;
+const GOLDEN_ITERATIONS: usize = 60;
 /// Finite-difference step for the Hessian, in (ln K, ln c, p).
 const HESSIAN_STEP: f64 = 1e-3;
 /// An optimum this close to a bound (relative to the range) is flagged as at the bound.
@@ -80,7 +80,9 @@ impl OmoriFit {
             dn[i] -= HESSIAN_STEP;
             *gi = (f(up) - f(dn)) / (2.0 * HESSIAN_STEP);
         }
-        let var: f64 = (0..3).map(|i| (0..3).map(|j| g[i] * cov[i][j] * g[j]).sum::<f64>()).sum();
+        let var: f64 = (0..3)
+            .map(|i| (0..3).map(|j| g[i] * cov[i][j] * g[j]).sum::<f64>())
+            .sum();
         let s = self.expected(from, to) * var.sqrt();
         s.is_finite().then_some(s)
     }
@@ -122,7 +124,7 @@ impl Data<'_> {
 /// Fits the times (days after the mainshock) that fall in (`t_start`, `t_end`].
 pub fn fit(times: &[f64], t_start: f64, t_end: f64) -> Result<OmoriFit, NotEnough> {
     let t: Vec<f64> = times.iter().copied().filter(|&x| x > t_start && x <= t_end).collect();
-    if t.len() < OMORI_MIN_EVENTS || !(t_end > t_start) || t_start < 0.0 {
+    if t.len() < OMORI_MIN_EVENTS || t_end.is_nan() || t_end <= t_start || t_start < 0.0 {
         return Err(NotEnough {
             events: t.len(),
             required: OMORI_MIN_EVENTS,
@@ -152,7 +154,9 @@ pub fn fit(times: &[f64], t_start: f64, t_end: f64) -> Result<OmoriFit, NotEnoug
     let theta = [k.ln(), c.ln(), p];
     let covariance = hessian(|x| data.nll(x), theta).and_then(invert_spd);
     let sd = |i: usize| covariance.map(|m| m[i][i].sqrt()).filter(|s| s.is_finite());
-    let near = |x: f64, (a, b): (f64, f64)| (x - a).abs() <= BOUND_TOLERANCE * (b - a) || (b - x).abs() <= BOUND_TOLERANCE * (b - a);
+    let near = |x: f64, (a, b): (f64, f64)| {
+        (x - a).abs() <= BOUND_TOLERANCE * (b - a) || (b - x).abs() <= BOUND_TOLERANCE * (b - a)
+    };
     Ok(OmoriFit {
         k,
         c,
@@ -197,6 +201,7 @@ fn golden(mut a: f64, mut b: f64, f: impl Fn(f64) -> f64) -> (f64, f64) {
         .expect("four candidates")
 }
 
+#[allow(clippy::needless_range_loop)]
 fn hessian(f: impl Fn([f64; 3]) -> f64, x: [f64; 3]) -> Option<[[f64; 3]; 3]> {
     let h = HESSIAN_STEP;
     let at = |d: [f64; 3]| f([x[0] + d[0], x[1] + d[1], x[2] + d[2]]);
@@ -223,6 +228,7 @@ fn hessian(f: impl Fn([f64; 3]) -> f64, x: [f64; 3]) -> Option<[[f64; 3]; 3]> {
 }
 
 /// Inverse of a symmetric positive-definite 3×3 matrix (via Cholesky), or `None`.
+#[allow(clippy::needless_range_loop)] // matrix code reads best with its indices
 fn invert_spd(a: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     let mut l = [[0.0; 3]; 3];
     for i in 0..3 {
@@ -230,7 +236,7 @@ fn invert_spd(a: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
             let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
             if i == j {
                 let d = a[i][i] - s;
-                if !(d > 0.0) {
+                if d.is_nan() || d <= 0.0 {
                     return None;
                 }
                 l[i][i] = d.sqrt();
@@ -273,6 +279,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn the_inverse_is_an_inverse() {
         let a = [[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]];
         let inv = invert_spd(a).unwrap();

@@ -46,7 +46,9 @@ pub fn revised(e: &Event, minutes: i64, f: impl FnOnce(&mut Event)) -> Event {
 }
 
 pub fn testdata(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(name)
 }
 
 pub const EMSC_APRIL_2025: &str = "emsc-fdsn-2025-04-turkey-aegean-m2.5.json";
@@ -67,7 +69,11 @@ pub fn emsc_april_2025() -> Vec<Event> {
             let s = |k: &str| p[k].as_str().map(str::to_string);
             let time = |k: &str| {
                 let v = p[k].as_str().unwrap();
-                let v = if v.ends_with('Z') { v.to_string() } else { format!("{v}Z") };
+                let v = if v.ends_with('Z') {
+                    v.to_string()
+                } else {
+                    format!("{v}Z")
+                };
                 v.parse::<DateTime<Utc>>().unwrap()
             };
             Event {
