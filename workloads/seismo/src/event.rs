@@ -3,7 +3,7 @@
 //! directly (the fields the grouping does not use, `agency` and `source`, are ignored).
 
 use crate::error::InvalidEvent;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -14,6 +14,9 @@ pub const LAT_RANGE: (f64, f64) = (-90.0, 90.0);
 pub const LON_RANGE: (f64, f64) = (-180.0, 180.0);
 pub const DEPTH_RANGE_KM: (f64, f64) = (-15.0, 800.0);
 pub const MAG_RANGE: (f64, f64) = (-3.0, 10.5);
+/// Years an origin time or revision time may have: RFC 3339's four digits. This also keeps every
+/// difference of two times in microseconds far inside an i64.
+pub const YEAR_RANGE: (i32, i32) = (1, 9999);
 
 /// Event types that are grouped: EMSC `ke` (known earthquake) and `se` (suspected earthquake),
 /// USGS `earthquake`; an event without a type is taken as an earthquake. Anything else (quarry
@@ -49,6 +52,13 @@ impl Event {
         let n = self.unid.chars().count();
         if n == 0 || n > MAX_UNID_LEN || self.unid.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(InvalidEvent::BadUnid(self.unid.chars().take(40).collect()));
+        }
+        for (field, t) in [("time", self.time), ("lastupdate", self.lastupdate)] {
+            check(
+                field,
+                f64::from(t.year()),
+                (f64::from(YEAR_RANGE.0), f64::from(YEAR_RANGE.1)),
+            )?;
         }
         check("lat", self.lat, LAT_RANGE)?;
         check("lon", self.lon, LON_RANGE)?;
@@ -241,6 +251,14 @@ mod tests {
             e.validate(),
             Err(InvalidEvent::OutOfRange { field: "lat", .. })
         ));
+        e.lat = 40.0;
+        e.time = "+20000-01-01T00:00:00Z".parse().unwrap();
+        assert!(matches!(
+            e.validate(),
+            Err(InvalidEvent::OutOfRange { field: "time", .. })
+        ));
+        e.time = e.lastupdate;
+        assert!(e.validate().is_ok());
     }
 
     #[test]
