@@ -363,3 +363,38 @@ fn a_wire_quake_object_deserialises_as_an_event() {
     );
     assert!(e.is_groupable());
 }
+
+#[test]
+fn what_depends_on_now_the_state_and_the_last_hour_and_day() {
+    use quakestream_seismo::record::SequenceState;
+    let mut g = Grouper::new(Params::default());
+    g.upsert(quake("main", 0.0, 40.0, 28.0, 5.0)).unwrap(); // T(5.0) = 143.7 days
+    let now = 10.0;
+    for (u, d) in [
+        ("h", now - 0.5 / 24.0),
+        ("d", now - 5.0 / 24.0),
+        ("w", now - 2.0),
+        ("f", now + 0.1),
+    ] {
+        g.upsert(quake(u, d, 40.01, 28.01, 3.0)).unwrap();
+    }
+    let r = g.record("seq-main", at_days(now)).unwrap();
+    assert_eq!(
+        (r.last_hour, r.last_day, r.members),
+        (1, 2, 5),
+        "the future event is in no window"
+    );
+    assert_eq!(r.state, SequenceState::Open);
+    assert_eq!(g.open_sequence_ids(at_days(now)), vec!["seq-main"]);
+    let later = g.record("seq-main", at_days(150.0)).unwrap();
+    assert_eq!((later.state, later.last_day), (SequenceState::Closed, 0));
+    assert!(g.open_sequence_ids(at_days(150.0)).is_empty());
+    assert_eq!(
+        later.window.open_until,
+        at_days(0.0) + chrono::Duration::microseconds((later.window.days_after * 86_400e6) as i64)
+    );
+    // Members: the mainshock first, then by origin time.
+    let m: Vec<&str> = g.members("seq-main").unwrap().iter().map(|e| e.unid.as_str()).collect();
+    assert_eq!(m, vec!["main", "w", "d", "h", "f"]);
+    assert!(g.members("seq-nope").is_none() && g.record("nope", at_days(now)).is_none());
+}
