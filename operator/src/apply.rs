@@ -47,7 +47,11 @@ pub struct Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} refused ({} {}): {}", self.kind, self.name, self.code, self.reason, self.message)
+        write!(
+            f,
+            "{} {} refused ({} {}): {}",
+            self.kind, self.name, self.code, self.reason, self.message
+        )
     }
 }
 
@@ -60,13 +64,13 @@ pub enum ApplyError {
         /// Every refusal of the failed stage.
         refusals: Vec<Refusal>,
         /// What the stages before it returned.
-        observed: Observed,
+        observed: Box<Observed>,
     },
     /// The KafkaTopic CRD is missing (404 on a KafkaTopic).
     #[error("the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed")]
     StrimziMissing {
         /// What the stages before it returned.
-        observed: Observed,
+        observed: Box<Observed>,
     },
     /// A transient failure: retried with backoff.
     #[error("{action} {kind} {name}: {source}")]
@@ -79,7 +83,7 @@ pub enum ApplyError {
         name: String,
         /// The API error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// A child could not be serialised (a bug).
     #[error("serialising a child: {0}")]
@@ -150,7 +154,7 @@ impl Stage {
                     action,
                     kind: K::kind(&()).into_owned(),
                     name: name.to_owned(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         }
@@ -166,12 +170,12 @@ impl Stage {
         if !self.refusals.is_empty() {
             return Err(ApplyError::Refused {
                 refusals: self.refusals,
-                observed: observed.clone(),
+                observed: Box::new(observed.clone()),
             });
         }
         if self.not_found {
             return Err(ApplyError::StrimziMissing {
-                observed: observed.clone(),
+                observed: Box::new(observed.clone()),
             });
         }
         Ok(())
@@ -336,7 +340,10 @@ mod tests {
         );
         for code in [500, 503, 429, 401] {
             let e = kube::Error::Api(kube::core::Status::failure("x", "y").with_code(code).boxed());
-            assert!(matches!(classify::<Ingress>("applying", "x", e), Failure::Transient(..)), "{code}");
+            assert!(
+                matches!(classify::<Ingress>("applying", "x", e), Failure::Transient(..)),
+                "{code}"
+            );
         }
         let e = kube::Error::Api(kube::core::Status::failure("x", "NotFound").with_code(404).boxed());
         assert!(matches!(classify::<Ingress>("applying", "x", e), Failure::NotFound(..)));

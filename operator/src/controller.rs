@@ -73,7 +73,7 @@ pub enum Error {
     StrimziMissing,
     /// A transient API failure on a child; retried with backoff.
     #[error(transparent)]
-    Api(ApplyError),
+    Api(Box<ApplyError>),
     /// Writing the status failed; retried with backoff.
     #[error("patching status: {0}")]
     Status(#[source] kube::Error),
@@ -240,7 +240,10 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &Context) -> Result<Action, E
     let qs = match read(obj) {
         Ok(qs) => qs,
         Err(e) => {
-            let message = format!("this operator ({}) cannot read the stored object: {e}", env!("CARGO_PKG_VERSION"));
+            let message = format!(
+                "this operator ({}) cannot read the stored object: {e}",
+                env!("CARGO_PKG_VERSION")
+            );
             warn!(quakestream = %key(obj), %message, "unreadable object");
             degrade(ctx, obj, &old, reason::UNREADABLE, &message).await?;
             return Err(Error::Unreadable(message));
@@ -265,17 +268,19 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &Context) -> Result<Action, E
                 reason: reason::APPLY_FAILED,
                 message,
             };
-            (observed, Some(p), Some(Error::Refused(refusals)))
+            (*observed, Some(p), Some(Error::Refused(refusals)))
         }
         Err(ApplyError::StrimziMissing { observed }) => {
             let p = Problem {
                 reason: reason::STRIMZI_MISSING,
-                message: "the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed: install Strimzi 1.0 or later".to_owned(),
+                message:
+                    "the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed: install Strimzi 1.0 or later"
+                        .to_owned(),
             };
-            (observed, Some(p), Some(Error::StrimziMissing))
+            (*observed, Some(p), Some(Error::StrimziMissing))
         }
         Err(ApplyError::Serialize(e)) => return Err(Error::Serialize(e)),
-        Err(e @ ApplyError::Transient { .. }) => return Err(Error::Api(e)),
+        Err(e @ ApplyError::Transient { .. }) => return Err(Error::Api(Box::new(e))),
     };
     let new = status::compute(&resolved, &old, &observed, problem.as_ref(), (ctx.clock)());
     write_status(ctx, obj, &old, &new).await?;
@@ -295,7 +300,13 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &Context) -> Result<Action, E
 
 /// Steps 1's failure: Degraded with the previous children's state kept, a warning event when
 /// the problem is new.
-async fn degrade(ctx: &Context, obj: &DynamicObject, old: &QuakeStreamStatus, why: &str, message: &str) -> Result<(), Error> {
+async fn degrade(
+    ctx: &Context,
+    obj: &DynamicObject,
+    old: &QuakeStreamStatus,
+    why: &str,
+    message: &str,
+) -> Result<(), Error> {
     let new = status::unresolved(obj.metadata.generation, old, why, message, (ctx.clock)());
     write_status(ctx, obj, old, &new).await?;
     if degraded_changed(old, &new) {
@@ -321,14 +332,22 @@ async fn publish_transitions(
         ctx.publish(&target, EventType::Warning, &d.reason, &d.message).await;
     }
     if old.observed_generation != new.observed_generation && !status::is_true(new, DEGRADED) {
-        let note = format!("applied generation {} ({objects} objects)", r.generation.unwrap_or_default());
+        let note = format!(
+            "applied generation {} ({objects} objects)",
+            r.generation.unwrap_or_default()
+        );
         ctx.publish(&target, EventType::Normal, "Applied", &note).await;
     }
     let ready = status::is_true(new, READY);
     if ready && !status::is_true(old, READY) {
         let url = new.url.clone().unwrap_or_default();
-        ctx.publish(&target, EventType::Normal, "Ready", &format!("all components are ready; map at {url}"))
-            .await;
+        ctx.publish(
+            &target,
+            EventType::Normal,
+            "Ready",
+            &format!("all components are ready; map at {url}"),
+        )
+        .await;
     } else if !ready && status::is_true(old, READY) {
         let msg = status::find(new, READY).map(|c| c.message.clone()).unwrap_or_default();
         ctx.publish(&target, EventType::Warning, "NotReady", &msg).await;
@@ -356,12 +375,20 @@ pub fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Context>) -> 
 }
 
 /// Write the status with server-side apply, only when it differs from the stored one.
-async fn write_status(ctx: &Context, obj: &DynamicObject, old: &QuakeStreamStatus, new: &QuakeStreamStatus) -> Result<(), Error> {
+async fn write_status(
+    ctx: &Context,
+    obj: &DynamicObject,
+    old: &QuakeStreamStatus,
+    new: &QuakeStreamStatus,
+) -> Result<(), Error> {
     if old == new {
         return Ok(());
     }
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &obj.namespace().unwrap_or_default(), &api_resource());
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+        &api_resource(),
+    );
     let body = serde_json::json!({
         "apiVersion": QuakeStream::api_version(&()),
         "kind": QuakeStream::kind(&()),

@@ -18,7 +18,8 @@ use crate::fixtures::{UID, minimal, with_uid};
 use crate::metrics::Metrics;
 
 const NS: &str = "/namespaces/quakes";
-const SELECTOR: &str = "labelSelector=app.kubernetes.io%2Finstance%3Ddemo%2Capp.kubernetes.io%2Fmanaged-by%3Dquakestream-operator";
+const SELECTOR: &str =
+    "labelSelector=app.kubernetes.io%2Finstance%3Ddemo%2Capp.kubernetes.io%2Fmanaged-by%3Dquakestream-operator";
 
 fn context(client: kube::Client) -> Arc<Context> {
     let now = Timestamp::from_second(1_800_000_000).unwrap();
@@ -30,7 +31,11 @@ fn dynamic(v: Value) -> DynamicObject {
 }
 
 /// Run one reconcile of `obj` against the fake expecting exactly `expected` calls.
-async fn run_raw(obj: Value, mut world: World, expected: Vec<(Method, String)>) -> (Result<Action, Error>, Vec<Call>, Arc<Context>) {
+async fn run_raw(
+    obj: Value,
+    mut world: World,
+    expected: Vec<(Method, String)>,
+) -> (Result<Action, Error>, Vec<Call>, Arc<Context>) {
     let (client, handle) = fake_api::pair();
     let ctx = context(client);
     world.quakestream = obj.clone();
@@ -42,7 +47,11 @@ async fn run_raw(obj: Value, mut world: World, expected: Vec<(Method, String)>) 
     (result, calls, ctx)
 }
 
-async fn run(qs: &QuakeStream, world: World, expected: Vec<(Method, String)>) -> (Result<Action, Error>, Vec<Call>, Arc<Context>) {
+async fn run(
+    qs: &QuakeStream,
+    world: World,
+    expected: Vec<(Method, String)>,
+) -> (Result<Action, Error>, Vec<Call>, Arc<Context>) {
     run_raw(serde_json::to_value(qs).unwrap(), world, expected).await
 }
 
@@ -90,7 +99,9 @@ fn stage_workloads() -> Vec<(Method, String)> {
 fn stage_exposure(ingress: bool, network_policies: bool) -> Vec<(Method, String)> {
     let mut v = vec![
         patch(&format!("/api/v1{NS}/services/demo-frontend")),
-        patch(&format!("/apis/autoscaling/v2{NS}/horizontalpodautoscalers/demo-frontend")),
+        patch(&format!(
+            "/apis/autoscaling/v2{NS}/horizontalpodautoscalers/demo-frontend"
+        )),
         patch(&format!("/apis/policy/v1{NS}/poddisruptionbudgets/demo-frontend")),
     ];
     if ingress {
@@ -110,7 +121,14 @@ fn stage_prune() -> Vec<(Method, String)> {
 
 /// Every call of a pass that applies everything of the default spec.
 fn applies(ingress: bool, network_policies: bool) -> Vec<(Method, String)> {
-    [stage_config(), stage_topics(), stage_workloads(), stage_exposure(ingress, network_policies), stage_prune()].concat()
+    [
+        stage_config(),
+        stage_topics(),
+        stage_workloads(),
+        stage_exposure(ingress, network_policies),
+        stage_prune(),
+    ]
+    .concat()
 }
 
 fn status_patch() -> (Method, String) {
@@ -122,7 +140,12 @@ fn event() -> (Method, String) {
 }
 
 fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
-    status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == type_).unwrap()
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap()
 }
 
 fn status_of(calls: &[Call]) -> Value {
@@ -139,7 +162,12 @@ fn events(calls: &[Call]) -> Vec<(String, String)> {
     calls
         .iter()
         .filter(|c| c.method == Method::POST)
-        .map(|c| (c.body["type"].as_str().unwrap().to_owned(), c.body["reason"].as_str().unwrap().to_owned()))
+        .map(|c| {
+            (
+                c.body["type"].as_str().unwrap().to_owned(),
+                c.body["reason"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -169,7 +197,10 @@ async fn create_applies_every_child_then_reports_progress() {
         assert!(c.query.contains("force=true"), "{c:?}");
         assert!(c.body["apiVersion"].is_string() && c.body["kind"].is_string(), "{c:?}");
     }
-    for c in calls.iter().filter(|c| c.method == Method::PATCH && !c.path.ends_with("/status")) {
+    for c in calls
+        .iter()
+        .filter(|c| c.method == Method::PATCH && !c.path.ends_with("/status"))
+    {
         assert!(c.body.get("status").is_none(), "no status in applies: {c:?}");
         let owner = &c.body["metadata"]["ownerReferences"][0];
         if c.path.contains("/kafkatopics/") {
@@ -181,10 +212,20 @@ async fn create_applies_every_child_then_reports_progress() {
         }
     }
     for c in calls.iter().filter(|c| c.method == Method::GET) {
-        assert!(c.query.ends_with(SELECTOR), "prune lists only this QuakeStream's children: {}", c.query);
+        assert!(
+            c.query.ends_with(SELECTOR),
+            "prune lists only this QuakeStream's children: {}",
+            c.query
+        );
     }
-    let frontend = calls.iter().find(|c| c.path.ends_with("/deployments/demo-frontend")).unwrap();
-    assert!(frontend.body["spec"].get("replicas").is_none(), "the HPA owns the frontend replicas");
+    let frontend = calls
+        .iter()
+        .find(|c| c.path.ends_with("/deployments/demo-frontend"))
+        .unwrap();
+    assert!(
+        frontend.body["spec"].get("replicas").is_none(),
+        "the HPA owns the frontend replicas"
+    );
 
     let status = status_of(&calls);
     assert_eq!(status["observedGeneration"], 1);
@@ -223,7 +264,10 @@ async fn ready_children_report_ready_once_and_the_next_pass_is_quiet() {
     assert_eq!(status["url"], "http://demo-frontend.quakes.svc:8080/");
     assert_eq!(status["topics"][1]["topicName"], "demo-quakes.dlq");
     assert_eq!(status["producer"]["readiness"], "1/1");
-    assert_eq!(events(&calls), [("Normal".into(), "Applied".into()), ("Normal".into(), "Ready".into())]);
+    assert_eq!(
+        events(&calls),
+        [("Normal".into(), "Applied".into()), ("Normal".into(), "Ready".into())]
+    );
 
     // The next pass sees its own status: same children, no status write, no event.
     let (result, _, _) = run(&with_status(&qs, status), ready(), applies(false, true)).await;
@@ -233,21 +277,37 @@ async fn ready_children_report_ready_once_and_the_next_pass_is_quiet() {
 #[tokio::test]
 async fn an_update_rolls_only_the_changed_workload() {
     let qs = with_uid(minimal());
-    let (_, first, _) = run(&qs, ready(), [applies(false, true), vec![status_patch(), event(), event()]].concat()).await;
+    let (_, first, _) = run(
+        &qs,
+        ready(),
+        [applies(false, true), vec![status_patch(), event(), event()]].concat(),
+    )
+    .await;
     let hash = |calls: &[Call], c: &str| {
-        calls.iter().find(|x| x.path.ends_with(&format!("/deployments/demo-{c}"))).unwrap().body["spec"]["template"]
-            ["metadata"]["annotations"]["quakestream.io/config-hash"]
+        calls
+            .iter()
+            .find(|x| x.path.ends_with(&format!("/deployments/demo-{c}")))
+            .unwrap()
+            .body["spec"]["template"]["metadata"]["annotations"]["quakestream.io/config-hash"]
             .clone()
     };
     let mut updated = with_status(&qs, status_of(&first));
     updated.metadata.generation = Some(2);
     updated.spec.frontend.rate_limit = 50;
-    let (result, second, _) = run(&updated, ready(), [applies(false, true), vec![status_patch(), event()]].concat()).await;
+    let (result, second, _) = run(
+        &updated,
+        ready(),
+        [applies(false, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
     assert_eq!(result.unwrap(), Action::requeue(READY_REQUEUE));
     assert_eq!(hash(&first, "producer"), hash(&second, "producer"));
     assert_eq!(hash(&first, "consumer"), hash(&second, "consumer"));
     assert_ne!(hash(&first, "frontend"), hash(&second, "frontend"));
-    let cm = second.iter().find(|c| c.path.ends_with("/configmaps/demo-frontend")).unwrap();
+    let cm = second
+        .iter()
+        .find(|c| c.path.ends_with("/configmaps/demo-frontend"))
+        .unwrap();
     assert_eq!(cm.body["data"]["QS_RATE_LIMIT"], "50");
     let status = status_of(&second);
     assert_eq!(status["observedGeneration"], 2);
@@ -264,7 +324,12 @@ async fn ready_waits_for_the_ingress_address() {
         class_name: Some("cloud-provider-kind".into()),
         ..Default::default()
     });
-    let (result, calls, _) = run(&qs, ready(), [applies(true, true), vec![status_patch(), event()]].concat()).await;
+    let (result, calls, _) = run(
+        &qs,
+        ready(),
+        [applies(true, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
     assert_eq!(result.unwrap(), Action::requeue(WAITING_REQUEUE));
     let status = status_of(&calls);
     assert_eq!(condition(&status, "Ready")["reason"], "WaitingForIngressAddress");
@@ -274,7 +339,12 @@ async fn ready_waits_for_the_ingress_address() {
         ingress_address: Some("172.18.0.5".into()),
         ..ready()
     };
-    let (result, calls, _) = run(&with_status(&qs, status), world, [applies(true, true), vec![status_patch(), event()]].concat()).await;
+    let (result, calls, _) = run(
+        &with_status(&qs, status),
+        world,
+        [applies(true, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
     assert_eq!(result.unwrap(), Action::requeue(READY_REQUEUE));
     let status = status_of(&calls);
     assert_eq!(condition(&status, "Ready")["status"], "True");
@@ -305,26 +375,54 @@ async fn a_refused_child_degrades_without_a_hot_loop() {
     .concat();
     let (result, calls, ctx) = run(&qs, world.clone(), expected).await;
     let err = result.unwrap_err();
-    assert!(matches!(&err, Error::Refused(r) if r[0].kind == "Ingress" && r[0].code == 422), "{err}");
+    assert!(
+        matches!(&err, Error::Refused(r) if r[0].kind == "Ingress" && r[0].code == 422),
+        "{err}"
+    );
     let status = status_of(&calls);
     let degraded = condition(&status, "Degraded");
     assert_eq!(degraded["status"], "True");
     assert_eq!(degraded["reason"], "ApplyFailed");
     let message = degraded["message"].as_str().unwrap();
-    assert!(message.starts_with("Ingress demo-frontend refused (422 Invalid): "), "{message}");
-    assert!(message.contains("Ingress.networking.k8s.io \"demo-frontend\" is invalid"), "{message}");
+    assert!(
+        message.starts_with("Ingress demo-frontend refused (422 Invalid): "),
+        "{message}"
+    );
+    assert!(
+        message.contains("Ingress.networking.k8s.io \"demo-frontend\" is invalid"),
+        "{message}"
+    );
     assert_eq!(condition(&status, "Ready")["reason"], "ApplyFailed");
     assert_eq!(condition(&status, "Progressing")["status"], "False");
-    assert_eq!(status["frontend"]["readiness"], "2/2", "the workloads stage ran before the refusal");
+    assert_eq!(
+        status["frontend"]["readiness"], "2/2",
+        "the workloads stage ran before the refusal"
+    );
     assert_eq!(events(&calls), [("Warning".to_owned(), "ApplyFailed".to_owned())]);
-    let warning = calls.iter().find(|c| c.method == Method::POST && c.body["type"] == "Warning").unwrap();
+    let warning = calls
+        .iter()
+        .find(|c| c.method == Method::POST && c.body["type"] == "Warning")
+        .unwrap();
     assert_eq!(warning.body["note"], degraded["message"]);
-    assert_eq!(error_policy(Arc::new(dynamic(serde_json::to_value(&qs).unwrap())), &err, ctx.clone()), Action::requeue(REFUSED_REQUEUE));
-    assert!(ctx.metrics.render().contains("reconcile_failures_total{error=\"apply_refused\"} 1"));
+    assert_eq!(
+        error_policy(Arc::new(dynamic(serde_json::to_value(&qs).unwrap())), &err, ctx.clone()),
+        Action::requeue(REFUSED_REQUEUE)
+    );
+    assert!(
+        ctx.metrics
+            .render()
+            .contains("reconcile_failures_total{error=\"apply_refused\"} 1")
+    );
 
     // The status write wakes the controller once more: the refused apply is tried again, but
     // nothing is written and no event repeats; then the slow requeue.
-    let expected = [stage_config(), stage_topics(), stage_workloads(), stage_exposure(true, true)].concat();
+    let expected = [
+        stage_config(),
+        stage_topics(),
+        stage_workloads(),
+        stage_exposure(true, true),
+    ]
+    .concat();
     let (result, _, _) = run(&with_status(&qs, status), world, expected).await;
     assert!(matches!(result, Err(Error::Refused(_))));
 }
@@ -336,16 +434,36 @@ async fn every_refusal_code_is_shown_and_later_stages_wait() {
     for code in [400, 403, 409, 422] {
         let qs = with_uid(minimal());
         let path = format!("/api/v1{NS}/configmaps/demo-consumer");
-        let world = World::default().refusing(&Method::PATCH, &path, Refuse::like_api_server(code, "", "ConfigMap", "configmaps", "demo-consumer"));
+        let world = World::default().refusing(
+            &Method::PATCH,
+            &path,
+            Refuse::like_api_server(code, "", "ConfigMap", "configmaps", "demo-consumer"),
+        );
         let expected = [stage_config(), vec![status_patch(), event()]].concat();
         let (result, calls, _) = run(&qs, world, expected).await;
-        assert!(matches!(result, Err(Error::Refused(ref r)) if r[0].code == code), "{code}: {result:?}");
+        assert!(
+            matches!(result, Err(Error::Refused(ref r)) if r[0].code == code),
+            "{code}: {result:?}"
+        );
         let status = status_of(&calls);
         let degraded = condition(&status, "Degraded");
         assert_eq!(degraded["reason"], "ApplyFailed", "{code}");
-        assert!(degraded["message"].as_str().unwrap().starts_with(&format!("ConfigMap demo-consumer refused ({code} ")), "{code}: {degraded}");
-        assert!(!calls.iter().any(|c| c.path.contains("/deployments/")), "{code}: no Deployment after a refused ConfigMap");
-        assert_eq!(events(&calls), [("Warning".to_owned(), "ApplyFailed".to_owned())], "{code}");
+        assert!(
+            degraded["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("ConfigMap demo-consumer refused ({code} ")),
+            "{code}: {degraded}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.path.contains("/deployments/")),
+            "{code}: no Deployment after a refused ConfigMap"
+        );
+        assert_eq!(
+            events(&calls),
+            [("Warning".to_owned(), "ApplyFailed".to_owned())],
+            "{code}"
+        );
     }
 }
 
@@ -353,31 +471,57 @@ async fn every_refusal_code_is_shown_and_later_stages_wait() {
 async fn a_transient_error_backs_off_and_keeps_the_status() {
     let qs = with_uid(minimal());
     let path = format!("/apis/apps/v1{NS}/deployments/demo-consumer");
-    let world = World::default().refusing(&Method::PATCH, &path, Refuse::like_api_server(500, "apps", "Deployment", "deployments", "demo-consumer"));
+    let world = World::default().refusing(
+        &Method::PATCH,
+        &path,
+        Refuse::like_api_server(500, "apps", "Deployment", "deployments", "demo-consumer"),
+    );
     let expected = [stage_config(), stage_topics(), stage_workloads()].concat();
     let (result, _, ctx) = run(&qs, world, expected).await;
     let err = result.unwrap_err();
     assert!(err.to_string().contains("applying Deployment demo-consumer"), "{err}");
     assert!(!err.is_permanent());
     let obj = Arc::new(dynamic(serde_json::to_value(&qs).unwrap()));
-    assert_eq!(error_policy(obj.clone(), &err, ctx.clone()), Action::requeue(Duration::from_secs(5)));
-    assert_eq!(error_policy(obj, &err, ctx.clone()), Action::requeue(Duration::from_secs(10)));
+    assert_eq!(
+        error_policy(obj.clone(), &err, ctx.clone()),
+        Action::requeue(Duration::from_secs(5))
+    );
+    assert_eq!(
+        error_policy(obj, &err, ctx.clone()),
+        Action::requeue(Duration::from_secs(10))
+    );
     let metrics = ctx.metrics.render();
-    assert!(metrics.contains("reconcile_failures_total{error=\"api\"} 2"), "{metrics}");
-    assert!(metrics.contains("reconcile_duration_seconds_count{outcome=\"error\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("reconcile_failures_total{error=\"api\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reconcile_duration_seconds_count{outcome=\"error\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_strimzi_crd_degrades_and_backs_off() {
     let qs = with_uid(minimal());
     let path = format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-events");
-    let world = World::default().refusing(&Method::PATCH, &path, Refuse::like_api_server(404, "kafka.strimzi.io", "KafkaTopic", "kafkatopics", "demo-events"));
+    let world = World::default().refusing(
+        &Method::PATCH,
+        &path,
+        Refuse::like_api_server(404, "kafka.strimzi.io", "KafkaTopic", "kafkatopics", "demo-events"),
+    );
     let expected = [stage_config(), stage_topics(), vec![status_patch(), event()]].concat();
     let (result, calls, ctx) = run(&qs, world, expected).await;
     let err = result.unwrap_err();
     assert!(matches!(err, Error::StrimziMissing));
-    assert_eq!(condition(&status_of(&calls), "Degraded")["reason"], "KafkaTopicCrdMissing");
-    assert_eq!(events(&calls), [("Warning".to_owned(), "KafkaTopicCrdMissing".to_owned())]);
+    assert_eq!(
+        condition(&status_of(&calls), "Degraded")["reason"],
+        "KafkaTopicCrdMissing"
+    );
+    assert_eq!(
+        events(&calls),
+        [("Warning".to_owned(), "KafkaTopicCrdMissing".to_owned())]
+    );
     let obj = Arc::new(dynamic(serde_json::to_value(&qs).unwrap()));
     assert_eq!(error_policy(obj, &err, ctx), Action::requeue(Duration::from_secs(5)));
 }
@@ -392,12 +536,22 @@ async fn strimzis_refusal_of_a_topic_change_is_surfaced() {
                                      "message": "Decreasing partitions not supported"})),
         ..ready()
     };
-    let (result, calls, _) = run(&qs, world, [applies(false, true), vec![status_patch(), event()]].concat()).await;
+    let (result, calls, _) = run(
+        &qs,
+        world,
+        [applies(false, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
     assert_eq!(result.unwrap(), Action::requeue(REFUSED_REQUEUE));
     let status = status_of(&calls);
     let degraded = condition(&status, "Degraded");
     assert_eq!(degraded["reason"], "TopicRefused");
-    assert!(degraded["message"].as_str().unwrap().contains("topic demo-quakes: Decreasing partitions not supported"));
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("topic demo-quakes: Decreasing partitions not supported")
+    );
     assert_eq!(status["topics"][0]["reason"], "NotSupported");
     assert_eq!(events(&calls), [("Warning".to_owned(), "TopicRefused".to_owned())]);
 }
@@ -414,12 +568,21 @@ async fn an_invalid_spec_degrades_once_and_waits_for_a_change() {
     let status = status_of(&calls);
     assert_eq!(condition(&status, "Degraded")["status"], "True");
     assert_eq!(condition(&status, "Degraded")["reason"], "InvalidSpec");
-    assert!(condition(&status, "Degraded")["message"].as_str().unwrap().contains("minReplicas (8)"));
+    assert!(
+        condition(&status, "Degraded")["message"]
+            .as_str()
+            .unwrap()
+            .contains("minReplicas (8)")
+    );
     assert_eq!(condition(&status, "Ready")["status"], "False");
     assert_eq!(events(&calls), [("Warning".to_owned(), "InvalidSpec".to_owned())]);
     let obj = Arc::new(dynamic(serde_json::to_value(&qs).unwrap()));
     assert_eq!(error_policy(obj, &err, ctx.clone()), Action::await_change());
-    assert!(ctx.metrics.render().contains("reconcile_failures_total{error=\"invalid_spec\"} 1"));
+    assert!(
+        ctx.metrics
+            .render()
+            .contains("reconcile_failures_total{error=\"invalid_spec\"} 1")
+    );
 
     // The status write triggers one more pass (a watch event); it changes nothing and calls nothing.
     let (result, calls, _) = run(&with_status(&qs, status), World::default(), vec![]).await;
@@ -440,8 +603,17 @@ async fn an_unreadable_object_is_degraded_alone() {
     let status = status_of(&calls);
     let degraded = condition(&status, "Degraded");
     assert_eq!(degraded["reason"], "UnreadableObject");
-    assert!(degraded["message"].as_str().unwrap().contains("cannot read the stored object"), "{degraded}");
-    assert_eq!(status["url"], "http://demo-frontend.quakes.svc:8080/", "what the status said is kept");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read the stored object"),
+        "{degraded}"
+    );
+    assert_eq!(
+        status["url"], "http://demo-frontend.quakes.svc:8080/",
+        "what the status said is kept"
+    );
     assert_eq!(events(&calls), [("Warning".to_owned(), "UnreadableObject".to_owned())]);
     assert_eq!(error_policy(Arc::new(dynamic(obj)), &err, ctx), Action::await_change());
 }
@@ -464,7 +636,11 @@ async fn pruning_touches_only_owned_children() {
     let mut world = World::default();
     world.lists.insert(
         ingresses(),
-        vec![owned("demo-frontend", UID), owned("other-frontend", "another-quakestream"), foreign],
+        vec![
+            owned("demo-frontend", UID),
+            owned("other-frontend", "another-quakestream"),
+            foreign,
+        ],
     );
     let mut np = owned("demo-consumer", UID);
     np["kind"] = json!("NetworkPolicy");
@@ -495,20 +671,37 @@ async fn pruning_touches_only_owned_children() {
 async fn a_pruning_refusal_degrades_too() {
     let mut qs = with_uid(minimal());
     qs.spec.network_policy.enabled = false;
-    let world = World::default().refusing(&Method::GET, &network_policies(), Refuse::like_api_server(403, "networking.k8s.io", "NetworkPolicy", "networkpolicies", ""));
+    let world = World::default().refusing(
+        &Method::GET,
+        &network_policies(),
+        Refuse::like_api_server(403, "networking.k8s.io", "NetworkPolicy", "networkpolicies", ""),
+    );
     let expected = [applies(false, false), vec![status_patch(), event()]].concat();
     let (result, calls, _) = run(&qs, world, expected).await;
     assert!(matches!(result, Err(Error::Refused(r)) if r[0].code == 403));
-    assert!(condition(&status_of(&calls), "Degraded")["message"].as_str().unwrap().contains("cannot patch resource \"networkpolicies\""));
+    assert!(
+        condition(&status_of(&calls), "Degraded")["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot patch resource \"networkpolicies\"")
+    );
 }
 
 #[tokio::test]
 async fn topic_retention_policy_decides_their_owner_reference() {
     let mut qs = with_uid(minimal());
     qs.spec.kafka.topic_retention_policy = TopicRetentionPolicy::Delete;
-    let (_, calls, _) = run(&qs, World::default(), [applies(false, true), vec![status_patch(), event()]].concat()).await;
+    let (_, calls, _) = run(
+        &qs,
+        World::default(),
+        [applies(false, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
     for c in calls.iter().filter(|c| c.path.contains("/kafkatopics/")) {
-        assert_eq!(c.body["metadata"]["ownerReferences"][0]["uid"], UID, "Delete: garbage-collected with the QuakeStream");
+        assert_eq!(
+            c.body["metadata"]["ownerReferences"][0]["uid"], UID,
+            "Delete: garbage-collected with the QuakeStream"
+        );
     }
 }
 
@@ -525,7 +718,10 @@ async fn deletion_is_left_to_garbage_collection() {
 
 #[test]
 fn backoff_is_capped_and_per_object() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let _guard = rt.enter();
     let (client, _handle) = fake_api::pair();
     let ctx = context(client);

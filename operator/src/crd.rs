@@ -56,8 +56,7 @@ pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 pub const TOPIC_NAME_PATTERN: &str = r"^[a-zA-Z0-9._-]+$";
 /// An annotation key: an optional DNS-subdomain prefix and `/`, then a name of at most 63
 /// characters. Written without backslashes, so it can sit inside a CEL string as is.
-pub const ANNOTATION_KEY_PATTERN: &str =
-    "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+pub const ANNOTATION_KEY_PATTERN: &str = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
 /// Longest annotation key: a 253-character prefix, `/`, a 63-character name.
 pub const MAX_ANNOTATION_KEY_LEN: usize = 317;
 /// An IAM role ARN.

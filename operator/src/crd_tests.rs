@@ -49,7 +49,11 @@ fn cel(new: &Value, old: Option<&Value>) -> Result<(), String> {
 #[test]
 fn defaults_fill_a_minimal_spec() {
     let qs = minimal();
-    assert_eq!(qs.spec.kafka.topic, TopicSpec::default(), "topic fields default in resolve, not here");
+    assert_eq!(
+        qs.spec.kafka.topic,
+        TopicSpec::default(),
+        "topic fields default in resolve, not here"
+    );
     assert_eq!(qs.spec.consumer.replicas, contract::consumer::DEFAULT_REPLICAS);
     assert_eq!(qs.spec.frontend.autoscaling.min_replicas, 2);
     assert_eq!(qs.spec.frontend.autoscaling.max_replicas, 10);
@@ -149,9 +153,14 @@ fn quantities_annotation_keys_and_dns_names_are_checked_by_the_schema() {
     assert_eq!(requests["maxProperties"], json!(MAX_RESOURCE_NAMES));
     let ingress = &frontend["ingress"]["properties"];
     assert_eq!(ingress["className"]["pattern"], DNS_SUBDOMAIN_PATTERN);
-    assert_eq!(ingress["tls"]["properties"]["secretName"]["pattern"], DNS_SUBDOMAIN_PATTERN);
+    assert_eq!(
+        ingress["tls"]["properties"]["secretName"]["pattern"],
+        DNS_SUBDOMAIN_PATTERN
+    );
     assert_eq!(ingress["annotations"]["maxProperties"], json!(MAX_ANNOTATIONS));
-    let rule = ingress["annotations"]["x-kubernetes-validations"][0]["rule"].as_str().unwrap();
+    let rule = ingress["annotations"]["x-kubernetes-validations"][0]["rule"]
+        .as_str()
+        .unwrap();
     assert!(rule.contains(ANNOTATION_KEY_PATTERN), "{rule}");
     let sa = &frontend["serviceAccount"]["properties"]["annotations"];
     assert_eq!(sa["x-kubernetes-validations"][0]["rule"], rule);
@@ -195,7 +204,12 @@ fn collect_rules(v: &Value, out: &mut Vec<String>) {
         Value::Object(m) => {
             for (k, x) in m {
                 if k == "x-kubernetes-validations" {
-                    out.extend(x.as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap().to_owned()));
+                    out.extend(
+                        x.as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|r| r["rule"].as_str().unwrap().to_owned()),
+                    );
                 } else {
                     collect_rules(x, out);
                 }
@@ -209,9 +223,20 @@ fn collect_rules(v: &Value, out: &mut Vec<String>) {
 #[test]
 fn creation_rules() {
     assert_eq!(cel(&object(json!({})), None), Ok(()));
-    let e = cel(&object(json!({"frontend": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}})), None).unwrap_err();
-    assert!(e.contains("minReplicas must be less than or equal to maxReplicas"), "{e}");
-    let e = cel(&object(json!({"frontend": {"ingress": {"tls": {"secretName": "s"}}}})), None).unwrap_err();
+    let e = cel(
+        &object(json!({"frontend": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}})),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("minReplicas must be less than or equal to maxReplicas"),
+        "{e}"
+    );
+    let e = cel(
+        &object(json!({"frontend": {"ingress": {"tls": {"secretName": "s"}}}})),
+        None,
+    )
+    .unwrap_err();
     assert!(e.contains("tls.secretName needs a host"), "{e}");
     let mut long = object(json!({}));
     long["metadata"]["name"] = json!("x".repeat(51));
@@ -238,7 +263,11 @@ fn topic_renames_and_shrinks_are_refused_by_transition_rules() {
         merge(&mut after["spec"], patch);
         cel(&after, Some(&before))
     };
-    assert_eq!(update(json!({"kafka": {"topic": {"partitions": 12}}})), Ok(()), "partitions may grow");
+    assert_eq!(
+        update(json!({"kafka": {"topic": {"partitions": 12}}})),
+        Ok(()),
+        "partitions may grow"
+    );
     assert_eq!(
         update(json!({"kafka": {"topic": {"replicas": 1}}})),
         Ok(()),
@@ -250,18 +279,32 @@ fn topic_renames_and_shrinks_are_refused_by_transition_rules() {
     assert!(e.contains("never shrink"), "{e}");
     let mut unset = before.clone();
     unset["spec"]["kafka"]["topic"].as_object_mut().unwrap().remove("name");
-    assert!(cel(&unset, Some(&before)).unwrap_err().contains("Strimzi does not rename topics"));
+    assert!(
+        cel(&unset, Some(&before))
+            .unwrap_err()
+            .contains("Strimzi does not rename topics")
+    );
     // Removing the whole block is an unset too (the API server defaults `topic` to `{}`).
     let mut removed = before.clone();
     removed["spec"]["kafka"].as_object_mut().unwrap().remove("topic");
-    assert!(cel(&removed, Some(&before)).unwrap_err().contains("Strimzi does not rename topics"));
+    assert!(
+        cel(&removed, Some(&before))
+            .unwrap_err()
+            .contains("Strimzi does not rename topics")
+    );
     // The same rules guard the dead-letter topic.
     let before = object(json!({"kafka": {"dlqTopic": {"partitions": 2}}}));
     let mut after = before.clone();
     after["spec"]["kafka"]["dlqTopic"]["partitions"] = json!(1);
     assert!(cel(&after, Some(&before)).unwrap_err().contains("never shrink"));
     // Creating with any name is fine; the rules only look at changes.
-    assert_eq!(cel(&object(json!({"kafka": {"topic": {"name": "x", "partitions": 1}}})), None), Ok(()));
+    assert_eq!(
+        cel(
+            &object(json!({"kafka": {"topic": {"name": "x", "partitions": 1}}})),
+            None
+        ),
+        Ok(())
+    );
 }
 
 #[test]
@@ -270,10 +313,15 @@ fn partial_topic_keeps_the_other_fields_unset() {
     v["spec"]["kafka"]["dlqTopic"] = json!({"replicas": 1});
     let qs: QuakeStream = serde_json::from_value(v).unwrap();
     assert_eq!(qs.spec.kafka.dlq_topic.replicas, Some(1));
-    assert_eq!(qs.spec.kafka.dlq_topic.partitions, None, "resolve fills the DLQ's own default");
-    assert!(spec_schema()["properties"]["kafka"]["properties"]["dlqTopic"]["properties"]["partitions"]
-        .get("default")
-        .is_none());
+    assert_eq!(
+        qs.spec.kafka.dlq_topic.partitions, None,
+        "resolve fills the DLQ's own default"
+    );
+    assert!(
+        spec_schema()["properties"]["kafka"]["properties"]["dlqTopic"]["properties"]["partitions"]
+            .get("default")
+            .is_none()
+    );
 }
 
 /// Objects written under the previous CRD (with its server-side defaults) still read.
@@ -294,7 +342,20 @@ fn objects_of_the_previous_version_still_read() {
     });
     let qs: QuakeStream = serde_json::from_value(old).unwrap();
     assert_eq!(qs.spec.storage.table.as_deref(), Some("quakes"));
-    let cpu = &qs.spec.consumer.workload.resources.as_ref().unwrap().requests.as_ref().unwrap()["cpu"];
+    let cpu = &qs
+        .spec
+        .consumer
+        .workload
+        .resources
+        .as_ref()
+        .unwrap()
+        .requests
+        .as_ref()
+        .unwrap()["cpu"];
     assert_eq!(cpu.0, "1", "an integer quantity reads as its string");
-    assert_eq!(qs.status.unwrap().producer.unwrap().readiness, "", "new status fields default");
+    assert_eq!(
+        qs.status.unwrap().producer.unwrap().readiness,
+        "",
+        "new status fields default"
+    );
 }

@@ -52,12 +52,22 @@ impl Refuse {
     /// How a real API server answers each refusal, for an object `kind`/`name` of `group`
     /// (resource `plural`): the message formats are the API server's own.
     pub fn like_api_server(code: u16, group: &str, kind: &str, plural: &str, name: &str) -> Self {
-        let gk = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
-        let gr = if group.is_empty() { plural.to_owned() } else { format!("{plural}.{group}") };
+        let gk = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let gr = if group.is_empty() {
+            plural.to_owned()
+        } else {
+            format!("{plural}.{group}")
+        };
         let (reason, message) = match code {
             400 => (
                 "BadRequest",
-                format!("admission webhook \"vingress.elbv2.k8s.aws\" denied the request: invalid ingress class: {gk} {name}"),
+                format!(
+                    "admission webhook \"vingress.elbv2.k8s.aws\" denied the request: invalid ingress class: {gk} {name}"
+                ),
             ),
             403 => (
                 "Forbidden",
@@ -67,7 +77,9 @@ impl Refuse {
             ),
             409 => (
                 "Conflict",
-                format!("Operation cannot be fulfilled on {gr} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"),
+                format!(
+                    "Operation cannot be fulfilled on {gr} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                ),
             ),
             422 => (
                 "Invalid",
@@ -75,8 +87,14 @@ impl Refuse {
                     "{gk} \"{name}\" is invalid: spec.template.spec.containers[0].resources.requests[cpu]: Invalid value: \"1 core\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
                 ),
             ),
-            500 => ("InternalError", "Internal error occurred: etcdserver: request timed out".to_owned()),
-            404 => ("NotFound", format!("the server could not find the requested resource ({gr} {name})")),
+            500 => (
+                "InternalError",
+                "Internal error occurred: etcdserver: request timed out".to_owned(),
+            ),
+            404 => (
+                "NotFound",
+                format!("the server could not find the requested resource ({gr} {name})"),
+            ),
             _ => ("Unknown", "unexpected".to_owned()),
         };
         Self { code, reason, message }
@@ -145,7 +163,10 @@ pub fn answer(world: &World, call: &Call) -> (u16, Value) {
         Method::GET if world.lists.contains_key(&call.path) || call.query.contains("labelSelector") => {
             let (kind, api_version) = kind_of_list(&call.path);
             let items = world.lists.get(&call.path).cloned().unwrap_or_default();
-            (200, json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "100"}, "items": items}))
+            (
+                200,
+                json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": "100"}, "items": items}),
+            )
         }
         Method::GET => match world.objects.get(&call.path) {
             Some(o) => (200, o.clone()),
@@ -181,7 +202,10 @@ fn applied(world: &World, call: &Call) -> Value {
             obj["status"] = json!({"observedGeneration": 1, "replicas": n, "readyReplicas": n, "updatedReplicas": n});
         }
         Some("KafkaTopic") => {
-            let cond = world.topic_condition.clone().or_else(|| world.ready.then(|| json!({"type": "Ready", "status": "True"})));
+            let cond = world
+                .topic_condition
+                .clone()
+                .or_else(|| world.ready.then(|| json!({"type": "Ready", "status": "True"})));
             if let Some(c) = cond {
                 obj["status"] = json!({"observedGeneration": 1, "conditions": [c]});
             }
@@ -221,7 +245,12 @@ pub async fn serve(mut handle: Handle, world: World, expected: Vec<(Method, Stri
                 }
             },
         };
-        assert_eq!((&call.method, call.path.as_str()), (&method, path.as_str()), "call {i}: {}", call.query);
+        assert_eq!(
+            (&call.method, call.path.as_str()),
+            (&method, path.as_str()),
+            "call {i}: {}",
+            call.query
+        );
         let (code, body) = answer(&world, &call);
         let resp = Response::builder()
             .status(StatusCode::from_u16(code).unwrap())

@@ -68,7 +68,11 @@ pub async fn ensure_crd(client: &Client, poll: Duration) -> Result<CrdOutcome, k
         .await?
         .and_then(|c| c.annotations().get(VERSION_ANNOTATION).cloned());
     if let Some(p) = previous.as_deref().filter(|p| is_newer(p, env!("CARGO_PKG_VERSION"))) {
-        info!(installed = p, ours = env!("CARGO_PKG_VERSION"), "a newer operator's CRD is installed; not downgrading it");
+        info!(
+            installed = p,
+            ours = env!("CARGO_PKG_VERSION"),
+            "a newer operator's CRD is installed; not downgrading it"
+        );
         return Ok(CrdOutcome::NewerInstalled(p.to_owned()));
     }
     let params = PatchParams::apply(MANAGER).force();

@@ -11,7 +11,10 @@ fn versions_compare_numerically() {
     assert!(is_newer("1.0.0", "0.99.0"));
     assert!(!is_newer("0.1.0", "0.1.0"));
     assert!(!is_newer("0.1.0", "0.2.0"));
-    assert!(!is_newer("garbage", "0.1.0"), "an unreadable annotation never blocks an upgrade");
+    assert!(
+        !is_newer("garbage", "0.1.0"),
+        "an unreadable annotation never blocks an upgrade"
+    );
     assert!(!is_newer("0.2.0-rc.1", "0.2.0"));
 }
 
@@ -44,16 +47,28 @@ async fn an_older_crd_is_upgraded_with_server_side_apply() {
     let mut world = World::default();
     world.objects.insert(PATH.into(), installed("0.0.1", true));
     let (outcome, calls) = run(world, vec![(Method::GET, PATH.into()), (Method::PATCH, PATH.into())]).await;
-    assert_eq!(outcome.unwrap(), CrdOutcome::Applied { previous: Some("0.0.1".into()) });
+    assert_eq!(
+        outcome.unwrap(),
+        CrdOutcome::Applied {
+            previous: Some("0.0.1".into())
+        }
+    );
     let patch = &calls[1];
     assert!(patch.query.contains("fieldManager=quakestream-operator") && patch.query.contains("force=true"));
-    assert_eq!(patch.body["metadata"]["annotations"][VERSION_ANNOTATION], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        patch.body["metadata"]["annotations"][VERSION_ANNOTATION],
+        env!("CARGO_PKG_VERSION")
+    );
     assert_eq!(patch.body["spec"]["names"]["shortNames"], json!(["qs"]));
 }
 
 #[tokio::test]
 async fn a_missing_crd_is_created() {
-    let (outcome, _) = run(World::default(), vec![(Method::GET, PATH.into()), (Method::PATCH, PATH.into())]).await;
+    let (outcome, _) = run(
+        World::default(),
+        vec![(Method::GET, PATH.into()), (Method::PATCH, PATH.into())],
+    )
+    .await;
     assert_eq!(outcome.unwrap(), CrdOutcome::Applied { previous: None });
 }
 
@@ -71,14 +86,25 @@ async fn without_permission_the_error_says_so() {
     let world = World::default().refusing(
         &Method::PATCH,
         PATH,
-        Refuse::like_api_server(403, "apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", "quakestreams.quakestream.io"),
+        Refuse::like_api_server(
+            403,
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            "quakestreams.quakestream.io",
+        ),
     );
     let (outcome, _) = run(world, vec![(Method::GET, PATH.into()), (Method::PATCH, PATH.into())]).await;
     let Err(kube::Error::Api(s)) = outcome else {
         panic!("a 403 is an error");
     };
     assert_eq!(s.code, 403);
-    assert!(s.message.contains("cannot patch resource \"customresourcedefinitions\""), "{}", s.message);
+    assert!(
+        s.message
+            .contains("cannot patch resource \"customresourcedefinitions\""),
+        "{}",
+        s.message
+    );
 }
 
 #[tokio::test]
@@ -88,8 +114,21 @@ async fn waits_until_the_crd_is_established() {
         ..World::default()
     };
     world.objects.insert(PATH.into(), installed("0.0.1", true));
-    let expected = vec![(Method::GET, PATH.into()), (Method::PATCH, PATH.into()), (Method::GET, PATH.into())];
+    let expected = vec![
+        (Method::GET, PATH.into()),
+        (Method::PATCH, PATH.into()),
+        (Method::GET, PATH.into()),
+    ];
     let (outcome, calls) = run(world, expected).await;
-    assert_eq!(outcome.unwrap(), CrdOutcome::Applied { previous: Some("0.0.1".into()) });
-    assert_eq!(calls.len(), 3, "one more look after an apply that was not established yet");
+    assert_eq!(
+        outcome.unwrap(),
+        CrdOutcome::Applied {
+            previous: Some("0.0.1".into())
+        }
+    );
+    assert_eq!(
+        calls.len(),
+        3,
+        "one more look after an apply that was not established yet"
+    );
 }

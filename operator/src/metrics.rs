@@ -39,9 +39,11 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
-        let crd_failures =
-            IntCounter::new("crd_apply_failures_total", "Start-ups that could not apply the QuakeStream CRD")
-                .expect("valid metric");
+        let crd_failures = IntCounter::new(
+            "crd_apply_failures_total",
+            "Start-ups that could not apply the QuakeStream CRD",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(failures.clone()),
@@ -90,6 +92,9 @@ mod tests {
             text.contains("quakestream_operator_reconcile_duration_seconds_count{outcome=\"ok\"} 1"),
             "{text}"
         );
-        assert!(text.contains("quakestream_operator_crd_apply_failures_total 1"), "{text}");
+        assert!(
+            text.contains("quakestream_operator_crd_apply_failures_total 1"),
+            "{text}"
+        );
     }
 }

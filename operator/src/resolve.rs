@@ -218,7 +218,11 @@ impl Errors {
 
     fn annotations(&mut self, field: &str, a: &BTreeMap<String, String>) {
         if a.len() > crd::MAX_ANNOTATIONS {
-            self.push(format!("{field} has {} entries, at most {} allowed", a.len(), crd::MAX_ANNOTATIONS));
+            self.push(format!(
+                "{field} has {} entries, at most {} allowed",
+                a.len(),
+                crd::MAX_ANNOTATIONS
+            ));
         }
         for k in a.keys().filter(|k| !is::qualified_name(k)) {
             self.push(format!("{field}: {k:?} is not a valid annotation key"));
@@ -314,14 +318,19 @@ fn resolve_names(qs: &QuakeStream, name: &str, errs: &mut Errors) -> Names {
     }
     for (field, topic) in [("topic", &names.topic), ("dlqTopic", &names.dlq_topic)] {
         if !is::topic_name(topic) {
-            errs.push(format!("spec.kafka.{field}.name {topic:?} is not a legal Kafka topic name"));
+            errs.push(format!(
+                "spec.kafka.{field}.name {topic:?} is not a legal Kafka topic name"
+            ));
         }
     }
     if names.topic == names.dlq_topic {
         errs.push("spec.kafka.topic and spec.kafka.dlqTopic must have different names");
     }
     if !is::table_name(&names.table) {
-        errs.push(format!("spec.storage.table {:?} is not a legal DynamoDB table name", names.table));
+        errs.push(format!(
+            "spec.storage.table {:?} is not a legal DynamoDB table name",
+            names.table
+        ));
     }
     if names.group_id.is_empty() || names.group_id.len() > 255 {
         errs.push("spec.consumer.groupId must be 1 to 255 characters");
@@ -362,7 +371,10 @@ fn resolve_topic(qs: &QuakeStream, role: TopicRole, names: &Names, errs: &mut Er
         errs.push(format!("{field}.retentionMs must be -1 or more"));
     }
     if spec.config.len() > crd::MAX_TOPIC_CONFIG {
-        errs.push(format!("{field}.config has more than {} entries", crd::MAX_TOPIC_CONFIG));
+        errs.push(format!(
+            "{field}.config has more than {} entries",
+            crd::MAX_TOPIC_CONFIG
+        ));
     }
     let mut config: BTreeMap<String, serde_json::Value> =
         spec.config.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -448,7 +460,8 @@ fn resolve_ingress(spec: &crd::IngressSpec, errs: &mut Errors) -> ResolvedIngres
         errs.push(format!("{field}.tls.secretName needs {field}.host"));
     }
     errs.annotations(&format!("{field}.annotations"), &spec.annotations);
-    let alb = spec.class_name.as_deref() == Some(alb::CLASS) || spec.annotations.keys().any(|k| k.starts_with(alb::PREFIX));
+    let alb =
+        spec.class_name.as_deref() == Some(alb::CLASS) || spec.annotations.keys().any(|k| k.starts_with(alb::PREFIX));
     let mut annotations = spec.annotations.clone();
     if alb {
         alb_annotations(spec, &mut annotations, errs);
@@ -544,14 +557,28 @@ fn check_spec(qs: &QuakeStream, errs: &mut Errors) {
     if s.kafka.bootstrap_servers.as_deref() == Some("") {
         errs.push("spec.kafka.bootstrapServers must not be empty");
     }
-    if s.storage.region.is_empty() || !s.storage.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if s.storage.region.is_empty()
+        || !s
+            .storage
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         errs.push("spec.storage.region must be an AWS region such as eu-west-1");
     }
     if s.storage.endpoint.as_deref().is_some_and(|e| !is::http_url(e)) {
         errs.push("spec.storage.endpoint must start with http:// or https://");
     }
-    errs.int("spec.consumer.replicas", s.consumer.replicas, contract::consumer::REPLICAS);
-    errs.int("spec.frontend.rateLimit", s.frontend.rate_limit, contract::frontend::RATE_LIMIT);
+    errs.int(
+        "spec.consumer.replicas",
+        s.consumer.replicas,
+        contract::consumer::REPLICAS,
+    );
+    errs.int(
+        "spec.frontend.rateLimit",
+        s.frontend.rate_limit,
+        contract::frontend::RATE_LIMIT,
+    );
 }
 
 fn workload_spec(qs: &QuakeStream, c: Component) -> &WorkloadSpec {
@@ -646,14 +673,20 @@ fn resolve_resources(w: &WorkloadSpec, c: Component, field: &str, errs: &mut Err
     for (part, map) in [("requests", &r.requests), ("limits", &r.limits)] {
         let Some(map) = map else { continue };
         if map.len() > crd::MAX_RESOURCE_NAMES {
-            errs.push(format!("{field}.resources.{part} has more than {} entries", crd::MAX_RESOURCE_NAMES));
+            errs.push(format!(
+                "{field}.resources.{part} has more than {} entries",
+                crd::MAX_RESOURCE_NAMES
+            ));
         }
         for (k, q) in map {
             if !is::qualified_name(k) {
                 errs.push(format!("{field}.resources.{part}: {k:?} is not a resource name"));
             }
             if !is::quantity(&q.0) {
-                errs.push(format!("{field}.resources.{part}.{k}: {:?} is not a quantity (e.g. 500m, 1Gi)", q.0));
+                errs.push(format!(
+                    "{field}.resources.{part}.{k}: {:?} is not a quantity (e.g. 500m, 1Gi)",
+                    q.0
+                ));
             }
         }
     }
@@ -722,7 +755,8 @@ fn workload_env(
             dlq_topic: names.dlq_topic.clone(),
             emsc_url: s.source.websocket_url.clone(),
             fdsn_url: s.source.fdsn_url.clone(),
-            backfill_limit: u32::try_from(s.source.backfill_limit).unwrap_or(contract::producer::DEFAULT_BACKFILL_LIMIT),
+            backfill_limit: u32::try_from(s.source.backfill_limit)
+                .unwrap_or(contract::producer::DEFAULT_BACKFILL_LIMIT),
             backfill_max_age: errs.duration(
                 "spec.source.backfillMaxAge",
                 &s.source.backfill_max_age,

@@ -23,7 +23,10 @@ fn a_resource_called_quakestream_keeps_the_historical_names() {
     assert_eq!(r.names, Names::historical());
     assert_eq!(r.topics[0].topic_name, "quakes");
     assert_eq!(r.topics[1].topic_name, "quakes.dlq");
-    assert_eq!(env(&named("quakestream"), Component::Consumer)["QS_GROUP_ID"], "quakestream-consumer");
+    assert_eq!(
+        env(&named("quakestream"), Component::Consumer)["QS_GROUP_ID"],
+        "quakestream-consumer"
+    );
     assert_eq!(env(&named("quakestream"), Component::Frontend)["QS_TABLE"], "quakes");
 }
 
@@ -78,14 +81,22 @@ fn names_in_use_are_kept_and_a_topic_is_never_renamed() {
     qs.status = Some(status_with_names("old"));
     let r = resolved(&qs);
     assert_eq!(
-        (r.names.topic.as_str(), r.names.dlq_topic.as_str(), r.names.group_id.as_str(), r.names.table.as_str()),
+        (
+            r.names.topic.as_str(),
+            r.names.dlq_topic.as_str(),
+            r.names.group_id.as_str(),
+            r.names.table.as_str()
+        ),
         ("old", "old.dlq", "old-group", "old-table")
     );
     qs.spec.kafka.topic.name = Some("old".into());
     assert!(resolve(&qs).is_ok(), "naming the topic in use is fine");
     qs.spec.kafka.topic.name = Some("new".into());
     let e = errors(&qs);
-    assert!(e.contains(r#"the pipeline uses topic "old", which Strimzi cannot rename to "new""#), "{e}");
+    assert!(
+        e.contains(r#"the pipeline uses topic "old", which Strimzi cannot rename to "new""#),
+        "{e}"
+    );
     // Group and table may change on purpose.
     qs.spec.kafka.topic.name = None;
     qs.spec.consumer.group_id = Some("new-group".into());
@@ -126,7 +137,10 @@ fn partitions_never_shrink_below_what_was_applied() {
     });
     // Unset partitions would mean the default, 6: that is a shrink.
     let e = errors(&qs);
-    assert!(e.contains("the topic has 12 partitions and Kafka cannot remove partitions (asked for 6)"), "{e}");
+    assert!(
+        e.contains("the topic has 12 partitions and Kafka cannot remove partitions (asked for 6)"),
+        "{e}"
+    );
     qs.spec.kafka.topic.partitions = Some(12);
     assert!(resolve(&qs).is_ok());
     qs.spec.kafka.topic.partitions = Some(24);
@@ -152,9 +166,18 @@ fn every_problem_is_reported_at_once() {
     let err = resolve(&qs).unwrap_err();
     assert_eq!(err.0.len(), 8, "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("spec.source.backfillMaxAge: duration 0h is out of range: between 1m and 30d"), "{text}");
-    assert!(text.contains("spec.frontend.window: invalid duration \"week\""), "{text}");
-    assert!(text.contains("spec.kafka.dlqTopic.replicas must be between 1 and 32767, got 0"), "{text}");
+    assert!(
+        text.contains("spec.source.backfillMaxAge: duration 0h is out of range: between 1m and 30d"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.frontend.window: invalid duration \"week\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.kafka.dlqTopic.replicas must be between 1 and 32767, got 0"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -195,7 +218,12 @@ fn quantities_annotation_keys_and_dns_names() {
         ])),
         limits: None,
     });
-    qs.spec.consumer.workload.service_account.annotations.insert("bad key".into(), "v".into());
+    qs.spec
+        .consumer
+        .workload
+        .service_account
+        .annotations
+        .insert("bad key".into(), "v".into());
     qs.spec.frontend.ingress = Some(IngressSpec {
         class_name: Some("Not_A_Class".into()),
         host: Some("quakes.example.org".into()),
@@ -261,7 +289,10 @@ fn consumer_and_frontend_environment() {
     let f = env(&qs, Component::Frontend);
     assert_eq!(f["QS_WINDOW"], "2d");
     assert_eq!(f["QS_RATE_LIMIT"], "100");
-    assert!(!f.contains_key("QS_CLIENT_IP_HEADER"), "no proxy in front without an Ingress");
+    assert!(
+        !f.contains_key("QS_CLIENT_IP_HEADER"),
+        "no proxy in front without an Ingress"
+    );
     assert_eq!(f["QS_LISTEN"], "0.0.0.0:8080");
     assert!(!f.contains_key("QS_DLQ_TOPIC") && !f.contains_key("QS_GROUP_ID") && !f.contains_key("QS_RETENTION"));
     qs.spec.frontend.ingress = Some(IngressSpec::default());
@@ -275,7 +306,10 @@ fn a_local_endpoint_needs_no_credentials_in_the_config_map() {
     for c in [Component::Consumer, Component::Frontend] {
         let e = env(&qs, c);
         assert_eq!(e["QS_DYNAMODB_ENDPOINT"], "http://dynoxide:8000");
-        assert!(!e.contains_key("AWS_ACCESS_KEY_ID"), "the workloads fall back to placeholders themselves");
+        assert!(
+            !e.contains_key("AWS_ACCESS_KEY_ID"),
+            "the workloads fall back to placeholders themselves"
+        );
     }
     assert!(!env(&qs, Component::Producer).contains_key("QS_DYNAMODB_ENDPOINT"));
 }
@@ -288,7 +322,11 @@ fn every_environment_is_what_the_contract_allows() {
     qs.spec.frontend.ingress = Some(IngressSpec::default());
     for w in &resolved(&qs).workloads {
         for k in w.env.keys() {
-            assert!(w.component.env_names().contains(&k.as_str()), "{k} for {:?}", w.component);
+            assert!(
+                w.component.env_names().contains(&k.as_str()),
+                "{k} for {:?}",
+                w.component
+            );
         }
         for k in w.component.required_env() {
             assert!(w.env.contains_key(*k), "{k} for {:?}", w.component);
@@ -319,7 +357,8 @@ fn alb_rules() {
     // An ALB recognised by its annotations, with the class left to the cluster default.
     let i = qs.spec.frontend.ingress.as_mut().unwrap();
     i.class_name = None;
-    i.annotations.insert("alb.ingress.kubernetes.io/scheme".into(), "internal".into());
+    i.annotations
+        .insert("alb.ingress.kubernetes.io/scheme".into(), "internal".into());
     let r = resolved(&qs);
     let ing = r.frontend.ingress.as_ref().unwrap();
     assert!(ing.alb);
@@ -336,7 +375,10 @@ fn owner_reference_only_with_uid_and_retention_policy() {
     assert!(r.owner.is_none());
     let r = resolved(&with_uid(minimal()));
     let o = r.owner.as_ref().unwrap();
-    assert_eq!((o.kind.as_str(), o.name.as_str(), o.controller), ("QuakeStream", "demo", Some(true)));
+    assert_eq!(
+        (o.kind.as_str(), o.name.as_str(), o.controller),
+        ("QuakeStream", "demo", Some(true))
+    );
     assert!(r.topics.iter().all(|t| !t.owned), "topics are retained by default");
 }
 
@@ -344,10 +386,21 @@ fn owner_reference_only_with_uid_and_retention_policy() {
 fn version_label_follows_image_tag() {
     let mut qs = minimal();
     qs.spec.image.tag = Some("1.2.3".into());
-    assert_eq!(resolved(&qs).workload(Component::Producer).labels["app.kubernetes.io/version"], "1.2.3");
+    assert_eq!(
+        resolved(&qs).workload(Component::Producer).labels["app.kubernetes.io/version"],
+        "1.2.3"
+    );
     qs.spec.consumer.workload.image = Some("registry:5000/qs/quakestream@sha256:abc".into());
-    assert!(!resolved(&qs).workload(Component::Consumer).labels.contains_key("app.kubernetes.io/version"));
+    assert!(
+        !resolved(&qs)
+            .workload(Component::Consumer)
+            .labels
+            .contains_key("app.kubernetes.io/version")
+    );
     qs.spec.consumer.workload.image = Some("registry:5000/qs/quakestream:dev".into());
-    assert_eq!(resolved(&qs).workload(Component::Consumer).labels["app.kubernetes.io/version"], "dev");
+    assert_eq!(
+        resolved(&qs).workload(Component::Consumer).labels["app.kubernetes.io/version"],
+        "dev"
+    );
     assert!(!resolved(&qs).labels.contains_key(COMPONENT_LABEL));
 }

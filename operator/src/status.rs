@@ -206,7 +206,13 @@ fn conditions(
     let refused: Vec<String> = topics
         .iter()
         .filter(|t| is_refused(t))
-        .map(|t| format!("topic {}: {}", t.topic_name, t.message.as_deref().unwrap_or("refused by Strimzi")))
+        .map(|t| {
+            format!(
+                "topic {}: {}",
+                t.topic_name,
+                t.message.as_deref().unwrap_or("refused by Strimzi")
+            )
+        })
         .collect();
     let problem = problem.cloned().or_else(|| {
         (!refused.is_empty()).then(|| Problem {
@@ -231,7 +237,11 @@ fn conditions(
     }
     for t in topics.iter().filter(|t| t.ready != "True") {
         let detail = t.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-        waiting.push(format!("topic {} ({}{detail})", t.topic_name, t.reason.as_deref().unwrap_or("not ready")));
+        waiting.push(format!(
+            "topic {} ({}{detail})",
+            t.topic_name,
+            t.reason.as_deref().unwrap_or("not ready")
+        ));
         why.get_or_insert(reason::WAITING_FOR_TOPICS);
     }
     if ingress.is_some_and(|i| !i.ready) {
@@ -240,8 +250,24 @@ fn conditions(
     }
     match why {
         None => vec![
-            cond(old, READY, true, reason::ALL_READY, "producer, consumer, frontend and topics are ready", generation, now),
-            cond(old, PROGRESSING, false, reason::RECONCILED, "all objects are applied and ready", generation, now),
+            cond(
+                old,
+                READY,
+                true,
+                reason::ALL_READY,
+                "producer, consumer, frontend and topics are ready",
+                generation,
+                now,
+            ),
+            cond(
+                old,
+                PROGRESSING,
+                false,
+                reason::RECONCILED,
+                "all objects are applied and ready",
+                generation,
+                now,
+            ),
             cond(old, DEGRADED, false, reason::AS_EXPECTED, "", generation, now),
         ],
         Some(why) => {
@@ -273,7 +299,13 @@ fn degraded_conditions(
 /// The status when the spec cannot even be resolved (an invalid or unreadable object): the
 /// children that already exist keep running, so their readiness, the topics, the names and the
 /// URL of the previous status are kept.
-pub fn unresolved(generation: Option<i64>, old: &QuakeStreamStatus, why: &str, message: &str, now: Timestamp) -> QuakeStreamStatus {
+pub fn unresolved(
+    generation: Option<i64>,
+    old: &QuakeStreamStatus,
+    why: &str,
+    message: &str,
+    now: Timestamp,
+) -> QuakeStreamStatus {
     QuakeStreamStatus {
         conditions: degraded_conditions(old, generation, why, message, now),
         observed_generation: generation,

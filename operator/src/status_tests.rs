@@ -4,7 +4,9 @@ use crate::crd::{IngressSpec, QuakeStream};
 use crate::fixtures::{minimal, resolved, with_uid};
 use crate::strimzi::{KafkaTopicStatus, StrimziCondition};
 use k8s_openapi::api::apps::v1::DeploymentStatus;
-use k8s_openapi::api::networking::v1::{IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressStatus as K8sIngressStatus};
+use k8s_openapi::api::networking::v1::{
+    IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressStatus as K8sIngressStatus,
+};
 
 fn t(secs: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + secs).unwrap()
@@ -76,13 +78,25 @@ fn with_address(mut i: Ingress, ip: &str) -> Ingress {
 /// A fully ready status of the minimal fixture.
 pub(crate) fn ready_status() -> QuakeStreamStatus {
     let qs = with_uid(minimal());
-    compute(&resolved(&qs), &QuakeStreamStatus::default(), &observed(&qs, true), None, t(0))
+    compute(
+        &resolved(&qs),
+        &QuakeStreamStatus::default(),
+        &observed(&qs, true),
+        None,
+        t(0),
+    )
 }
 
 #[test]
 fn not_ready_lists_what_it_waits_for() {
     let qs = with_uid(minimal());
-    let s = compute(&resolved(&qs), &QuakeStreamStatus::default(), &observed(&qs, false), None, t(0));
+    let s = compute(
+        &resolved(&qs),
+        &QuakeStreamStatus::default(),
+        &observed(&qs, false),
+        None,
+        t(0),
+    );
     assert!(!is_true(&s, READY));
     assert!(is_true(&s, PROGRESSING));
     assert!(!is_true(&s, DEGRADED));
@@ -120,11 +134,20 @@ fn ready_deterministic_and_names_what_it_uses() {
         })
     );
     assert_eq!(first.topics[1].ready, "True");
-    assert_eq!(first.topics[0].partitions, Some(6), "the status records what was applied");
+    assert_eq!(
+        first.topics[0].partitions,
+        Some(6),
+        "the status records what was applied"
+    );
     assert_eq!(first.topic_readiness.as_deref(), Some("2/2"));
     let names = first.names.clone().unwrap();
     assert_eq!(
-        (names.topic.as_str(), names.dlq_topic.as_str(), names.consumer_group.as_str(), names.table.as_str()),
+        (
+            names.topic.as_str(),
+            names.dlq_topic.as_str(),
+            names.consumer_group.as_str(),
+            names.table.as_str()
+        ),
         ("demo-quakes", "demo-quakes.dlq", "demo-consumer", "demo-quakes")
     );
     // Later passes with the same observations give the identical status.
@@ -138,7 +161,11 @@ fn transition_time_moves_only_on_flip() {
     let waiting = compute(&r, &QuakeStreamStatus::default(), &observed(&qs, false), None, t(0));
     let ready = compute(&r, &waiting, &observed(&qs, true), None, t(60));
     assert_eq!(find(&ready, READY).unwrap().last_transition_time, Time(t(60)));
-    assert_eq!(find(&ready, DEGRADED).unwrap().last_transition_time, Time(t(0)), "Degraded stayed False");
+    assert_eq!(
+        find(&ready, DEGRADED).unwrap().last_transition_time,
+        Time(t(0)),
+        "Degraded stayed False"
+    );
 }
 
 #[test]
@@ -155,7 +182,13 @@ fn stale_deployment_generation_is_not_ready() {
 fn zero_consumers_is_ready() {
     let mut qs = with_uid(minimal());
     qs.spec.consumer.replicas = 0;
-    let s = compute(&resolved(&qs), &QuakeStreamStatus::default(), &observed(&qs, true), None, t(0));
+    let s = compute(
+        &resolved(&qs),
+        &QuakeStreamStatus::default(),
+        &observed(&qs, true),
+        None,
+        t(0),
+    );
     assert!(s.consumer.unwrap().ready);
 }
 
@@ -163,13 +196,21 @@ fn zero_consumers_is_ready() {
 fn waiting_topic_messages_are_copied() {
     let qs = with_uid(minimal());
     let mut obs = observed(&qs, true);
-    obs.topics[0].status = Some(strimzi_status("False", Some("KafkaError"), Some("replication factor 3 > 1 brokers")));
+    obs.topics[0].status = Some(strimzi_status(
+        "False",
+        Some("KafkaError"),
+        Some("replication factor 3 > 1 brokers"),
+    ));
     let s = compute(&resolved(&qs), &QuakeStreamStatus::default(), &obs, None, t(0));
     assert_eq!(s.topics[0].ready, "False");
     assert_eq!(s.topics[0].reason.as_deref(), Some("KafkaError"));
     let ready = find(&s, READY).unwrap();
     assert_eq!(ready.reason, reason::WAITING_FOR_TOPICS);
-    assert!(ready.message.contains("topic demo-quakes (KafkaError: replication factor 3 > 1 brokers)"));
+    assert!(
+        ready
+            .message
+            .contains("topic demo-quakes (KafkaError: replication factor 3 > 1 brokers)")
+    );
     assert!(!is_true(&s, DEGRADED), "a Kafka error may clear by itself");
 }
 
@@ -177,7 +218,11 @@ fn waiting_topic_messages_are_copied() {
 fn strimzis_refusal_degrades_with_its_words() {
     let qs = with_uid(minimal());
     let mut obs = observed(&qs, true);
-    obs.topics[0].status = Some(strimzi_status("False", Some("NotSupported"), Some("Decreasing partitions not supported")));
+    obs.topics[0].status = Some(strimzi_status(
+        "False",
+        Some("NotSupported"),
+        Some("Decreasing partitions not supported"),
+    ));
     let s = compute(&resolved(&qs), &QuakeStreamStatus::default(), &obs, None, t(0));
     let d = find(&s, DEGRADED).unwrap();
     assert_eq!(d.status, "True");
@@ -200,7 +245,13 @@ fn ready_waits_for_the_ingress_address_so_the_url_is_never_empty() {
     assert!(!is_true(&s, READY));
     assert_eq!(find(&s, READY).unwrap().reason, reason::WAITING_FOR_INGRESS);
     assert_eq!(s.url, None);
-    assert_eq!(s.ingress, Some(IngressStatus { address: None, ready: false }));
+    assert_eq!(
+        s.ingress,
+        Some(IngressStatus {
+            address: None,
+            ready: false
+        })
+    );
     obs.ingress = obs.ingress.map(|i| with_address(i, "172.18.0.5"));
     let s = compute(&r, &s, &obs, None, t(10));
     assert!(is_true(&s, READY));
@@ -209,7 +260,13 @@ fn ready_waits_for_the_ingress_address_so_the_url_is_never_empty() {
     // With a host the URL is known at once, but Ready still waits for the load balancer.
     qs.spec.frontend.ingress.as_mut().unwrap().host = Some("quakes.example.org".into());
     qs.spec.frontend.ingress.as_mut().unwrap().tls = Some(crate::crd::IngressTlsSpec::default());
-    let s = compute(&resolved(&qs), &QuakeStreamStatus::default(), &observed(&qs, true), None, t(0));
+    let s = compute(
+        &resolved(&qs),
+        &QuakeStreamStatus::default(),
+        &observed(&qs, true),
+        None,
+        t(0),
+    );
     assert_eq!(s.url.as_deref(), Some("https://quakes.example.org/"));
     assert!(!is_true(&s, READY));
 }

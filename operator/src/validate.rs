@@ -71,9 +71,7 @@ pub fn role_arn(s: &str) -> bool {
         return false;
     };
     partition.starts_with("aws")
-        && partition[3..]
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'-')
+        && partition[3..].bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
         && account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
         && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
@@ -165,12 +163,33 @@ mod tests {
     #[test]
     fn names_match_their_patterns() {
         let dns = [
-            "a", "alb", "cloud-provider-kind", "a.b", "a-.b", "-a", "a-", "A", "a_b", "a..b", ".a", "a.", "qs-tls",
-            "x1.y2", "",
+            "a",
+            "alb",
+            "cloud-provider-kind",
+            "a.b",
+            "a-.b",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a..b",
+            ".a",
+            "a.",
+            "qs-tls",
+            "x1.y2",
+            "",
         ];
         agree(crd::DNS_SUBDOMAIN_PATTERN, dns_subdomain, &dns, 253);
         agree(crd::DNS_LABEL_PATTERN, dns_1123_label, &dns, 63);
-        let hosts = ["quakes.example.org", "*.example.org", "*", "*.", "a.*.b", "Example.org", "quakes"];
+        let hosts = [
+            "quakes.example.org",
+            "*.example.org",
+            "*",
+            "*.",
+            "a.*.b",
+            "Example.org",
+            "quakes",
+        ];
         agree(crd::HOST_PATTERN, host, &hosts, 253);
         let topics = ["quakes", "quakes.dlq", "a_b-c", "bad topic", "q/x", ""];
         agree(crd::TOPIC_NAME_PATTERN, topic_name, &topics, 249);
@@ -190,7 +209,12 @@ mod tests {
             &"n".repeat(63),
             &"n".repeat(64),
         ];
-        agree(crd::ANNOTATION_KEY_PATTERN, qualified_name, &keys, crd::MAX_ANNOTATION_KEY_LEN);
+        agree(
+            crd::ANNOTATION_KEY_PATTERN,
+            qualified_name,
+            &keys,
+            crd::MAX_ANNOTATION_KEY_LEN,
+        );
         let arns = [
             "arn:aws:iam::123456789012:role/quakestream-consumer",
             "arn:aws-cn:iam::123456789012:role/path/r",

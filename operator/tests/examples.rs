@@ -27,11 +27,17 @@ fn kind_example_uses_dynoxide_one_broker_and_cloud_provider_kind() {
     let cm = find(&docs, "ConfigMap", "quakestream-consumer");
     assert_eq!(cm["data"]["QS_DYNAMODB_ENDPOINT"], "http://dynoxide:8000");
     assert_eq!(cm["data"]["AWS_REGION"], "us-east-1");
-    assert_eq!(cm["data"]["KAFKA_BOOTSTRAP_SERVERS"], "quakestream-kafka-bootstrap:9092");
+    assert_eq!(
+        cm["data"]["KAFKA_BOOTSTRAP_SERVERS"],
+        "quakestream-kafka-bootstrap:9092"
+    );
     // Called `quakestream`, it keeps the historical names (the table deploy/kind creates).
     assert_eq!(cm["data"]["QS_TABLE"], "quakes");
     assert_eq!(cm["data"]["QS_GROUP_ID"], "quakestream-consumer");
-    assert!(cm["data"].get("AWS_ACCESS_KEY_ID").is_none(), "no credentials in a ConfigMap");
+    assert!(
+        cm["data"].get("AWS_ACCESS_KEY_ID").is_none(),
+        "no credentials in a ConfigMap"
+    );
     for (t, name) in [("quakestream-events", "quakes"), ("quakestream-dlq", "quakes.dlq")] {
         let topic = find(&docs, "KafkaTopic", t);
         assert_eq!(topic["spec"]["replicas"], 1);
@@ -40,7 +46,10 @@ fn kind_example_uses_dynoxide_one_broker_and_cloud_provider_kind() {
     }
     let ing = find(&docs, "Ingress", "quakestream-frontend");
     assert_eq!(ing["spec"]["ingressClassName"], "cloud-provider-kind");
-    assert!(ing["metadata"].get("annotations").is_none(), "no ALB annotations on kind");
+    assert!(
+        ing["metadata"].get("annotations").is_none(),
+        "no ALB annotations on kind"
+    );
     let pod = frontend_pod(&docs);
     assert_eq!(pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"], 5);
     assert_eq!(pod["terminationGracePeriodSeconds"], 30);
@@ -56,7 +65,8 @@ fn eks_example_uses_irsa_alb_and_no_endpoint() {
     ] {
         let arn = &find(&docs, "ServiceAccount", sa)["metadata"]["annotations"]["eks.amazonaws.com/role-arn"];
         assert_eq!(
-            arn.as_str().is_some_and(|a| a.starts_with("arn:aws:iam::123456789012:role/")),
+            arn.as_str()
+                .is_some_and(|a| a.starts_with("arn:aws:iam::123456789012:role/")),
             role,
             "{sa}"
         );
@@ -69,8 +79,18 @@ fn eks_example_uses_irsa_alb_and_no_endpoint() {
     let ing = find(&docs, "Ingress", "quakestream-frontend");
     assert_eq!(ing["spec"]["ingressClassName"], "alb");
     let ann = &ing["metadata"]["annotations"];
-    assert!(ann["alb.ingress.kubernetes.io/wafv2-acl-arn"].as_str().unwrap().starts_with("arn:aws:wafv2:"));
-    assert!(ann["alb.ingress.kubernetes.io/certificate-arn"].as_str().unwrap().starts_with("arn:aws:acm:"));
+    assert!(
+        ann["alb.ingress.kubernetes.io/wafv2-acl-arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:wafv2:")
+    );
+    assert!(
+        ann["alb.ingress.kubernetes.io/certificate-arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:acm:")
+    );
     assert_eq!(ann["alb.ingress.kubernetes.io/target-type"], "ip");
     assert_eq!(
         ann["alb.ingress.kubernetes.io/target-group-attributes"],
@@ -78,7 +98,9 @@ fn eks_example_uses_irsa_alb_and_no_endpoint() {
     );
     // The pre-stop delay outlasts the ALB's deregistration delay; the grace period both.
     let pod = frontend_pod(&docs);
-    let sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"].as_i64().unwrap();
+    let sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        .as_i64()
+        .unwrap();
     assert!(sleep > 30, "{sleep}");
     assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() > sleep + 10);
     let hpa = find(&docs, "HorizontalPodAutoscaler", "quakestream-frontend");

@@ -7,7 +7,16 @@ fn pod_spec(d: &Deployment) -> &PodSpec {
 }
 
 fn pod_annotations(d: &Deployment) -> BTreeMap<String, String> {
-    d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().annotations.clone().unwrap()
+    d.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
+        .clone()
+        .unwrap()
 }
 
 fn deployments(qs: &crate::crd::QuakeStream) -> Vec<Deployment> {
@@ -31,7 +40,10 @@ fn pods_are_hardened_and_probed() {
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.privileged, Some(false));
-        assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_owned()][..])
+        );
         let path = |pr: &Option<Probe>| pr.as_ref().unwrap().http_get.as_ref().unwrap().path.clone().unwrap();
         assert_eq!(path(&c.liveness_probe), "/healthz");
         assert_eq!(path(&c.readiness_probe), "/readyz");
@@ -106,10 +118,16 @@ fn images_and_resources() {
 #[test]
 fn config_change_rolls_only_the_affected_workload() {
     let qs = minimal();
-    let before: Vec<String> = deployments(&qs).iter().map(|d| pod_annotations(d)[CONFIG_HASH_ANNOTATION].clone()).collect();
+    let before: Vec<String> = deployments(&qs)
+        .iter()
+        .map(|d| pod_annotations(d)[CONFIG_HASH_ANNOTATION].clone())
+        .collect();
     let mut changed = qs.clone();
     changed.spec.frontend.rate_limit = 42;
-    let after: Vec<String> = deployments(&changed).iter().map(|d| pod_annotations(d)[CONFIG_HASH_ANNOTATION].clone()).collect();
+    let after: Vec<String> = deployments(&changed)
+        .iter()
+        .map(|d| pod_annotations(d)[CONFIG_HASH_ANNOTATION].clone())
+        .collect();
     assert_eq!(before[0], after[0]);
     assert_eq!(before[1], after[1]);
     assert_ne!(before[2], after[2]);
@@ -121,10 +139,16 @@ fn config_change_rolls_only_the_affected_workload() {
 fn a_new_irsa_role_rolls_the_pods_that_use_it() {
     let mut qs = minimal();
     let sa_hash = |qs: &crate::crd::QuakeStream| -> Vec<String> {
-        deployments(qs).iter().map(|d| pod_annotations(d)[SERVICE_ACCOUNT_HASH_ANNOTATION].clone()).collect()
+        deployments(qs)
+            .iter()
+            .map(|d| pod_annotations(d)[SERVICE_ACCOUNT_HASH_ANNOTATION].clone())
+            .collect()
     };
     let config_hash = |qs: &crate::crd::QuakeStream| -> Vec<String> {
-        deployments(qs).iter().map(|d| pod_annotations(d)[CONFIG_HASH_ANNOTATION].clone()).collect()
+        deployments(qs)
+            .iter()
+            .map(|d| pod_annotations(d)[CONFIG_HASH_ANNOTATION].clone())
+            .collect()
     };
     let before = sa_hash(&qs);
     qs.spec.consumer.workload.service_account.role_arn = Some("arn:aws:iam::123456789012:role/a".into());
@@ -144,7 +168,17 @@ fn the_frontend_outlasts_its_load_balancer() {
     let lifecycle = |qs: &crate::crd::QuakeStream| {
         let d = &deployments(qs)[2];
         let p = pod_spec(d);
-        let sleep = p.containers[0].lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap().sleep.as_ref().unwrap().seconds;
+        let sleep = p.containers[0]
+            .lifecycle
+            .as_ref()
+            .unwrap()
+            .pre_stop
+            .as_ref()
+            .unwrap()
+            .sleep
+            .as_ref()
+            .unwrap()
+            .seconds;
         (sleep, p.termination_grace_period_seconds.unwrap())
     };
     // Without an ALB: a few seconds for the endpoints to drop the pod; the default grace period.

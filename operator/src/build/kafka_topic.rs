@@ -33,7 +33,11 @@ mod tests {
     fn topics_follow_the_spec_and_keep_defaults_of_partial_specs() {
         let mut qs = minimal();
         qs.spec.kafka.topic.partitions = Some(12);
-        qs.spec.kafka.topic.config.insert("min.insync.replicas".into(), "1".into());
+        qs.spec
+            .kafka
+            .topic
+            .config
+            .insert("min.insync.replicas".into(), "1".into());
         qs.spec.kafka.topic.config.insert("retention.ms".into(), "5".into());
         qs.spec.kafka.dlq_topic.replicas = Some(1);
         let r = resolved(&qs);
@@ -44,10 +48,18 @@ mod tests {
         assert_eq!(t.spec.partitions, Some(12));
         assert_eq!(t.spec.replicas, Some(3), "unset replicas keep the default");
         assert_eq!(t.spec.config["min.insync.replicas"], json!("1"));
-        assert_eq!(t.spec.config["retention.ms"], json!(604_800_000_i64), "the default retention wins");
+        assert_eq!(
+            t.spec.config["retention.ms"],
+            json!(604_800_000_i64),
+            "the default retention wins"
+        );
         let dlq = build(&r, &r.topics[1]);
         assert_eq!(dlq.spec.topic_name.as_deref(), Some("demo-quakes.dlq"));
-        assert_eq!(dlq.spec.partitions, Some(1), "a partial DLQ spec keeps the DLQ's own default");
+        assert_eq!(
+            dlq.spec.partitions,
+            Some(1),
+            "a partial DLQ spec keeps the DLQ's own default"
+        );
         assert_eq!(dlq.spec.replicas, Some(1));
         assert_eq!(dlq.spec.config["retention.ms"], json!(2_592_000_000_i64));
         let v = crate::build::typed(&t).unwrap();

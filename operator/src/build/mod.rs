@@ -188,13 +188,19 @@ mod tests {
             assert_eq!(m["namespace"], "quakes", "{v}");
             assert_eq!(m["labels"]["app.kubernetes.io/name"], "quakestream", "{v}");
             assert_eq!(m["labels"]["app.kubernetes.io/instance"], "demo", "{v}");
-            assert_eq!(m["labels"]["app.kubernetes.io/managed-by"], "quakestream-operator", "{v}");
+            assert_eq!(
+                m["labels"]["app.kubernetes.io/managed-by"], "quakestream-operator",
+                "{v}"
+            );
             assert!(v["apiVersion"].is_string() && v["kind"].is_string());
             if v["kind"] == "KafkaTopic" {
                 // Retained by default: no owner, so deleting the QuakeStream keeps the data.
                 assert!(m.get("ownerReferences").is_none(), "{v}");
             } else {
-                assert_eq!(m["ownerReferences"][0]["uid"], "8b1f6a0e-0000-4000-8000-000000000001", "{v}");
+                assert_eq!(
+                    m["ownerReferences"][0]["uid"], "8b1f6a0e-0000-4000-8000-000000000001",
+                    "{v}"
+                );
             }
         }
     }

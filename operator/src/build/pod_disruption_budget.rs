@@ -38,7 +38,10 @@ mod tests {
         let p = build(&r).spec.unwrap();
         assert_eq!(p.max_unavailable, Some(IntOrString::Int(1)));
         assert!(p.min_available.is_none());
-        assert_eq!(p.selector.unwrap().match_labels.unwrap(), r.workload(Component::Frontend).selector);
+        assert_eq!(
+            p.selector.unwrap().match_labels.unwrap(),
+            r.workload(Component::Frontend).selector
+        );
         assert_eq!(p.unhealthy_pod_eviction_policy.as_deref(), Some("AlwaysAllow"));
     }
 }

@@ -39,7 +39,15 @@ mod tests {
         let ann = build(&r, r.workload(Component::Consumer)).metadata.annotations.unwrap();
         assert_eq!(ann[ROLE_ARN_ANNOTATION], arn);
         assert_eq!(ann["team"], "seismo");
-        assert!(build(&r, r.workload(Component::Frontend)).metadata.annotations.is_none());
-        assert_eq!(build(&r, r.workload(Component::Frontend)).metadata.name.as_deref(), Some("demo-frontend"));
+        assert!(
+            build(&r, r.workload(Component::Frontend))
+                .metadata
+                .annotations
+                .is_none()
+        );
+        assert_eq!(
+            build(&r, r.workload(Component::Frontend)).metadata.name.as_deref(),
+            Some("demo-frontend")
+        );
     }
 }

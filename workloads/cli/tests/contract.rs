@@ -57,7 +57,10 @@ fn pipelines() -> Vec<QuakeStream> {
             "frontend": {"window": "1d12h", "rateLimit": 0, "ingress": {"className": "alb", "host": "quakes.example.org"}}
         }
     });
-    [minimal, full].into_iter().map(|v| serde_json::from_value(v).unwrap()).collect()
+    [minimal, full]
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect()
 }
 
 /// The environment the operator renders for each component.
@@ -87,7 +90,13 @@ fn the_contract_lists_exactly_what_each_workload_reads() {
     for c in Component::ALL {
         let read = env_of(&subcommand(c.as_str()));
         let listed: BTreeSet<String> = c.env_names().iter().map(|s| s.to_string()).collect();
-        assert_eq!(read, listed, "`quakestream {}` vs contract::{}::ENV", c.as_str(), c.as_str());
+        assert_eq!(
+            read,
+            listed,
+            "`quakestream {}` vs contract::{}::ENV",
+            c.as_str(),
+            c.as_str()
+        );
     }
 }
 
@@ -97,10 +106,17 @@ fn the_operator_writes_only_what_the_workload_reads_and_all_it_requires() {
         for (c, env) in rendered(&qs) {
             let read = env_of(&subcommand(c.as_str()));
             for k in env.keys() {
-                assert!(read.contains(k), "the operator writes {k} for {c:?}, which `quakestream {}` never reads", c.as_str());
+                assert!(
+                    read.contains(k),
+                    "the operator writes {k} for {c:?}, which `quakestream {}` never reads",
+                    c.as_str()
+                );
             }
             for k in c.required_env() {
-                assert!(env.contains_key(*k), "{k} is required for {c:?} but the operator did not write it");
+                assert!(
+                    env.contains_key(*k),
+                    "{k} is required for {c:?} but the operator did not write it"
+                );
             }
         }
     }
@@ -142,23 +158,41 @@ fn the_workloads_accept_every_value_the_operator_renders() {
 fn defaults_are_the_contracts() {
     let default_of = |sub: &str, var: &str| -> String {
         let cmd = subcommand(sub);
-        let arg = cmd.get_arguments().find(|a| a.get_env().is_some_and(|e| e == var)).unwrap();
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_env().is_some_and(|e| e == var))
+            .unwrap();
         arg.get_default_values()[0].to_string_lossy().into_owned()
     };
     let p = contract::producer::SUBCOMMAND;
-    assert_eq!(default_of(p, contract::env::EMSC_URL), contract::producer::DEFAULT_EMSC_URL);
+    assert_eq!(
+        default_of(p, contract::env::EMSC_URL),
+        contract::producer::DEFAULT_EMSC_URL
+    );
     assert_eq!(default_of(p, contract::env::TOPIC), contract::names::DEFAULT_TOPIC);
-    assert_eq!(default_of(p, contract::env::DLQ_TOPIC), contract::names::DEFAULT_DLQ_TOPIC);
-    assert_eq!(default_of(p, contract::env::BACKFILL_LIMIT), contract::producer::DEFAULT_BACKFILL_LIMIT.to_string());
+    assert_eq!(
+        default_of(p, contract::env::DLQ_TOPIC),
+        contract::names::DEFAULT_DLQ_TOPIC
+    );
+    assert_eq!(
+        default_of(p, contract::env::BACKFILL_LIMIT),
+        contract::producer::DEFAULT_BACKFILL_LIMIT.to_string()
+    );
     assert_eq!(default_of(p, contract::env::LISTEN), contract::producer::DEFAULT_LISTEN);
     let c = contract::consumer::SUBCOMMAND;
-    assert_eq!(default_of(c, contract::env::GROUP_ID), contract::names::DEFAULT_GROUP_ID);
+    assert_eq!(
+        default_of(c, contract::env::GROUP_ID),
+        contract::names::DEFAULT_GROUP_ID
+    );
     assert_eq!(default_of(c, contract::env::TABLE), contract::names::DEFAULT_TABLE);
     assert_eq!(default_of(c, contract::env::LISTEN), contract::consumer::DEFAULT_LISTEN);
     let f = contract::frontend::SUBCOMMAND;
     assert_eq!(default_of(f, contract::env::WINDOW), contract::frontend::DEFAULT_WINDOW);
     assert_eq!(default_of(f, contract::env::LISTEN), contract::frontend::DEFAULT_LISTEN);
-    assert_eq!(default_of(f, contract::env::RATE_LIMIT), contract::frontend::DEFAULT_RATE_LIMIT.to_string());
+    assert_eq!(
+        default_of(f, contract::env::RATE_LIMIT),
+        contract::frontend::DEFAULT_RATE_LIMIT.to_string()
+    );
 }
 
 /// The workloads refuse what the contract's ranges refuse (the same constants bound both).
@@ -167,7 +201,13 @@ fn ranges_are_enforced_by_the_workloads() {
     let over = (contract::producer::BACKFILL_LIMIT.max + 1).to_string();
     let args = ["quakestream", "producer", "--backfill-limit", over.as_str()];
     assert!(Cli::try_parse_from(args).is_err());
-    assert!(Cli::try_parse_from(["quakestream", "frontend", "--window", "90d"]).is_err(), "the window is at most 31d");
+    assert!(
+        Cli::try_parse_from(["quakestream", "frontend", "--window", "90d"]).is_err(),
+        "the window is at most 31d"
+    );
     assert!(Cli::try_parse_from(["quakestream", "frontend", "--window", "1h30m"]).is_ok());
-    assert!(Cli::try_parse_from(["quakestream", "consumer", "--retention", "3600"]).is_err(), "a bare number is no duration");
+    assert!(
+        Cli::try_parse_from(["quakestream", "consumer", "--retention", "3600"]).is_err(),
+        "a bare number is no duration"
+    );
 }

@@ -16,7 +16,13 @@ pub const PATTERN: &str = r"^([0-9]+(ms|s|m|h|d))+$";
 /// Longest duration text accepted (a guard for the parser and the CRD's `maxLength`).
 pub const MAX_LEN: usize = 32;
 
-const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
 
 /// Why a duration was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,10 +68,16 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         let n: u64 = rest[..digits].parse().map_err(|_| err())?;
         rest = &rest[digits..];
         // "ms" before "m": the longest unit name that matches.
-        let (unit, factor) = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-            .into_iter()
-            .find(|(u, _)| rest.starts_with(u))
-            .ok_or_else(err)?;
+        let (unit, factor) = [
+            ("ms", 1),
+            ("s", 1_000),
+            ("m", 60_000),
+            ("h", 3_600_000),
+            ("d", 86_400_000),
+        ]
+        .into_iter()
+        .find(|(u, _)| rest.starts_with(u))
+        .ok_or_else(err)?;
         rest = &rest[unit.len()..];
         total_ms = n
             .checked_mul(factor)
@@ -179,8 +191,22 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         for bad in [
-            "", "h", "24", "1w", "-1h", "1.5h", "1 h", "1h ", "+1h", "1H", "1hh", "ms", "1m s", "99999999999999999999d",
-            "1000000000000000d", "123456789012345678901234567890123s",
+            "",
+            "h",
+            "24",
+            "1w",
+            "-1h",
+            "1.5h",
+            "1 h",
+            "1h ",
+            "+1h",
+            "1H",
+            "1hh",
+            "ms",
+            "1m s",
+            "99999999999999999999d",
+            "1000000000000000d",
+            "123456789012345678901234567890123s",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -218,7 +244,9 @@ mod tests {
     #[test]
     fn pattern_and_parser_agree_on_tables() {
         let re = regex::Regex::new(PATTERN).unwrap();
-        for text in ["1s", "1h30m", "250ms", "0s", "7d", "", "1", "s", "1w", "1.5h", "-1s", "1ms1", "1m1", "01h", "1hms"] {
+        for text in [
+            "1s", "1h30m", "250ms", "0s", "7d", "", "1", "s", "1w", "1.5h", "-1s", "1ms1", "1m1", "01h", "1hms",
+        ] {
             assert_eq!(re.is_match(text), parse(text).is_ok(), "{text:?}");
         }
     }

@@ -114,7 +114,10 @@ mod tests {
                 name.starts_with("QS_") || ["KAFKA_BOOTSTRAP_SERVERS", "AWS_REGION"].contains(name),
                 "{name}: our own variables start with QS_"
             );
-            assert!(name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            );
         }
     }
 }

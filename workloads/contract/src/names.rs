@@ -80,7 +80,12 @@ mod tests {
         assert_eq!(a.group_id, "demo-consumer");
         assert_eq!(a.table, "demo-quakes");
         let b = Names::for_instance("staging");
-        for (x, y) in [(&a.topic, &b.topic), (&a.dlq_topic, &b.dlq_topic), (&a.group_id, &b.group_id), (&a.table, &b.table)] {
+        for (x, y) in [
+            (&a.topic, &b.topic),
+            (&a.dlq_topic, &b.dlq_topic),
+            (&a.group_id, &b.group_id),
+            (&a.table, &b.table),
+        ] {
             assert_ne!(x, y);
         }
         let d = Names::historical();

@@ -115,7 +115,9 @@ mod tests {
     #[test]
     fn env_sets_and_lists_sorted() {
         let mut e = Env::new();
-        e.set(env::TOPIC, "a").set(env::LOG, "info").set_some(env::TABLE, None::<String>);
+        e.set(env::TOPIC, "a")
+            .set(env::LOG, "info")
+            .set_some(env::TABLE, None::<String>);
         e.set(env::TOPIC, "b");
         assert_eq!(e.get(env::TOPIC), Some("b"));
         assert_eq!(e.names().collect::<Vec<_>>(), [env::LOG, env::TOPIC]);
