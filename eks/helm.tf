@@ -5,6 +5,29 @@
 # rather than kubernetes_manifest, which needs the CRDs to exist already at plan time.
 
 locals {
+  # Every chart version and repository comes from deploy/pins.env, the one file that names the
+  # pins of the whole cluster path (scripts/kind-up.sh and the workflow read it too);
+  # var.chart_versions / var.chart_repositories override single entries.
+  pins = { for kv in regexall("(?m)^([A-Z0-9_]+)=(\\S+)$", file("${path.module}/../deploy/pins.env")) : kv[0] => kv[1] }
+  chart_versions = merge({
+    aws_load_balancer_controller = local.pins.AWS_LOAD_BALANCER_CONTROLLER_VERSION
+    external_dns                 = local.pins.EXTERNAL_DNS_VERSION
+    strimzi                      = local.pins.STRIMZI_VERSION
+    prometheus                   = local.pins.PROMETHEUS_VERSION
+    loki                         = local.pins.LOKI_VERSION
+    grafana                      = local.pins.GRAFANA_VERSION
+    alloy                        = local.pins.ALLOY_VERSION
+  }, var.chart_versions)
+  chart_repositories = merge({
+    aws_load_balancer_controller = local.pins.AWS_LOAD_BALANCER_CONTROLLER_REPO
+    external_dns                 = local.pins.EXTERNAL_DNS_REPO
+    strimzi                      = local.pins.STRIMZI_REPO
+    prometheus                   = local.pins.PROMETHEUS_REPO
+    loki                         = local.pins.GRAFANA_COMMUNITY_REPO
+    grafana                      = local.pins.GRAFANA_COMMUNITY_REPO
+    alloy                        = local.pins.GRAFANA_REPO
+  }, var.chart_repositories)
+
   monitoring_namespace = "monitoring"
   operator_chart_path  = "${path.module}/../charts/quakestream-operator"
   # Helm values shared with the kind stack (scripts/kind-up.sh); EKS overrides are layered on top.
@@ -46,6 +69,10 @@ resource "kubernetes_namespace_v1" "quakestream" {
     name = var.namespace
     labels = {
       "app.kubernetes.io/part-of" = "quakestream"
+      # The AWS Load Balancer Controller injects its pod readiness gate (ALB target health)
+      # into pods of labelled namespaces: a rollout waits until new frontend pods are healthy
+      # targets before it stops old ones, so the ALB never runs out of healthy targets.
+      "elbv2.k8s.aws/pod-readiness-gate-inject" = "enabled"
     }
   }
 
@@ -65,9 +92,9 @@ resource "kubernetes_namespace_v1" "monitoring" {
 resource "helm_release" "aws_load_balancer_controller" {
   name       = "aws-load-balancer-controller"
   namespace  = "kube-system"
-  repository = var.chart_repositories.aws_load_balancer_controller
+  repository = local.chart_repositories.aws_load_balancer_controller
   chart      = "aws-load-balancer-controller"
-  version    = var.chart_versions.aws_load_balancer_controller
+  version    = local.chart_versions.aws_load_balancer_controller
 
   values = [yamlencode({
     clusterName = module.eks.cluster_name
@@ -95,9 +122,9 @@ resource "helm_release" "external_dns" {
   name             = "external-dns"
   namespace        = "external-dns"
   create_namespace = true
-  repository       = var.chart_repositories.external_dns
+  repository       = local.chart_repositories.external_dns
   chart            = "external-dns"
-  version          = var.chart_versions.external_dns
+  version          = local.chart_versions.external_dns
 
   values = [yamlencode({
     provider      = { name = "aws" }
@@ -126,9 +153,9 @@ resource "helm_release" "strimzi" {
   name             = "strimzi"
   namespace        = "strimzi"
   create_namespace = true
-  repository       = var.chart_repositories.strimzi
+  repository       = local.chart_repositories.strimzi
   chart            = "strimzi-kafka-operator"
-  version          = var.chart_versions.strimzi
+  version          = local.chart_versions.strimzi
 
   values = [
     file("${local.shared_values_dir}/strimzi.yaml"),
@@ -167,9 +194,9 @@ resource "helm_release" "kafka" {
 resource "helm_release" "loki" {
   name       = "loki"
   namespace  = local.monitoring_namespace
-  repository = var.chart_repositories.loki
+  repository = local.chart_repositories.loki
   chart      = "loki"
-  version    = var.chart_versions.loki
+  version    = local.chart_versions.loki
 
   # Monolithic mode, filesystem storage on a gp3 volume (the kind values, shared), with EKS sizes.
   # Use the chart's S3 storage (with an IRSA role) before scaling Loki out.
@@ -201,9 +228,9 @@ resource "helm_release" "loki" {
 resource "helm_release" "prometheus" {
   name       = "prometheus"
   namespace  = local.monitoring_namespace
-  repository = var.chart_repositories.prometheus
+  repository = local.chart_repositories.prometheus
   chart      = "prometheus"
-  version    = var.chart_versions.prometheus
+  version    = local.chart_versions.prometheus
 
   values = [
     file("${local.shared_values_dir}/prometheus.yaml"),
@@ -249,9 +276,9 @@ resource "kubernetes_config_map_v1" "dashboards" {
 resource "helm_release" "grafana" {
   name       = "grafana"
   namespace  = local.monitoring_namespace
-  repository = var.chart_repositories.grafana
+  repository = local.chart_repositories.grafana
   chart      = "grafana"
-  version    = var.chart_versions.grafana
+  version    = local.chart_versions.grafana
 
   # Datasources (uids `prometheus`, `loki`) and the dashboard sidecar come from the shared values;
   # on EKS: no anonymous access, no LoadBalancer Service (reach it through the ALB or port-forward).
@@ -291,9 +318,9 @@ resource "helm_release" "grafana" {
 resource "helm_release" "alloy" {
   name       = "alloy"
   namespace  = local.monitoring_namespace
-  repository = var.chart_repositories.alloy
+  repository = local.chart_repositories.alloy
   chart      = "alloy"
-  version    = var.chart_versions.alloy
+  version    = local.chart_versions.alloy
 
   values = [file("${local.shared_values_dir}/alloy.yaml")]
 

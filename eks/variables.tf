@@ -251,48 +251,17 @@ variable "loki_retention" {
   default     = "168h"
 }
 
-# Chart versions are pinned here so that an upgrade is a reviewed one-line change. They are the
-# versions scripts/kind-up.sh installs, because charts/values/*.yaml (shared) is written for them.
+# Chart versions and repositories are pinned in deploy/pins.env (shared with scripts/kind-up.sh,
+# because charts/values/*.yaml are written for those versions). These maps override single
+# entries, e.g. chart_versions = { loki = "8.1.3" }.
 variable "chart_versions" {
-  description = "Pinned Helm chart versions."
-  type = object({
-    aws_load_balancer_controller = string
-    external_dns                 = string
-    strimzi                      = string
-    prometheus                   = string
-    loki                         = string
-    grafana                      = string
-    alloy                        = string
-  })
-  default = {
-    aws_load_balancer_controller = "1.13.3"
-    external_dns                 = "1.16.1"
-    strimzi                      = "1.0.1"
-    prometheus                   = "27.19.0"
-    loki                         = "8.2.0"
-    grafana                      = "11.6.1"
-    alloy                        = "1.5.1"
-  }
+  description = "Overrides of the chart versions pinned in deploy/pins.env (keys: aws_load_balancer_controller, external_dns, strimzi, prometheus, loki, grafana, alloy)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "chart_repositories" {
-  description = "Helm repositories of the charts above (the same as scripts/kind-up.sh uses)."
-  type = object({
-    aws_load_balancer_controller = string
-    external_dns                 = string
-    strimzi                      = string
-    prometheus                   = string
-    loki                         = string
-    grafana                      = string
-    alloy                        = string
-  })
-  default = {
-    aws_load_balancer_controller = "https://aws.github.io/eks-charts"
-    external_dns                 = "https://kubernetes-sigs.github.io/external-dns/"
-    strimzi                      = "https://strimzi.io/charts/"
-    prometheus                   = "https://prometheus-community.github.io/helm-charts"
-    loki                         = "https://grafana-community.github.io/helm-charts"
-    grafana                      = "https://grafana-community.github.io/helm-charts"
-    alloy                        = "https://grafana.github.io/helm-charts"
-  }
+  description = "Overrides of the chart repositories pinned in deploy/pins.env (same keys as chart_versions)."
+  type        = map(string)
+  default     = {}
 }

@@ -8,6 +8,8 @@
 #     kafka.strimzi.io/v1 and required fields), and examples/quakestream.yaml checked against
 #     the kind cluster (Kafka cluster name, namespace, ingress class, topic replicas, endpoint);
 #   - Helm values files parse, and every `helm upgrade` in kind-up.sh is pinned with --version;
+#   - every chart, image, tool and action version of scripts/, deploy/, eks/, the Dockerfile and
+#     the workflow is the one deploy/pins.env names (scripts/check_pins.py);
 #   - dashboard JSON valid, the kustomization lists each one, and every PromQL metric name is
 #     exported (scripts/check_dashboards.py; here against the Rust sources, in CI against real
 #     /metrics output);
@@ -308,6 +310,10 @@ for e in errors:
 sys.exit(1 if errors else 0)
 EOF
 
+# --- Pins -------------------------------------------------------------------------------------
+step "Every pinned version comes from deploy/pins.env"
+"$PY" scripts/check_pins.py || fail "pins (deploy/pins.env)"
+
 # --- Dashboards -------------------------------------------------------------------------------
 step "Dashboards: JSON and metric names"
 for f in charts/dashboards/*.json; do
@@ -392,7 +398,8 @@ fi
 # --- Third-party charts (online only) ---------------------------------------------------------
 if [[ "$ONLINE" == 1 ]]; then
   step "Third-party charts at their pinned versions with our values (helm template + kubernetes-validate)"
-  eval "$(grep -E '^[A-Z_]+_(VERSION|REPO)=' scripts/kind-up.sh)"
+  # shellcheck source=/dev/null # deploy/pins.env: KEY=value lines (data, not a script)
+  source deploy/pins.env
   render() { # release chart repo version values namespace
     "$HELM" template "$1" "$2" --repo "$3" --version "$4" -f "$5" --namespace "$6" >"$TMP/$1.yaml" \
       || { fail "helm template $2 $4"; return; }

@@ -20,11 +20,13 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${EKS_CHECK_VENV:-$repo/eks/.cache/venv}"
 python="${PYTHON:-python3}"
 
-# Pinned: python-hcl2's output format changes between majors, and the tests read it.
+# Pinned in deploy/pins.env: python-hcl2's output format changes between majors, and the tests read it.
+# shellcheck source=/dev/null # deploy/pins.env: KEY=value lines (data, not a script)
+source "$repo/deploy/pins.env"
 requirements=(
-  "python-hcl2==8.1.4"
-  "pytest==9.2.0"
-  "PyYAML==6.0.3"
+  "python-hcl2==$PYTHON_HCL2_VERSION"
+  "pytest==$PYTEST_VERSION"
+  "PyYAML==$PYYAML_VERSION"
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

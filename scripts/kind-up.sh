@@ -20,20 +20,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-# --- Pinned versions ---------------------------------------------------------------------------
-CLOUD_PROVIDER_KIND_IMAGE=registry.k8s.io/cloud-provider-kind/cloud-controller-manager:v0.11.1
-METRICS_SERVER_REPO=https://kubernetes-sigs.github.io/metrics-server/
-METRICS_SERVER_VERSION=3.13.0
-STRIMZI_REPO=https://strimzi.io/charts/
-STRIMZI_VERSION=1.0.1
-PROMETHEUS_REPO=https://prometheus-community.github.io/helm-charts
-PROMETHEUS_VERSION=27.19.0
-GRAFANA_COMMUNITY_REPO=https://grafana-community.github.io/helm-charts
-LOKI_VERSION=8.2.0
-GRAFANA_VERSION=11.6.1
-GRAFANA_REPO=https://grafana.github.io/helm-charts
-ALLOY_VERSION=1.5.1
-DYNOXIDE_VERSION=3.2.0
+# --- Pinned versions: every chart, image and tool version comes from deploy/pins.env ----------
+# shellcheck source=/dev/null # deploy/pins.env: KEY=value lines (data, not a script)
+source deploy/pins.env
 
 # --- Settings ----------------------------------------------------------------------------------
 CLUSTER_NAME=${CLUSTER_NAME:-quakestream}
@@ -95,7 +84,7 @@ create_cluster() {
     log "kind cluster '$CLUSTER_NAME' exists; reusing it"
   else
     log "Creating kind cluster '$CLUSTER_NAME'"
-    kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml --wait 180s
+    kind create cluster --name "$CLUSTER_NAME" --config kind-config.yaml --image "$KIND_NODE_IMAGE" --wait 180s
   fi
   k cluster-info >/dev/null || die "cannot reach the cluster with context $KCTX"
   # cloud-provider-kind only sends load-balancer traffic to nodes without this label, and the
@@ -143,7 +132,8 @@ build_images() {
         dynoxide) image=$DYNOXIDE_IMAGE ;;
       esac
       docker buildx build --load --provenance=false --target "$target" \
-        --build-arg "DYNOXIDE_VERSION=$DYNOXIDE_VERSION" -t "$image" .
+        --build-arg "DYNOXIDE_VERSION=$DYNOXIDE_VERSION" --build-arg "RUST_IMAGE=$RUST_IMAGE" \
+        --build-arg "NODE_IMAGE=$NODE_IMAGE" --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" -t "$image" .
     done
   fi
   log "Loading images into kind"
@@ -167,7 +157,7 @@ install_platform() {
 
   log "Kafka (single-node KRaft) and dynoxide"
   k apply -f deploy/kind/kafka.yaml
-  k apply -f deploy/kind/dynoxide.yaml
+  sed "s|image: ghcr.io/quakestream/dynoxide:.*|image: ${DYNOXIDE_IMAGE}|" deploy/kind/dynoxide.yaml | k apply -f -
 }
 
 install_observability() {
@@ -214,7 +204,11 @@ install_operator() {
     --set-string "image.tag=${IMAGE_TAG}" \
     --set-string "image.pullPolicy=IfNotPresent" \
     --wait --timeout 5m
+  # Helm never upgrades crds/: the operator applies its own CRD when it starts. Wait for that
+  # version, so the example is validated by the schema this operator serves.
   k wait crd/quakestreams.quakestream.io --for=condition=Established --timeout=60s
+  k wait crd/quakestreams.quakestream.io --timeout=120s \
+    --for="jsonpath={.metadata.annotations.quakestream\.io/operator-version}=${WORKSPACE_VERSION}"
 }
 
 apply_example() {

@@ -169,15 +169,25 @@ def test_modules_are_pinned_exactly():
         assert re.fullmatch(r"\d+\.\d+\.\d+", m.get("version", "")), f"module {name} must pin an exact version"
 
 
+def pins() -> dict[str, str]:
+    """deploy/pins.env, the one file naming every pin (scripts/check_pins.py checks its consumers)."""
+    text = (REPO / "deploy" / "pins.env").read_text()
+    return dict(re.findall(r"^([A-Z0-9_]+)=(\S+)$", text, re.M))
+
+
 def test_helm_charts_are_pinned():
     releases = typed("resource", "helm_release")
     for name, r in releases.items():
         if r["chart"].startswith("${path.module}") or r["chart"].startswith("${local."):
             continue  # local charts: versioned with this repository
-        assert r.get("version", "").startswith("${var.chart_versions."), f"helm_release.{name} is not pinned"
-    versions = variable_default("chart_versions")
-    for chart, v in versions.items():
-        assert re.fullmatch(r"\d+\.\d+\.\d+", v), f"chart {chart} version {v!r} is not exact"
+        assert r.get("version", "").startswith("${local.chart_versions."), f"helm_release.{name} is not pinned"
+        assert r.get("repository", "").startswith("${local.chart_repositories."), f"helm_release.{name}"
+    helm_tf = (EKS / "helm.tf").read_text()
+    assert "deploy/pins.env" in helm_tf, "eks/helm.tf reads its chart pins from deploy/pins.env"
+    for key, v in pins().items():
+        if key.endswith("_VERSION") and f"local.pins.{key}" in helm_tf:
+            assert re.fullmatch(r"\d+\.\d+\.\d+", v), f"{key}={v!r} is not an exact version"
+    assert variable_default("chart_versions") == {}, "versions live in deploy/pins.env; the variable only overrides"
 
 
 # --------------------------------------------------------------------------------------------
@@ -730,25 +740,35 @@ def test_example_matches_terraform():
 
 
 def test_chart_versions_match_the_kind_stack():
-    """charts/values/*.yaml are shared with scripts/kind-up.sh and written for its chart versions."""
-    kind_up = REPO / "scripts" / "kind-up.sh"
-    if not kind_up.exists():
-        pytest.skip("scripts/kind-up.sh not written yet")
-    pins = dict(re.findall(r"^([A-Z_]+)=(\S+)$", kind_up.read_text(), re.M))
-    versions = variable_default("chart_versions")
-    repos = variable_default("chart_repositories")
-    for chart, var in (
+    """charts/values/*.yaml are shared with scripts/kind-up.sh: both take the charts from deploy/pins.env."""
+    kind_up = (REPO / "scripts" / "kind-up.sh").read_text()
+    assert "source deploy/pins.env" in kind_up
+    helm_tf = (EKS / "helm.tf").read_text()
+    for chart, key in (
         ("strimzi", "STRIMZI"),
         ("prometheus", "PROMETHEUS"),
         ("loki", "LOKI"),
         ("grafana", "GRAFANA"),
         ("alloy", "ALLOY"),
     ):
-        if f"{var}_VERSION" in pins:
-            assert versions[chart] == pins[f"{var}_VERSION"], f"{chart}: eks {versions[chart]} != kind {pins[f'{var}_VERSION']}"
-    kind_repos = set(pins.values())
-    for chart in ("strimzi", "prometheus", "loki", "grafana", "alloy"):
-        assert repos[chart] in kind_repos, f"{chart}: repository {repos[chart]} is not one kind-up.sh uses"
+        assert re.search(rf"\b{chart}\s*=\s*local\.pins\.{key}_VERSION\b", helm_tf), chart
+        assert f'--version "${key}_VERSION"' in kind_up, chart
+
+
+def test_namespace_injects_the_alb_readiness_gate():
+    """The ALB targets pods: rollouts wait for new pods to be healthy targets (pod readiness gate)."""
+    ns = typed("resource", "kubernetes_namespace_v1")["quakestream"]
+    labels = one(ns["metadata"])["labels"]
+    assert labels.get("elbv2.k8s.aws/pod-readiness-gate-inject") == "enabled"
+
+
+def test_operator_keeps_the_crd_current():
+    """Helm never upgrades crds/: the operator chart's crd.manage (default true) must stay on."""
+    values = (EKS / "helm.tf").read_text().split('resource "helm_release" "quakestream_operator"')[1].split("\n}\n")[0]
+    assert "manage" not in values or re.search(r"manage\s*=\s*true", values), "crd.manage is switched off"
+    yaml = pytest.importorskip("yaml")
+    chart_values = yaml.safe_load((REPO / "charts" / "quakestream-operator" / "values.yaml").read_text())
+    assert chart_values["crd"]["manage"] is True
 
 
 def test_grafana_is_not_anonymous_or_a_load_balancer_on_eks():

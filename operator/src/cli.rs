@@ -38,6 +38,10 @@ pub enum Command {
         /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
         #[arg(long, env = "QS_LOG", default_value = "info")]
         log: String,
+        /// Apply the QuakeStream CRD this operator was built with at start-up (never a
+        /// downgrade); needs get and patch on that one CustomResourceDefinition.
+        #[arg(long, env = "QS_OPERATOR_MANAGE_CRD", default_value_t = true, action = clap::ArgAction::Set)]
+        manage_crd: bool,
     },
     /// Print, as YAML, every object the operator would apply for a QuakeStream manifest.
     Render {
@@ -77,7 +81,12 @@ pub fn main(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Run { listen, namespace, log } => {
+        Command::Run {
+            listen,
+            namespace,
+            log,
+            manage_crd,
+        } => {
             init_logging(&log);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
@@ -86,7 +95,7 @@ pub fn main(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(listen, namespace)) {
+            match runtime.block_on(run(listen, namespace, manage_crd)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     error!(error = format!("{e:#}"), "operator stopped");
@@ -136,7 +145,10 @@ fn router(metrics: Metrics, ready: Arc<AtomicBool>) -> Router {
         .with_state(HttpState { metrics, ready })
 }
 
-async fn run(listen: SocketAddr, namespace: Option<String>) -> anyhow::Result<()> {
+/// How often to look for the CRD's `Established` condition after applying it.
+const CRD_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn run(listen: SocketAddr, namespace: Option<String>, manage_crd: bool) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -145,6 +157,16 @@ async fn run(listen: SocketAddr, namespace: Option<String>) -> anyhow::Result<()
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let client = kube::Client::try_default().await?;
+    if manage_crd {
+        match crate::install::ensure_crd(&client, CRD_POLL).await {
+            Ok(outcome) => info!(?outcome, "CRD checked"),
+            // The CRD that is there keeps working; objects it cannot describe are degraded.
+            Err(e) => {
+                metrics.crd_failures.inc();
+                error!(error = %e, "cannot apply the QuakeStream CRD (apply crds/quakestream.yaml yourself, or grant get/patch on it)");
+            }
+        }
+    }
     // Fail fast with a clear message when the CRD is missing.
     let api: kube::Api<crate::crd::QuakeStream> = match namespace.as_deref() {
         Some(ns) => kube::Api::namespaced(client.clone(), ns),
@@ -171,6 +193,10 @@ mod tests {
         Cli::command().debug_assert();
         let cli = Cli::parse_from(["quakestream-operator", "render", "-f", "x.yaml"]);
         assert!(matches!(cli.command, Command::Render { namespace, .. } if namespace == "default"));
+        let cli = Cli::parse_from(["quakestream-operator", "run"]);
+        assert!(matches!(cli.command, Command::Run { manage_crd: true, .. }));
+        let cli = Cli::parse_from(["quakestream-operator", "run", "--manage-crd", "false"]);
+        assert!(matches!(cli.command, Command::Run { manage_crd: false, .. }));
     }
 
     #[tokio::test]

@@ -1,46 +1,60 @@
-//! The reconciler: server-side apply of the built children, status, events and metrics.
+//! The reconciler, a named pipeline (after Stackable's validate → build → apply → update status):
 //!
-//! One pass: validate the spec (invalid → `Degraded`, a warning event, and wait for a change),
-//! apply every child with server-side apply under one field manager, delete the optional
-//! children the spec no longer asks for, compute the status from what the API server returned,
-//! write it only if it changed, and publish events for transitions. Deletion of a QuakeStream is
-//! left to owner-reference garbage collection: nothing outside the cluster needs cleaning, so
-//! there is no finalizer.
+//! 0. **read**: the watch delivers raw objects ([`DynamicObject`]); one this operator's types
+//!    cannot read (a stored object from another CRD version) degrades that object alone, with
+//!    the reason, instead of breaking the watch for every QuakeStream;
+//! 1. **resolve** ([`crate::resolve`]): validate into a [`Resolved`] spec; invalid → `Degraded`,
+//!    a warning event, and wait for a change;
+//! 2. **build** ([`crate::build`]): pure functions of the resolved spec;
+//! 3. **apply** ([`crate::apply`]): server-side apply under one field manager, stage by stage,
+//!    then prune what the spec dropped; a refusal → `Degraded=True` reason `ApplyFailed` with the
+//!    server's message and the object, a warning event, and a slow requeue (no hot loop);
+//! 4. **status** ([`crate::status`]): from what the API server returned, written only if it
+//!    changed, with events for transitions.
+//!
+//! Deletion of a QuakeStream is left to owner-reference garbage collection: nothing outside the
+//! cluster needs cleaning, so there is no finalizer. Retained KafkaTopics carry no owner
+//! reference and survive it.
 
 use std::collections::HashMap;
-use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 use crate::MANAGER;
-use crate::builders::{Children, Component, build_all, child_name};
-use crate::crd::{QuakeStream, QuakeStreamStatus, SpecErrors};
+use crate::apply::{self, ApplyError, Refusal};
+use crate::build::build_all;
+use crate::crd::{QuakeStream, QuakeStreamStatus};
 use crate::metrics::Metrics;
-use crate::status::{self, DEGRADED, Observed, READY, REASON_INVALID_SPEC, REASON_STRIMZI_MISSING};
+use crate::resolve::{Resolved, SpecErrors, resolve};
+use crate::status::{self, DEGRADED, Problem, READY, reason};
 
 /// Requeue interval of a ready pipeline (drift correction; children are also watched).
 pub const READY_REQUEUE: Duration = Duration::from_secs(300);
-/// Requeue interval while waiting for workloads or KafkaTopics (topics are not watched).
+/// Requeue interval while waiting for workloads, KafkaTopics or the Ingress (topics are not
+/// watched).
 pub const WAITING_REQUEUE: Duration = Duration::from_secs(30);
+/// Requeue interval after a refusal: permanent until the object changes (which reconciles at
+/// once), but RBAC or an admission policy can change too, so try again now and then.
+pub const REFUSED_REQUEUE: Duration = Duration::from_secs(600);
 /// First retry after a transient error; doubles per consecutive failure.
 pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
 /// Longest retry interval after transient errors.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Longest event note the events API accepts (events.k8s.io/v1 `note`).
+pub const MAX_EVENT_NOTE: usize = 1024;
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,39 +62,23 @@ pub enum Error {
     /// The spec breaks a rule; permanent until the spec changes.
     #[error("invalid spec: {0}")]
     InvalidSpec(#[from] SpecErrors),
-    /// The object has no namespace (cannot happen for a namespaced CRD); permanent.
-    #[error("QuakeStream has no namespace")]
-    MissingNamespace,
+    /// The stored object cannot be read by this operator version; permanent until it changes.
+    #[error("unreadable object: {0}")]
+    Unreadable(String),
+    /// The API server refused children; permanent until something changes (slow requeue).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<Refusal>),
     /// Strimzi's KafkaTopic CRD is not installed; retried with backoff.
     #[error("the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed")]
     StrimziMissing,
-    /// Server-side apply of a child failed.
-    #[error("applying {kind} {name}: {source}")]
-    Apply {
-        /// Kind of the child.
-        kind: &'static str,
-        /// Name of the child.
-        name: String,
-        /// The API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Deleting a child the spec no longer asks for failed.
-    #[error("deleting {kind} {name}: {source}")]
-    Delete {
-        /// Kind of the child.
-        kind: &'static str,
-        /// Name of the child.
-        name: String,
-        /// The API error.
-        #[source]
-        source: kube::Error,
-    },
-    /// Writing the status failed.
+    /// A transient API failure on a child; retried with backoff.
+    #[error(transparent)]
+    Api(Box<ApplyError>),
+    /// Writing the status failed; retried with backoff.
     #[error("patching status: {0}")]
     Status(#[source] kube::Error),
     /// A child could not be serialised (a bug).
-    #[error("serialising a child: {0}")]
+    #[error("serialising: {0}")]
     Serialize(#[from] serde_json::Error),
 }
 
@@ -89,22 +87,35 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::InvalidSpec(_) => "invalid_spec",
-            Error::MissingNamespace => "missing_namespace",
+            Error::Unreadable(_) => "unreadable",
+            Error::Refused(_) => "apply_refused",
             Error::StrimziMissing => "strimzi_missing",
-            Error::Apply { .. } => "apply",
-            Error::Delete { .. } => "delete",
+            Error::Api(_) => "api",
             Error::Status(_) => "status",
             Error::Serialize(_) => "serialize",
         }
     }
 
-    /// Permanent errors wait for a change of the object; the others are retried with backoff.
-    pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidSpec(_) | Error::MissingNamespace | Error::Serialize(_)
-        )
+    /// What the controller does next: wait for a change, requeue slowly, or back off.
+    fn retry(&self) -> Retry {
+        match self {
+            Error::InvalidSpec(_) | Error::Unreadable(_) | Error::Serialize(_) => Retry::AwaitChange,
+            Error::Refused(_) => Retry::Slowly,
+            Error::StrimziMissing | Error::Api(_) | Error::Status(_) => Retry::Backoff,
+        }
     }
+
+    /// Permanent errors wait for a change of the object.
+    pub fn is_permanent(&self) -> bool {
+        self.retry() == Retry::AwaitChange
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    AwaitChange,
+    Slowly,
+    Backoff,
 }
 
 /// Source of "now" for condition transition times (fixed in tests).
@@ -158,29 +169,60 @@ impl Context {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 
-    async fn publish(&self, qs: &QuakeStream, type_: EventType, reason: &str, note: String) {
+    async fn publish(&self, target: &ObjectReference, type_: EventType, reason: &str, note: &str) {
         let ev = Event {
             type_,
             reason: reason.to_owned(),
-            note: Some(note),
+            note: Some(status::truncate(note, MAX_EVENT_NOTE)),
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &qs.object_ref(&())).await {
+        if let Err(e) = self.recorder.publish(&ev, target).await {
             warn!(error = %e, reason, "could not publish event");
         }
     }
 }
 
-fn key(qs: &QuakeStream) -> String {
-    format!("{}/{}", qs.namespace().unwrap_or_default(), qs.name_any())
+/// The API resource of QuakeStreams (the watch reads them as raw objects).
+pub fn api_resource() -> ApiResource {
+    ApiResource::erase::<QuakeStream>(&())
+}
+
+fn key(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn object_ref(obj: &DynamicObject) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(QuakeStream::api_version(&()).into_owned()),
+        kind: Some(QuakeStream::kind(&()).into_owned()),
+        name: obj.metadata.name.clone(),
+        namespace: obj.metadata.namespace.clone(),
+        uid: obj.metadata.uid.clone(),
+        resource_version: obj.metadata.resource_version.clone(),
+        field_path: None,
+    }
+}
+
+/// Step 0: the typed object, or why this version cannot read it.
+pub fn read(obj: &DynamicObject) -> Result<QuakeStream, String> {
+    let value = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// The previous status, read leniently (an unreadable spec may still carry a readable status).
+fn previous_status(obj: &DynamicObject) -> QuakeStreamStatus {
+    obj.data
+        .get("status")
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .unwrap_or_default()
 }
 
 /// Reconcile one QuakeStream.
-pub async fn reconcile(qs: Arc<QuakeStream>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, Error> {
     ctx.metrics.reconciles.inc();
     let started = Instant::now();
-    let result = reconcile_inner(&qs, &ctx).await;
+    let result = reconcile_inner(&obj, &ctx).await;
     let outcome = if result.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .duration
@@ -189,239 +231,171 @@ pub async fn reconcile(qs: Arc<QuakeStream>, ctx: Arc<Context>) -> Result<Action
     result
 }
 
-async fn reconcile_inner(qs: &QuakeStream, ctx: &Context) -> Result<Action, Error> {
-    let ns = qs.namespace().ok_or(Error::MissingNamespace)?;
-    let name = qs.name_any();
-    if qs.metadata.deletion_timestamp.is_some() {
-        info!(quakestream = %name, namespace = %ns, "being deleted; children are garbage-collected by owner reference");
+async fn reconcile_inner(obj: &DynamicObject, ctx: &Context) -> Result<Action, Error> {
+    if obj.metadata.deletion_timestamp.is_some() {
+        info!(quakestream = %key(obj), "being deleted; owned children are garbage-collected");
         return Ok(Action::await_change());
     }
-    let old = qs.status.clone().unwrap_or_default();
-
-    if let Err(errs) = qs.validate() {
-        let message = errs.to_string();
-        warn!(quakestream = %name, namespace = %ns, %message, "invalid spec");
-        let new = status::degraded(qs, &old, REASON_INVALID_SPEC, &message, (ctx.clock)());
-        write_status(ctx, qs, &old, &new).await?;
-        if degraded_changed(&old, &new) {
-            ctx.publish(qs, EventType::Warning, REASON_INVALID_SPEC, message).await;
+    let old = previous_status(obj);
+    let qs = match read(obj) {
+        Ok(qs) => qs,
+        Err(e) => {
+            let message = format!(
+                "this operator ({}) cannot read the stored object: {e}",
+                env!("CARGO_PKG_VERSION")
+            );
+            warn!(quakestream = %key(obj), %message, "unreadable object");
+            degrade(ctx, obj, &old, reason::UNREADABLE, &message).await?;
+            return Err(Error::Unreadable(message));
         }
-        return Err(Error::InvalidSpec(errs));
-    }
-
-    let children = build_all(qs);
-    let observed = match apply_all(&ctx.client, &ns, qs, &children).await {
-        Ok(o) => o,
-        Err(Error::StrimziMissing) => {
-            let message =
-                "the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed: install Strimzi 1.0 or later";
-            let new = status::degraded(qs, &old, REASON_STRIMZI_MISSING, message, (ctx.clock)());
-            write_status(ctx, qs, &old, &new).await?;
-            if degraded_changed(&old, &new) {
-                ctx.publish(qs, EventType::Warning, REASON_STRIMZI_MISSING, message.to_owned())
-                    .await;
-            }
-            return Err(Error::StrimziMissing);
-        }
-        Err(e) => return Err(e),
     };
-
-    let new = status::compute(qs, &old, &observed, (ctx.clock)());
-    write_status(ctx, qs, &old, &new).await?;
-    ctx.reset_backoff(&key(qs));
-
-    if old.observed_generation != new.observed_generation {
-        ctx.publish(
-            qs,
-            EventType::Normal,
-            "Applied",
-            format!(
-                "applied generation {} ({} objects)",
-                new.observed_generation.unwrap_or_default(),
-                count(&children)
-            ),
-        )
-        .await;
+    let resolved = match resolve(&qs) {
+        Ok(r) => r,
+        Err(errs) => {
+            let message = errs.to_string();
+            warn!(quakestream = %key(obj), %message, "invalid spec");
+            degrade(ctx, obj, &old, reason::INVALID_SPEC, &message).await?;
+            return Err(Error::InvalidSpec(errs));
+        }
+    };
+    let children = build_all(&resolved);
+    let (observed, problem, failure) = match apply::apply_all(&ctx.client, &resolved, &children).await {
+        Ok(o) => (o, None, None),
+        Err(ApplyError::Refused { refusals, observed }) => {
+            let message = refusals.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            warn!(quakestream = %key(obj), %message, "the API server refused children");
+            let p = Problem {
+                reason: reason::APPLY_FAILED,
+                message,
+            };
+            (*observed, Some(p), Some(Error::Refused(refusals)))
+        }
+        Err(ApplyError::StrimziMissing { observed }) => {
+            let p = Problem {
+                reason: reason::STRIMZI_MISSING,
+                message:
+                    "the Strimzi KafkaTopic CRD (kafka.strimzi.io/v1) is not installed: install Strimzi 1.0 or later"
+                        .to_owned(),
+            };
+            (*observed, Some(p), Some(Error::StrimziMissing))
+        }
+        Err(ApplyError::Serialize(e)) => return Err(Error::Serialize(e)),
+        Err(e @ ApplyError::Transient { .. }) => return Err(Error::Api(Box::new(e))),
+    };
+    let new = status::compute(&resolved, &old, &observed, problem.as_ref(), (ctx.clock)());
+    write_status(ctx, obj, &old, &new).await?;
+    publish_transitions(ctx, obj, &resolved, &old, &new, children.len()).await;
+    if let Some(e) = failure {
+        return Err(e);
     }
+    ctx.reset_backoff(&key(obj));
     let ready = status::is_true(&new, READY);
-    if ready && !status::is_true(&old, READY) {
-        let url = new.url.clone().unwrap_or_default();
-        ctx.publish(
-            qs,
-            EventType::Normal,
-            "Ready",
-            format!("all components are ready; map at {url}"),
-        )
-        .await;
-    } else if !ready && status::is_true(&old, READY) {
-        let msg = status::find(&new, READY).map(|c| c.message.clone()).unwrap_or_default();
-        ctx.publish(qs, EventType::Warning, "NotReady", msg).await;
+    info!(quakestream = %key(obj), ready, "reconciled");
+    if status::is_true(&new, DEGRADED) {
+        // Strimzi refused a topic: only a change clears it.
+        return Ok(Action::requeue(REFUSED_REQUEUE));
     }
-    info!(quakestream = %name, namespace = %ns, ready, "reconciled");
     Ok(Action::requeue(if ready { READY_REQUEUE } else { WAITING_REQUEUE }))
 }
 
-fn count(c: &Children) -> usize {
-    c.service_accounts.len()
-        + c.config_maps.len()
-        + c.topics.len()
-        + c.deployments.len()
-        + 3
-        + usize::from(c.ingress.is_some())
-        + c.network_policies.len()
+/// Steps 1's failure: Degraded with the previous children's state kept, a warning event when
+/// the problem is new.
+async fn degrade(
+    ctx: &Context,
+    obj: &DynamicObject,
+    old: &QuakeStreamStatus,
+    why: &str,
+    message: &str,
+) -> Result<(), Error> {
+    let new = status::unresolved(obj.metadata.generation, old, why, message, (ctx.clock)());
+    write_status(ctx, obj, old, &new).await?;
+    if degraded_changed(old, &new) {
+        ctx.publish(&object_ref(obj), EventType::Warning, why, message).await;
+    }
+    Ok(())
 }
 
-/// Whether the Degraded condition became True or changed its message (worth a warning event).
+/// Events for what changed between two statuses: a new generation applied, a new problem,
+/// Ready gained or lost.
+async fn publish_transitions(
+    ctx: &Context,
+    obj: &DynamicObject,
+    r: &Resolved,
+    old: &QuakeStreamStatus,
+    new: &QuakeStreamStatus,
+    objects: usize,
+) {
+    let target = object_ref(obj);
+    if degraded_changed(old, new)
+        && let Some(d) = status::find(new, DEGRADED).filter(|d| d.status == "True")
+    {
+        ctx.publish(&target, EventType::Warning, &d.reason, &d.message).await;
+    }
+    if old.observed_generation != new.observed_generation && !status::is_true(new, DEGRADED) {
+        let note = format!(
+            "applied generation {} ({objects} objects)",
+            r.generation.unwrap_or_default()
+        );
+        ctx.publish(&target, EventType::Normal, "Applied", &note).await;
+    }
+    let ready = status::is_true(new, READY);
+    if ready && !status::is_true(old, READY) {
+        let url = new.url.clone().unwrap_or_default();
+        ctx.publish(
+            &target,
+            EventType::Normal,
+            "Ready",
+            &format!("all components are ready; map at {url}"),
+        )
+        .await;
+    } else if !ready && status::is_true(old, READY) {
+        let msg = status::find(new, READY).map(|c| c.message.clone()).unwrap_or_default();
+        ctx.publish(&target, EventType::Warning, "NotReady", &msg).await;
+    }
+}
+
+/// Whether the Degraded condition changed its status or message (worth a warning event).
 fn degraded_changed(old: &QuakeStreamStatus, new: &QuakeStreamStatus) -> bool {
     let key = |s: &QuakeStreamStatus| status::find(s, DEGRADED).map(|c| (c.status.clone(), c.message.clone()));
     key(old) != key(new)
 }
 
 /// What the controller does after a failed reconcile.
-pub fn error_policy(qs: Arc<QuakeStream>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(obj: Arc<DynamicObject>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failures.with_label_values(&[err.metric_label()]).inc();
-    if err.is_permanent() {
-        Action::await_change()
-    } else {
-        let delay = ctx.backoff(&key(&qs));
-        warn!(quakestream = %qs.name_any(), error = %err, retry_in_s = delay.as_secs(), "reconcile failed");
-        Action::requeue(delay)
-    }
-}
-
-/// Server-side apply of one object, returning what the API server stored (with its status).
-async fn apply<K>(client: &Client, ns: &str, obj: &K) -> Result<K, Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned,
-{
-    let name = obj.meta().name.clone().unwrap_or_default();
-    let mut body = serde_json::to_value(obj)?;
-    if let Some(map) = body.as_object_mut() {
-        map.insert("apiVersion".into(), K::api_version(&()).into());
-        map.insert("kind".into(), K::kind(&()).into());
-        map.remove("status");
-    }
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let params = PatchParams::apply(MANAGER).force();
-    api.patch(&name, &params, &Patch::Apply(&body))
-        .await
-        .map_err(|source| Error::Apply {
-            kind: static_kind::<K>(),
-            name,
-            source,
-        })
-}
-
-fn static_kind<K: Resource<DynamicType = ()>>() -> &'static str {
-    match K::kind(&()).as_ref() {
-        "ServiceAccount" => "ServiceAccount",
-        "ConfigMap" => "ConfigMap",
-        "KafkaTopic" => "KafkaTopic",
-        "Deployment" => "Deployment",
-        "Service" => "Service",
-        "HorizontalPodAutoscaler" => "HorizontalPodAutoscaler",
-        "PodDisruptionBudget" => "PodDisruptionBudget",
-        "Ingress" => "Ingress",
-        "NetworkPolicy" => "NetworkPolicy",
-        _ => "object",
-    }
-}
-
-/// Delete a child the spec no longer asks for; absent is fine.
-async fn delete_absent<K>(client: &Client, ns: &str, name: &str) -> Result<(), Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => {
-            info!(kind = static_kind::<K>(), name, "deleted child no longer in the spec");
-            Ok(())
-        }
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(Error::Delete {
-            kind: static_kind::<K>(),
-            name: name.to_owned(),
-            source,
-        }),
-    }
-}
-
-fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}
-
-/// Apply every child in order and collect what the status needs.
-pub async fn apply_all(client: &Client, ns: &str, qs: &QuakeStream, c: &Children) -> Result<Observed, Error> {
-    for o in &c.service_accounts {
-        apply(client, ns, o).await?;
-    }
-    for o in &c.config_maps {
-        apply(client, ns, o).await?;
-    }
-    let mut topics = Vec::new();
-    for o in &c.topics {
-        match apply(client, ns, o).await {
-            Ok(t) => topics.push(t),
-            // 404 on a PATCH of a namespaced custom resource: the resource type is unknown.
-            Err(Error::Apply { source, .. }) if is_not_found(&source) => {
-                return Err(Error::StrimziMissing);
-            }
-            Err(e) => return Err(e),
+    match err.retry() {
+        Retry::AwaitChange => Action::await_change(),
+        Retry::Slowly => Action::requeue(REFUSED_REQUEUE),
+        Retry::Backoff => {
+            let delay = ctx.backoff(&key(&obj));
+            warn!(quakestream = %key(&obj), error = %err, retry_in_s = delay.as_secs(), "reconcile failed");
+            Action::requeue(delay)
         }
     }
-    let mut deployments = Vec::new();
-    for o in &c.deployments {
-        deployments.push(apply(client, ns, o).await?);
-    }
-    apply(client, ns, &c.service).await?;
-    apply(client, ns, &c.hpa).await?;
-    apply(client, ns, &c.pdb).await?;
-    let ingress = match &c.ingress {
-        Some(o) => Some(apply(client, ns, o).await?),
-        None => {
-            delete_absent::<Ingress>(client, ns, &child_name(qs, Component::Frontend)).await?;
-            None
-        }
-    };
-    if c.network_policies.is_empty() {
-        for comp in Component::ALL {
-            delete_absent::<NetworkPolicy>(client, ns, &child_name(qs, comp)).await?;
-        }
-    } else {
-        for o in &c.network_policies {
-            apply(client, ns, o).await?;
-        }
-    }
-    Ok(Observed {
-        deployments,
-        topics,
-        ingress,
-    })
 }
 
 /// Write the status with server-side apply, only when it differs from the stored one.
 async fn write_status(
     ctx: &Context,
-    qs: &QuakeStream,
+    obj: &DynamicObject,
     old: &QuakeStreamStatus,
     new: &QuakeStreamStatus,
 ) -> Result<(), Error> {
     if old == new {
         return Ok(());
     }
-    let api: Api<QuakeStream> = Api::namespaced(ctx.client.clone(), &qs.namespace().unwrap_or_default());
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+        &api_resource(),
+    );
     let body = serde_json::json!({
         "apiVersion": QuakeStream::api_version(&()),
         "kind": QuakeStream::kind(&()),
         "status": new,
     });
     let params = PatchParams::apply(MANAGER).force();
-    api.patch_status(&qs.name_any(), &params, &Patch::Apply(&body))
+    api.patch_status(&obj.name_any(), &params, &Patch::Apply(&body))
         .await
         .map_err(Error::Status)?;
     Ok(())
@@ -430,10 +404,14 @@ async fn write_status(
 /// Run the controller until SIGTERM/SIGINT. `namespace` limits it to one namespace.
 pub async fn run(client: Client, metrics: Metrics, namespace: Option<String>) {
     let ctx = Arc::new(Context::new(client.clone(), metrics));
-    let qs_api: Api<QuakeStream> = scoped(&client, namespace.as_deref());
+    let ar = api_resource();
+    let qs_api: Api<DynamicObject> = match namespace.as_deref() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
     let cfg = watcher::Config::default().any_semantic();
-    let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=quakestream-operator");
-    Controller::new(qs_api, cfg)
+    let owned = || watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    Controller::new_with(qs_api, cfg, ar)
         .owns(scoped::<Deployment>(&client, namespace.as_deref()), owned())
         .owns(scoped::<ConfigMap>(&client, namespace.as_deref()), owned())
         .owns(scoped::<Ingress>(&client, namespace.as_deref()), owned())

@@ -1,180 +1,134 @@
-//! Controller tests against a mocked API server (`tower-test`): each scenario asserts the exact
-//! sequence of API calls a reconcile makes, and what it sends.
-//!
-//! No sleeps: the fake API server answers each request as it arrives; a timeout only guards
-//! against a reconcile that makes an unexpected extra call (it would wait forever for an answer).
+//! Scenario tests of the whole reconcile against the fake API server ([`crate::fake_api`]):
+//! each asserts the exact sequence of API calls, what they send, the status written and the
+//! events published, for the happy paths and for every failure a real cluster produces.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, Request, Response, StatusCode};
+use http::Method;
 use k8s_openapi::jiff::Timestamp;
-use kube::Client;
-use kube::client::Body;
+use kube::api::DynamicObject;
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
-use super::{Context, Error, READY_REQUEUE, WAITING_REQUEUE, error_policy, reconcile};
-use crate::crd::{QuakeStream, QuakeStreamStatus};
-use crate::fixtures::{minimal, with_uid};
+use super::{Context, Error, READY_REQUEUE, REFUSED_REQUEUE, WAITING_REQUEUE, error_policy, reconcile};
+use crate::crd::{QuakeStream, QuakeStreamStatus, TopicRetentionPolicy};
+use crate::fake_api::{self, Call, Refuse, World};
+use crate::fixtures::{UID, minimal, with_uid};
 use crate::metrics::Metrics;
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
 const NS: &str = "/namespaces/quakes";
+const SELECTOR: &str =
+    "labelSelector=app.kubernetes.io%2Finstance%3Ddemo%2Capp.kubernetes.io%2Fmanaged-by%3Dquakestream-operator";
 
-/// One request the fake API server received.
-#[derive(Debug, Clone)]
-struct Call {
-    method: Method,
-    path: String,
-    query: String,
-    body: Value,
-}
-
-/// How the fake API server behaves.
-#[derive(Clone, Default)]
-struct World {
-    /// Deployments report all replicas ready and KafkaTopics report Ready=True.
-    ready: bool,
-    /// Paths answered with this HTTP error status.
-    fail: HashMap<String, u16>,
-}
-
-fn status_body(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-           "message": format!("fake {reason}"), "reason": reason, "code": code})
-}
-
-/// Answer one request like an API server would for an applied object.
-fn answer(world: &World, qs: &Value, call: &Call) -> (u16, Value) {
-    if let Some(code) = world.fail.get(&call.path) {
-        let reason = if *code == 404 { "NotFound" } else { "InternalError" };
-        return (*code, status_body(*code, reason));
-    }
-    match call.method {
-        Method::DELETE => (404, status_body(404, "NotFound")),
-        Method::POST => (201, call.body.clone()),
-        Method::PATCH if call.path.ends_with("/status") => {
-            let mut obj = qs.clone();
-            obj["status"] = call.body["status"].clone();
-            (200, obj)
-        }
-        Method::PATCH => {
-            let mut obj = call.body.clone();
-            obj["metadata"]["generation"] = json!(1);
-            match obj["kind"].as_str() {
-                Some("Deployment") => {
-                    let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(2);
-                    let n = if world.ready { replicas } else { 0 };
-                    obj["status"] =
-                        json!({"observedGeneration": 1, "replicas": n, "readyReplicas": n, "updatedReplicas": n});
-                }
-                Some("KafkaTopic") if world.ready => {
-                    obj["status"] =
-                        json!({"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]});
-                }
-                _ => {}
-            }
-            (200, obj)
-        }
-        _ => panic!("unexpected method {}", call.method),
-    }
-}
-
-/// Serve exactly `expected` requests (method and path, in order), then return what was received.
-async fn serve(mut handle: Handle, world: World, qs: Value, expected: Vec<(Method, String)>) -> Vec<Call> {
-    let mut calls = Vec::new();
-    for (i, (method, path)) in expected.into_iter().enumerate() {
-        let (req, send) = handle
-            .next_request()
-            .await
-            .unwrap_or_else(|| panic!("call {i} ({method} {path}) never came"));
-        let call = Call {
-            method: req.method().clone(),
-            path: req.uri().path().to_owned(),
-            query: req.uri().query().unwrap_or_default().to_owned(),
-            body: {
-                let bytes = req.into_body().collect_bytes().await.unwrap();
-                if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes).unwrap()
-                }
-            },
-        };
-        assert_eq!((&call.method, call.path.as_str()), (&method, path.as_str()), "call {i}");
-        let (code, body) = answer(&world, &qs, &call);
-        let resp = Response::builder()
-            .status(StatusCode::from_u16(code).unwrap())
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&body).unwrap()))
-            .unwrap();
-        send.send_response(resp);
-        calls.push(call);
-    }
-    calls
-}
-
-fn context(client: Client) -> Arc<Context> {
+fn context(client: kube::Client) -> Arc<Context> {
     let now = Timestamp::from_second(1_800_000_000).unwrap();
     Arc::new(Context::with_clock(client, Metrics::new(), Arc::new(move || now)))
 }
 
-/// Run one reconcile against the fake API server expecting exactly `expected` calls.
-async fn run(
-    qs: QuakeStream,
-    world: World,
+fn dynamic(v: Value) -> DynamicObject {
+    serde_json::from_value(v).unwrap()
+}
+
+/// Run one reconcile of `obj` against the fake expecting exactly `expected` calls.
+async fn run_raw(
+    obj: Value,
+    mut world: World,
     expected: Vec<(Method, String)>,
 ) -> (Result<Action, Error>, Vec<Call>, Arc<Context>) {
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let ctx = context(Client::new(svc, "default"));
-    let server = tokio::spawn(serve(handle, world, serde_json::to_value(&qs).unwrap(), expected));
-    let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(qs), ctx.clone()))
+    let (client, handle) = fake_api::pair();
+    let ctx = context(client);
+    world.quakestream = obj.clone();
+    let server = tokio::spawn(fake_api::serve(handle, world, expected));
+    let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(dynamic(obj)), ctx.clone()))
         .await
         .expect("reconcile finished (an unexpected extra API call would block it)");
     let calls = server.await.expect("fake API server assertions");
     (result, calls, ctx)
 }
 
+async fn run(
+    qs: &QuakeStream,
+    world: World,
+    expected: Vec<(Method, String)>,
+) -> (Result<Action, Error>, Vec<Call>, Arc<Context>) {
+    run_raw(serde_json::to_value(qs).unwrap(), world, expected).await
+}
+
 fn patch(path: &str) -> (Method, String) {
     (Method::PATCH, path.to_owned())
 }
 
-/// Every server-side apply of the default children, in order.
-fn applies(network_policies: bool) -> Vec<(Method, String)> {
+fn list(path: &str) -> (Method, String) {
+    (Method::GET, path.to_owned())
+}
+
+fn ingresses() -> String {
+    format!("/apis/networking.k8s.io/v1{NS}/ingresses")
+}
+
+fn network_policies() -> String {
+    format!("/apis/networking.k8s.io/v1{NS}/networkpolicies")
+}
+
+/// The calls of one stage each.
+fn stage_config() -> Vec<(Method, String)> {
     let mut v = Vec::new();
     for kind in ["serviceaccounts", "configmaps"] {
         for c in ["producer", "consumer", "frontend"] {
             v.push(patch(&format!("/api/v1{NS}/{kind}/demo-{c}")));
         }
     }
-    for t in ["events", "dlq"] {
-        v.push(patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")));
+    v
+}
+
+fn stage_topics() -> Vec<(Method, String)> {
+    ["events", "dlq"]
+        .iter()
+        .map(|t| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")))
+        .collect()
+}
+
+fn stage_workloads() -> Vec<(Method, String)> {
+    ["producer", "consumer", "frontend"]
+        .iter()
+        .map(|c| patch(&format!("/apis/apps/v1{NS}/deployments/demo-{c}")))
+        .collect()
+}
+
+fn stage_exposure(ingress: bool, network_policies: bool) -> Vec<(Method, String)> {
+    let mut v = vec![
+        patch(&format!("/api/v1{NS}/services/demo-frontend")),
+        patch(&format!(
+            "/apis/autoscaling/v2{NS}/horizontalpodautoscalers/demo-frontend"
+        )),
+        patch(&format!("/apis/policy/v1{NS}/poddisruptionbudgets/demo-frontend")),
+    ];
+    if ingress {
+        v.push(patch(&format!("{}/demo-frontend", ingresses())));
     }
-    for c in ["producer", "consumer", "frontend"] {
-        v.push(patch(&format!("/apis/apps/v1{NS}/deployments/demo-{c}")));
-    }
-    v.push(patch(&format!("/api/v1{NS}/services/demo-frontend")));
-    v.push(patch(&format!(
-        "/apis/autoscaling/v2{NS}/horizontalpodautoscalers/demo-frontend"
-    )));
-    v.push(patch(&format!(
-        "/apis/policy/v1{NS}/poddisruptionbudgets/demo-frontend"
-    )));
-    v.push((
-        Method::DELETE,
-        format!("/apis/networking.k8s.io/v1{NS}/ingresses/demo-frontend"),
-    ));
     if network_policies {
         for c in ["producer", "consumer", "frontend"] {
-            v.push(patch(&format!(
-                "/apis/networking.k8s.io/v1{NS}/networkpolicies/demo-{c}"
-            )));
+            v.push(patch(&format!("{}/demo-{c}", self::network_policies())));
         }
     }
     v
+}
+
+fn stage_prune() -> Vec<(Method, String)> {
+    vec![list(&ingresses()), list(&network_policies())]
+}
+
+/// Every call of a pass that applies everything of the default spec.
+fn applies(ingress: bool, network_policies: bool) -> Vec<(Method, String)> {
+    [
+        stage_config(),
+        stage_topics(),
+        stage_workloads(),
+        stage_exposure(ingress, network_policies),
+        stage_prune(),
+    ]
+    .concat()
 }
 
 fn status_patch() -> (Method, String) {
@@ -194,11 +148,48 @@ fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
         .unwrap()
 }
 
+fn status_of(calls: &[Call]) -> Value {
+    calls
+        .iter()
+        .rev()
+        .find(|c| c.path.ends_with("/status"))
+        .expect("a status write")
+        .body["status"]
+        .clone()
+}
+
+fn events(calls: &[Call]) -> Vec<(String, String)> {
+    calls
+        .iter()
+        .filter(|c| c.method == Method::POST)
+        .map(|c| {
+            (
+                c.body["type"].as_str().unwrap().to_owned(),
+                c.body["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The object as the next pass reads it: with the status the last one wrote.
+fn with_status(qs: &QuakeStream, status: Value) -> QuakeStream {
+    let mut again = qs.clone();
+    again.status = Some(serde_json::from_value::<QuakeStreamStatus>(status).unwrap());
+    again
+}
+
+fn ready() -> World {
+    World {
+        ready: true,
+        ..World::default()
+    }
+}
+
 #[tokio::test]
 async fn create_applies_every_child_then_reports_progress() {
     let qs = with_uid(minimal());
-    let expected = [applies(true), vec![status_patch(), event()]].concat();
-    let (result, calls, _) = run(qs, World::default(), expected).await;
+    let expected = [applies(false, true), vec![status_patch(), event()]].concat();
+    let (result, calls, _) = run(&qs, World::default(), expected).await;
     assert_eq!(result.unwrap(), Action::requeue(WAITING_REQUEUE));
 
     for c in calls.iter().filter(|c| c.method == Method::PATCH) {
@@ -210,10 +201,22 @@ async fn create_applies_every_child_then_reports_progress() {
         .iter()
         .filter(|c| c.method == Method::PATCH && !c.path.ends_with("/status"))
     {
-        let owner = &c.body["metadata"]["ownerReferences"][0];
-        assert_eq!(owner["kind"], "QuakeStream", "{c:?}");
-        assert_eq!(owner["controller"], true);
         assert!(c.body.get("status").is_none(), "no status in applies: {c:?}");
+        let owner = &c.body["metadata"]["ownerReferences"][0];
+        if c.path.contains("/kafkatopics/") {
+            assert!(owner.is_null(), "topics are retained: no owner reference");
+        } else {
+            assert_eq!(owner["kind"], "QuakeStream", "{c:?}");
+            assert_eq!(owner["uid"], UID);
+            assert_eq!(owner["controller"], true);
+        }
+    }
+    for c in calls.iter().filter(|c| c.method == Method::GET) {
+        assert!(
+            c.query.ends_with(SELECTOR),
+            "prune lists only this QuakeStream's children: {}",
+            c.query
+        );
     }
     let frontend = calls
         .iter()
@@ -224,60 +227,60 @@ async fn create_applies_every_child_then_reports_progress() {
         "the HPA owns the frontend replicas"
     );
 
-    let status = &calls[calls.len() - 2].body["status"];
+    let status = status_of(&calls);
     assert_eq!(status["observedGeneration"], 1);
-    assert_eq!(condition(status, "Ready")["status"], "False");
-    assert_eq!(condition(status, "Progressing")["status"], "True");
-    assert_eq!(condition(status, "Degraded")["status"], "False");
+    assert_eq!(condition(&status, "Ready")["status"], "False");
+    assert_eq!(condition(&status, "Ready")["reason"], "WaitingForWorkloads");
+    assert_eq!(condition(&status, "Progressing")["status"], "True");
+    assert_eq!(condition(&status, "Degraded")["status"], "False");
     assert_eq!(
         status["consumer"],
-        json!({"desiredReplicas": 2, "readyReplicas": 0, "ready": false})
+        json!({"desiredReplicas": 2, "readyReplicas": 0, "ready": false, "readiness": "0/2"})
     );
     assert_eq!(status["topics"][0]["ready"], "Unknown");
+    assert_eq!(status["topicReadiness"], "0/2");
+    assert_eq!(
+        status["names"],
+        json!({"topic": "demo-quakes", "dlqTopic": "demo-quakes.dlq", "consumerGroup": "demo-consumer", "table": "demo-quakes"})
+    );
 
     let ev = &calls.last().unwrap().body;
     assert_eq!(ev["reason"], "Applied");
     assert_eq!(ev["type"], "Normal");
     assert_eq!(ev["regarding"]["name"], "demo");
+    assert_eq!(ev["regarding"]["uid"], UID);
     assert_eq!(ev["reportingController"], "quakestream-operator");
 }
 
 #[tokio::test]
-async fn create_with_ready_children_reports_ready_once() {
+async fn ready_children_report_ready_once_and_the_next_pass_is_quiet() {
     let qs = with_uid(minimal());
-    let world = World {
-        ready: true,
-        ..World::default()
-    };
-    let expected = [applies(true), vec![status_patch(), event(), event()]].concat();
-    let (result, calls, _) = run(qs.clone(), world.clone(), expected).await;
+    let expected = [applies(false, true), vec![status_patch(), event(), event()]].concat();
+    let (result, calls, _) = run(&qs, ready(), expected).await;
     assert_eq!(result.unwrap(), Action::requeue(READY_REQUEUE));
-    let n = calls.len();
-    let status = calls[n - 3].body["status"].clone();
+    let status = status_of(&calls);
     assert_eq!(condition(&status, "Ready")["status"], "True");
+    assert_eq!(condition(&status, "Ready")["reason"], "AllComponentsReady");
     assert_eq!(status["url"], "http://demo-frontend.quakes.svc:8080/");
-    assert_eq!(status["topics"][1]["topicName"], "quakes.dlq");
-    assert_eq!(calls[n - 2].body["reason"], "Applied");
-    assert_eq!(calls[n - 1].body["reason"], "Ready");
+    assert_eq!(status["topics"][1]["topicName"], "demo-quakes.dlq");
+    assert_eq!(status["producer"]["readiness"], "1/1");
+    assert_eq!(
+        events(&calls),
+        [("Normal".into(), "Applied".into()), ("Normal".into(), "Ready".into())]
+    );
 
     // The next pass sees its own status: same children, no status write, no event.
-    let mut again = qs;
-    again.status = Some(serde_json::from_value::<QuakeStreamStatus>(status).unwrap());
-    let (result, _, _) = run(again, world, applies(true)).await;
+    let (result, _, _) = run(&with_status(&qs, status), ready(), applies(false, true)).await;
     assert_eq!(result.unwrap(), Action::requeue(READY_REQUEUE));
 }
 
 #[tokio::test]
-async fn update_rolls_only_the_changed_workload_and_bumps_observed_generation() {
+async fn an_update_rolls_only_the_changed_workload() {
     let qs = with_uid(minimal());
-    let world = World {
-        ready: true,
-        ..World::default()
-    };
     let (_, first, _) = run(
-        qs.clone(),
-        world.clone(),
-        [applies(true), vec![status_patch(), event(), event()]].concat(),
+        &qs,
+        ready(),
+        [applies(false, true), vec![status_patch(), event(), event()]].concat(),
     )
     .await;
     let hash = |calls: &[Call], c: &str| {
@@ -288,12 +291,15 @@ async fn update_rolls_only_the_changed_workload_and_bumps_observed_generation() 
             .body["spec"]["template"]["metadata"]["annotations"]["quakestream.io/config-hash"]
             .clone()
     };
-
-    let mut updated = qs;
+    let mut updated = with_status(&qs, status_of(&first));
     updated.metadata.generation = Some(2);
     updated.spec.frontend.rate_limit = 50;
-    updated.status = Some(serde_json::from_value(first[first.len() - 3].body["status"].clone()).unwrap());
-    let (result, second, _) = run(updated, world, [applies(true), vec![status_patch(), event()]].concat()).await;
+    let (result, second, _) = run(
+        &updated,
+        ready(),
+        [applies(false, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
     assert_eq!(result.unwrap(), Action::requeue(READY_REQUEUE));
     assert_eq!(hash(&first, "producer"), hash(&second, "producer"));
     assert_eq!(hash(&first, "consumer"), hash(&second, "consumer"));
@@ -303,60 +309,263 @@ async fn update_rolls_only_the_changed_workload_and_bumps_observed_generation() 
         .find(|c| c.path.ends_with("/configmaps/demo-frontend"))
         .unwrap();
     assert_eq!(cm.body["data"]["QS_RATE_LIMIT"], "50");
-    let status = &second[second.len() - 2].body["status"];
+    let status = status_of(&second);
     assert_eq!(status["observedGeneration"], 2);
-    assert_eq!(condition(status, "Ready")["observedGeneration"], 2);
-    assert_eq!(second.last().unwrap().body["reason"], "Applied");
+    assert_eq!(condition(&status, "Ready")["observedGeneration"], 2);
+    assert_eq!(events(&second), [("Normal".into(), "Applied".into())]);
+}
+
+/// kind: cloud-provider-kind gives the Ingress an address a little after it is created. Ready
+/// waits for it, so a Ready QuakeStream always has a URL.
+#[tokio::test]
+async fn ready_waits_for_the_ingress_address() {
+    let mut qs = with_uid(minimal());
+    qs.spec.frontend.ingress = Some(crate::crd::IngressSpec {
+        class_name: Some("cloud-provider-kind".into()),
+        ..Default::default()
+    });
+    let (result, calls, _) = run(
+        &qs,
+        ready(),
+        [applies(true, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(WAITING_REQUEUE));
+    let status = status_of(&calls);
+    assert_eq!(condition(&status, "Ready")["reason"], "WaitingForIngressAddress");
+    assert!(status.get("url").is_none(), "{status}");
+
+    let world = World {
+        ingress_address: Some("172.18.0.5".into()),
+        ..ready()
+    };
+    let (result, calls, _) = run(
+        &with_status(&qs, status),
+        world,
+        [applies(true, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(READY_REQUEUE));
+    let status = status_of(&calls);
+    assert_eq!(condition(&status, "Ready")["status"], "True");
+    assert_eq!(status["url"], "http://172.18.0.5/");
+    assert_eq!(status["ingress"], json!({"address": "172.18.0.5", "ready": true}));
+    assert_eq!(events(&calls), [("Normal".into(), "Ready".into())]);
+}
+
+/// A child the API server refuses: Degraded=True reason ApplyFailed with the server's message
+/// and the object, one warning event, a slow requeue, and a quiet next pass.
+#[tokio::test]
+async fn a_refused_child_degrades_without_a_hot_loop() {
+    let mut qs = with_uid(minimal());
+    qs.spec.frontend.ingress = Some(crate::crd::IngressSpec::default());
+    let path = format!("{}/demo-frontend", ingresses());
+    let world = ready().refusing(
+        &Method::PATCH,
+        &path,
+        Refuse::like_api_server(422, "networking.k8s.io", "Ingress", "ingresses", "demo-frontend"),
+    );
+    let expected = [
+        stage_config(),
+        stage_topics(),
+        stage_workloads(),
+        stage_exposure(true, true),
+        vec![status_patch(), event()],
+    ]
+    .concat();
+    let (result, calls, ctx) = run(&qs, world.clone(), expected).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(&err, Error::Refused(r) if r[0].kind == "Ingress" && r[0].code == 422),
+        "{err}"
+    );
+    let status = status_of(&calls);
+    let degraded = condition(&status, "Degraded");
+    assert_eq!(degraded["status"], "True");
+    assert_eq!(degraded["reason"], "ApplyFailed");
+    let message = degraded["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Ingress demo-frontend refused (422 Invalid): "),
+        "{message}"
+    );
+    assert!(
+        message.contains("Ingress.networking.k8s.io \"demo-frontend\" is invalid"),
+        "{message}"
+    );
+    assert_eq!(condition(&status, "Ready")["reason"], "ApplyFailed");
+    assert_eq!(condition(&status, "Progressing")["status"], "False");
+    assert_eq!(
+        status["frontend"]["readiness"], "2/2",
+        "the workloads stage ran before the refusal"
+    );
+    assert_eq!(events(&calls), [("Warning".to_owned(), "ApplyFailed".to_owned())]);
+    let warning = calls
+        .iter()
+        .find(|c| c.method == Method::POST && c.body["type"] == "Warning")
+        .unwrap();
+    assert_eq!(warning.body["note"], degraded["message"]);
+    assert_eq!(
+        error_policy(Arc::new(dynamic(serde_json::to_value(&qs).unwrap())), &err, ctx.clone()),
+        Action::requeue(REFUSED_REQUEUE)
+    );
+    assert!(
+        ctx.metrics
+            .render()
+            .contains("reconcile_failures_total{error=\"apply_refused\"} 1")
+    );
+
+    // The status write wakes the controller once more: the refused apply is tried again, but
+    // nothing is written and no event repeats; then the slow requeue.
+    let expected = [
+        stage_config(),
+        stage_topics(),
+        stage_workloads(),
+        stage_exposure(true, true),
+    ]
+    .concat();
+    let (result, _, _) = run(&with_status(&qs, status), world, expected).await;
+    assert!(matches!(result, Err(Error::Refused(_))));
+}
+
+/// 400 (an admission webhook), 403 (RBAC), 409 (a conflict) and 422 (invalid) all degrade the
+/// same way; a refused ConfigMap stops the pass before any Deployment rolls onto it.
+#[tokio::test]
+async fn every_refusal_code_is_shown_and_later_stages_wait() {
+    for code in [400, 403, 409, 422] {
+        let qs = with_uid(minimal());
+        let path = format!("/api/v1{NS}/configmaps/demo-consumer");
+        let world = World::default().refusing(
+            &Method::PATCH,
+            &path,
+            Refuse::like_api_server(code, "", "ConfigMap", "configmaps", "demo-consumer"),
+        );
+        let expected = [stage_config(), vec![status_patch(), event()]].concat();
+        let (result, calls, _) = run(&qs, world, expected).await;
+        assert!(
+            matches!(result, Err(Error::Refused(ref r)) if r[0].code == code),
+            "{code}: {result:?}"
+        );
+        let status = status_of(&calls);
+        let degraded = condition(&status, "Degraded");
+        assert_eq!(degraded["reason"], "ApplyFailed", "{code}");
+        assert!(
+            degraded["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("ConfigMap demo-consumer refused ({code} ")),
+            "{code}: {degraded}"
+        );
+        assert!(
+            !calls.iter().any(|c| c.path.contains("/deployments/")),
+            "{code}: no Deployment after a refused ConfigMap"
+        );
+        assert_eq!(
+            events(&calls),
+            [("Warning".to_owned(), "ApplyFailed".to_owned())],
+            "{code}"
+        );
+    }
 }
 
 #[tokio::test]
-async fn ingress_applied_and_disabled_network_policies_deleted() {
-    let mut qs = with_uid(minimal());
-    qs.spec.network_policy.enabled = false;
-    qs.spec.frontend.ingress = Some(crate::crd::IngressSpec {
-        host: Some("quakes.example.org".into()),
-        ..Default::default()
-    });
-    let mut expected: Vec<_> = applies(false)
-        .into_iter()
-        .map(|(m, p)| {
-            if m == Method::DELETE {
-                (Method::PATCH, p)
-            } else {
-                (m, p)
-            }
-        })
-        .collect();
-    for c in ["producer", "consumer", "frontend"] {
-        expected.push((
-            Method::DELETE,
-            format!("/apis/networking.k8s.io/v1{NS}/networkpolicies/demo-{c}"),
-        ));
-    }
-    expected.extend([status_patch(), event()]);
-    let (result, calls, _) = run(qs, World::default(), expected).await;
-    assert!(result.is_ok());
-    let ingress = calls
-        .iter()
-        .find(|c| c.path.ends_with("/ingresses/demo-frontend"))
-        .unwrap();
-    assert_eq!(ingress.body["spec"]["rules"][0]["host"], "quakes.example.org");
+async fn a_transient_error_backs_off_and_keeps_the_status() {
+    let qs = with_uid(minimal());
+    let path = format!("/apis/apps/v1{NS}/deployments/demo-consumer");
+    let world = World::default().refusing(
+        &Method::PATCH,
+        &path,
+        Refuse::like_api_server(500, "apps", "Deployment", "deployments", "demo-consumer"),
+    );
+    let expected = [stage_config(), stage_topics(), stage_workloads()].concat();
+    let (result, _, ctx) = run(&qs, world, expected).await;
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("applying Deployment demo-consumer"), "{err}");
+    assert!(!err.is_permanent());
+    let obj = Arc::new(dynamic(serde_json::to_value(&qs).unwrap()));
     assert_eq!(
-        calls[calls.len() - 2].body["status"]["url"],
-        "http://quakes.example.org/"
+        error_policy(obj.clone(), &err, ctx.clone()),
+        Action::requeue(Duration::from_secs(5))
+    );
+    assert_eq!(
+        error_policy(obj, &err, ctx.clone()),
+        Action::requeue(Duration::from_secs(10))
+    );
+    let metrics = ctx.metrics.render();
+    assert!(
+        metrics.contains("reconcile_failures_total{error=\"api\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("reconcile_duration_seconds_count{outcome=\"error\"} 1"),
+        "{metrics}"
     );
 }
 
 #[tokio::test]
-async fn invalid_spec_sets_degraded_once_and_waits_for_a_change() {
+async fn a_missing_strimzi_crd_degrades_and_backs_off() {
+    let qs = with_uid(minimal());
+    let path = format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-events");
+    let world = World::default().refusing(
+        &Method::PATCH,
+        &path,
+        Refuse::like_api_server(404, "kafka.strimzi.io", "KafkaTopic", "kafkatopics", "demo-events"),
+    );
+    let expected = [stage_config(), stage_topics(), vec![status_patch(), event()]].concat();
+    let (result, calls, ctx) = run(&qs, world, expected).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::StrimziMissing));
+    assert_eq!(
+        condition(&status_of(&calls), "Degraded")["reason"],
+        "KafkaTopicCrdMissing"
+    );
+    assert_eq!(
+        events(&calls),
+        [("Warning".to_owned(), "KafkaTopicCrdMissing".to_owned())]
+    );
+    let obj = Arc::new(dynamic(serde_json::to_value(&qs).unwrap()));
+    assert_eq!(error_policy(obj, &err, ctx), Action::requeue(Duration::from_secs(5)));
+}
+
+/// Strimzi refuses a topic change it cannot make (here fewer partitions, as its Topic Operator
+/// words it): the QuakeStream is Degraded with Strimzi's reason and message.
+#[tokio::test]
+async fn strimzis_refusal_of_a_topic_change_is_surfaced() {
+    let qs = with_uid(minimal());
+    let world = World {
+        topic_condition: Some(json!({"type": "Ready", "status": "False", "reason": "NotSupported",
+                                     "message": "Decreasing partitions not supported"})),
+        ..ready()
+    };
+    let (result, calls, _) = run(
+        &qs,
+        world,
+        [applies(false, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
+    assert_eq!(result.unwrap(), Action::requeue(REFUSED_REQUEUE));
+    let status = status_of(&calls);
+    let degraded = condition(&status, "Degraded");
+    assert_eq!(degraded["reason"], "TopicRefused");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("topic demo-quakes: Decreasing partitions not supported")
+    );
+    assert_eq!(status["topics"][0]["reason"], "NotSupported");
+    assert_eq!(events(&calls), [("Warning".to_owned(), "TopicRefused".to_owned())]);
+}
+
+#[tokio::test]
+async fn an_invalid_spec_degrades_once_and_waits_for_a_change() {
     let mut qs = with_uid(minimal());
     qs.spec.frontend.autoscaling.min_replicas = 8;
     qs.spec.frontend.autoscaling.max_replicas = 2;
-    let (result, calls, ctx) = run(qs.clone(), World::default(), vec![status_patch(), event()]).await;
+    let (result, calls, ctx) = run(&qs, World::default(), vec![status_patch(), event()]).await;
     let err = result.unwrap_err();
     assert!(matches!(err, Error::InvalidSpec(_)));
     assert!(err.is_permanent());
-    let status = calls[0].body["status"].clone();
+    let status = status_of(&calls);
     assert_eq!(condition(&status, "Degraded")["status"], "True");
     assert_eq!(condition(&status, "Degraded")["reason"], "InvalidSpec");
     assert!(
@@ -366,13 +575,9 @@ async fn invalid_spec_sets_degraded_once_and_waits_for_a_change() {
             .contains("minReplicas (8)")
     );
     assert_eq!(condition(&status, "Ready")["status"], "False");
-    assert_eq!(calls[1].body["type"], "Warning");
-    assert_eq!(calls[1].body["reason"], "InvalidSpec");
-    // No requeue: the controller waits for the user to change the object.
-    assert_eq!(
-        error_policy(Arc::new(qs.clone()), &err, ctx.clone()),
-        Action::await_change()
-    );
+    assert_eq!(events(&calls), [("Warning".to_owned(), "InvalidSpec".to_owned())]);
+    let obj = Arc::new(dynamic(serde_json::to_value(&qs).unwrap()));
+    assert_eq!(error_policy(obj, &err, ctx.clone()), Action::await_change());
     assert!(
         ctx.metrics
             .render()
@@ -380,11 +585,124 @@ async fn invalid_spec_sets_degraded_once_and_waits_for_a_change() {
     );
 
     // The status write triggers one more pass (a watch event); it changes nothing and calls nothing.
-    let mut again = qs;
-    again.status = Some(serde_json::from_value(status).unwrap());
-    let (result, calls, _) = run(again, World::default(), vec![]).await;
+    let (result, calls, _) = run(&with_status(&qs, status), World::default(), vec![]).await;
     assert!(matches!(result, Err(Error::InvalidSpec(_))));
     assert!(calls.is_empty());
+}
+
+/// A stored object this version cannot read (here: an older client wrote a string where the
+/// types want a number) degrades that one object; the watch, and every other QuakeStream, go on.
+#[tokio::test]
+async fn an_unreadable_object_is_degraded_alone() {
+    let mut obj = serde_json::to_value(with_uid(minimal())).unwrap();
+    obj["spec"]["consumer"]["replicas"] = json!("many");
+    obj["status"] = json!({"observedGeneration": 1, "url": "http://demo-frontend.quakes.svc:8080/"});
+    let (result, calls, ctx) = run_raw(obj.clone(), World::default(), vec![status_patch(), event()]).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::Unreadable(_)));
+    let status = status_of(&calls);
+    let degraded = condition(&status, "Degraded");
+    assert_eq!(degraded["reason"], "UnreadableObject");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read the stored object"),
+        "{degraded}"
+    );
+    assert_eq!(
+        status["url"], "http://demo-frontend.quakes.svc:8080/",
+        "what the status said is kept"
+    );
+    assert_eq!(events(&calls), [("Warning".to_owned(), "UnreadableObject".to_owned())]);
+    assert_eq!(error_policy(Arc::new(dynamic(obj)), &err, ctx), Action::await_change());
+}
+
+/// Children the spec dropped are deleted only when this QuakeStream owns them: same labels and
+/// its controller owner reference, and the delete is conditional on the uid seen.
+#[tokio::test]
+async fn pruning_touches_only_owned_children() {
+    let mut qs = with_uid(minimal());
+    qs.spec.network_policy.enabled = false;
+    let owned = |name: &str, uid: &str| {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+               "metadata": {"name": name, "namespace": "quakes", "uid": format!("uid-{name}"),
+                            "labels": {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "quakestream-operator"},
+                            "ownerReferences": [{"apiVersion": "quakestream.io/v1alpha1", "kind": "QuakeStream",
+                                                 "name": "demo", "uid": uid, "controller": true}]}})
+    };
+    let mut foreign = owned("hand-made", UID);
+    foreign["metadata"].as_object_mut().unwrap().remove("ownerReferences");
+    let mut world = World::default();
+    world.lists.insert(
+        ingresses(),
+        vec![
+            owned("demo-frontend", UID),
+            owned("other-frontend", "another-quakestream"),
+            foreign,
+        ],
+    );
+    let mut np = owned("demo-consumer", UID);
+    np["kind"] = json!("NetworkPolicy");
+    world.lists.insert(network_policies(), vec![np]);
+    let expected = [
+        stage_config(),
+        stage_topics(),
+        stage_workloads(),
+        stage_exposure(false, false),
+        vec![
+            list(&ingresses()),
+            (Method::DELETE, format!("{}/demo-frontend", ingresses())),
+            list(&network_policies()),
+            (Method::DELETE, format!("{}/demo-consumer", network_policies())),
+            status_patch(),
+            event(),
+        ],
+    ]
+    .concat();
+    let (result, calls, _) = run(&qs, world, expected).await;
+    assert!(result.is_ok(), "{result:?}");
+    let delete = calls.iter().find(|c| c.method == Method::DELETE).unwrap();
+    assert_eq!(delete.body["preconditions"]["uid"], "uid-demo-frontend");
+    assert_eq!(delete.body["propagationPolicy"], "Background");
+}
+
+#[tokio::test]
+async fn a_pruning_refusal_degrades_too() {
+    let mut qs = with_uid(minimal());
+    qs.spec.network_policy.enabled = false;
+    let world = World::default().refusing(
+        &Method::GET,
+        &network_policies(),
+        Refuse::like_api_server(403, "networking.k8s.io", "NetworkPolicy", "networkpolicies", ""),
+    );
+    let expected = [applies(false, false), vec![status_patch(), event()]].concat();
+    let (result, calls, _) = run(&qs, world, expected).await;
+    assert!(matches!(result, Err(Error::Refused(r)) if r[0].code == 403));
+    assert!(
+        condition(&status_of(&calls), "Degraded")["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot patch resource \"networkpolicies\"")
+    );
+}
+
+#[tokio::test]
+async fn topic_retention_policy_decides_their_owner_reference() {
+    let mut qs = with_uid(minimal());
+    qs.spec.kafka.topic_retention_policy = TopicRetentionPolicy::Delete;
+    let (_, calls, _) = run(
+        &qs,
+        World::default(),
+        [applies(false, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
+    for c in calls.iter().filter(|c| c.path.contains("/kafkatopics/")) {
+        assert_eq!(
+            c.body["metadata"]["ownerReferences"][0]["uid"], UID,
+            "Delete: garbage-collected with the QuakeStream"
+        );
+    }
 }
 
 #[tokio::test]
@@ -393,78 +711,20 @@ async fn deletion_is_left_to_garbage_collection() {
     qs.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         Timestamp::from_second(1_800_000_000).unwrap(),
     ));
-    let (result, calls, _) = run(qs, World::default(), vec![]).await;
+    let (result, calls, _) = run(&qs, World::default(), vec![]).await;
     assert_eq!(result.unwrap(), Action::await_change());
     assert!(calls.is_empty(), "no finalizer, no explicit deletes");
 }
 
-#[tokio::test]
-async fn missing_strimzi_crd_degrades_and_backs_off() {
-    let qs = with_uid(minimal());
-    let world = World {
-        fail: HashMap::from([(format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-events"), 404)]),
-        ..World::default()
-    };
-    let mut expected = applies(true)[..7].to_vec();
-    expected.extend([status_patch(), event()]);
-    let (result, calls, ctx) = run(qs.clone(), world, expected).await;
-    let err = result.unwrap_err();
-    assert!(matches!(err, Error::StrimziMissing));
-    let status = &calls[7].body["status"];
-    assert_eq!(condition(status, "Degraded")["reason"], "KafkaTopicCrdMissing");
-    assert_eq!(calls[8].body["reason"], "KafkaTopicCrdMissing");
-    let qs = Arc::new(qs);
-    assert_eq!(
-        error_policy(qs.clone(), &err, ctx.clone()),
-        Action::requeue(Duration::from_secs(5))
-    );
-    assert_eq!(
-        error_policy(qs.clone(), &err, ctx.clone()),
-        Action::requeue(Duration::from_secs(10))
-    );
-    assert_eq!(error_policy(qs, &err, ctx), Action::requeue(Duration::from_secs(20)));
-}
-
-#[tokio::test]
-async fn transient_api_error_requeues_with_backoff_and_keeps_status() {
-    let qs = with_uid(minimal());
-    let path = format!("/apis/apps/v1{NS}/deployments/demo-consumer");
-    let world = World {
-        fail: HashMap::from([(path, 500)]),
-        ..World::default()
-    };
-    let expected = applies(true)[..10].to_vec();
-    let (result, _, ctx) = run(qs.clone(), world, expected).await;
-    let err = result.unwrap_err();
-    assert!(
-        matches!(&err, Error::Apply { kind: "Deployment", name, .. } if name == "demo-consumer"),
-        "{err}"
-    );
-    assert!(!err.is_permanent());
-    assert_eq!(
-        error_policy(Arc::new(qs), &err, ctx.clone()),
-        Action::requeue(Duration::from_secs(5))
-    );
-    let metrics = ctx.metrics.render();
-    assert!(
-        metrics.contains("reconcile_failures_total{error=\"apply\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("reconcile_duration_seconds_count{outcome=\"error\"} 1"),
-        "{metrics}"
-    );
-}
-
 #[test]
 fn backoff_is_capped_and_per_object() {
-    let (svc, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let ctx = context(Client::new(svc, "default"));
+    let (client, _handle) = fake_api::pair();
+    let ctx = context(client);
     let delays: Vec<u64> = (0..10).map(|_| ctx.backoff("ns/a").as_secs()).collect();
     assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300, 300]);
     assert_eq!(ctx.backoff("ns/b").as_secs(), 5);

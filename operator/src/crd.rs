@@ -1,31 +1,66 @@
 //! The `QuakeStream` custom resource (`quakestream.io/v1alpha1`).
 //!
 //! The CRD YAML in `crds/quakestream.yaml` is generated from these types by the `crdgen` binary.
-//! Schema-level validation (ranges, patterns, CEL rules) lives here as attributes; the same rules
-//! are re-checked in [`QuakeStreamSpec::validate`] so that an object that slipped past an older CRD
-//! (or `render` with no API server at all) still gets a clear message instead of broken children.
+//! What the API server can check is declared here (ranges and patterns from the shared contract,
+//! CEL rules, transition rules with `oldSelf`), so most mistakes are refused at `kubectl apply`.
+//! [`crate::resolve`] checks all of it again, and what a schema cannot (cross-object rules, the
+//! names already in use), because an object stored under an older CRD, or given to `render`,
+//! never met this schema.
+//!
+//! Optional fields stay `Option` here and get their defaults in [`crate::resolve`], so a partial
+//! object (`topic: {partitions: 12}`) keeps every other default, and defaults that depend on the
+//! resource's name (topic, group, table) can be derived.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
+use quakestream_contract::{self as contract, duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Default container image repository of the data plane.
 pub const DEFAULT_IMAGE_REPOSITORY: &str = "ghcr.io/quakestream/quakestream";
-/// Default EMSC websocket.
-pub const DEFAULT_EMSC_URL: &str = "wss://www.seismicportal.eu/standing_order/websocket";
-/// Default EMSC FDSN event service used to backfill gaps.
-pub const DEFAULT_FDSN_URL: &str = "https://www.seismicportal.eu/fdsnws/event/1/query";
-/// Default Kafka topic of the wire records.
-pub const DEFAULT_TOPIC: &str = "quakes";
-/// Default dead-letter topic.
-pub const DEFAULT_DLQ_TOPIC: &str = "quakes.dlq";
-/// Longest `metadata.name` we accept: the longest child name suffix is `-frontend` (9) and
-/// Service names are DNS-1035 labels of at most 63 characters.
+/// Longest `metadata.name` we accept: the longest child name suffix is `-frontend` (9), Service
+/// names are DNS-1035 labels of at most 63 characters, and a derived topic name adds `-quakes.dlq`.
 pub const MAX_NAME_LEN: usize = 50;
+/// Most annotations one map may hold (bounds the CEL rule's cost on the API server).
+pub const MAX_ANNOTATIONS: usize = 64;
+/// Most resource names in `requests` or `limits`.
+pub const MAX_RESOURCE_NAMES: usize = 16;
+/// Most extra topic configuration entries.
+pub const MAX_TOPIC_CONFIG: usize = 64;
+/// Longest Kafka topic name (Kafka's own limit).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+/// Longest DNS subdomain (IngressClass, Secret and host names).
+pub const MAX_DNS_SUBDOMAIN_LEN: usize = 253;
+/// Bounds of a topic's partitions.
+pub const PARTITIONS: contract::range::IntRange = contract::range::IntRange::new(1, 10_000);
+/// Bounds of a topic's replication factor.
+pub const TOPIC_REPLICAS: contract::range::IntRange = contract::range::IntRange::new(1, 32_767);
+/// Bounds of a utilisation target, percent.
+pub const UTILIZATION: contract::range::IntRange = contract::range::IntRange::new(1, 100);
+/// Bounds of the ALB's deregistration delay (the target group attribute's own limits).
+pub const DEREGISTRATION_DELAY: contract::range::IntRange = contract::range::IntRange::new(0, 3600);
+
+/// A Kubernetes quantity (`500m`, `1Gi`, `2`), the pattern the API server uses for resource.Quantity.
+pub const QUANTITY_PATTERN: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
+/// A DNS subdomain (RFC 1123): IngressClass and Secret names.
+pub const DNS_SUBDOMAIN_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A host name, optionally with a leading `*.` wildcard.
+pub const HOST_PATTERN: &str = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// A DNS-1123 label: the Strimzi cluster name.
+pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// A legal Kafka topic name.
+pub const TOPIC_NAME_PATTERN: &str = r"^[a-zA-Z0-9._-]+$";
+/// An annotation key: an optional DNS-subdomain prefix and `/`, then a name of at most 63
+/// characters. Written without backslashes, so it can sit inside a CEL string as is.
+pub const ANNOTATION_KEY_PATTERN: &str = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// Longest annotation key: a 253-character prefix, `/`, a 63-character name.
+pub const MAX_ANNOTATION_KEY_LEN: usize = 317;
+/// An IAM role ARN.
+pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$";
 
 /// Spec of a QuakeStream: one EMSC → Kafka → DynamoDB → live-map pipeline.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -42,6 +77,11 @@ pub const MAX_NAME_LEN: usize = 50;
     doc = "A QuakeStream pipeline: EMSC feed → Kafka (Strimzi) → DynamoDB → live map.",
     validation = Rule::new("size(self.metadata.name) <= 50").message("metadata.name must be at most 50 characters (child objects append suffixes such as -frontend)"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether every component is ready"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", description = "Why it is, or is not, ready"),
+    printcolumn(name = "Producer", type_ = "string", json_path = ".status.producer.readiness", description = "Ready/desired producer replicas"),
+    printcolumn(name = "Consumer", type_ = "string", json_path = ".status.consumer.readiness", description = "Ready/desired consumer replicas"),
+    printcolumn(name = "Frontend", type_ = "string", json_path = ".status.frontend.readiness", description = "Ready/desired frontend replicas (desired: the HPA minimum)"),
+    printcolumn(name = "Topics", type_ = "string", json_path = ".status.topicReadiness", description = "Ready/declared KafkaTopics"),
     printcolumn(name = "URL", type_ = "string", json_path = ".status.url", description = "URL of the live map"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
@@ -77,11 +117,11 @@ pub struct QuakeStreamSpec {
 pub struct ImageSpec {
     /// Image repository of the `quakestream` binary.
     #[serde(default = "default_repository")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512))]
     pub repository: String,
     /// Image tag; defaults to the operator's own version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 128))]
     pub tag: Option<String>,
     /// Image pull policy.
     #[serde(default)]
@@ -127,19 +167,19 @@ impl PullPolicy {
 pub struct SourceSpec {
     /// EMSC real-time websocket (`ws://` or `wss://`).
     #[serde(default = "default_emsc_url")]
-    #[schemars(regex(pattern = r"^wss?://.+"))]
+    #[schemars(regex(pattern = r"^wss?://.+"), length(max = 2048))]
     pub websocket_url: String,
     /// EMSC FDSN event service used to backfill gaps after reconnects (`http://` or `https://`).
     #[serde(default = "default_fdsn_url")]
-    #[schemars(regex(pattern = r"^https?://.+"))]
+    #[schemars(regex(pattern = r"^https?://.+"), length(max = 2048))]
     pub fdsn_url: String,
     /// Page size of FDSN backfill queries.
     #[serde(default = "default_backfill_limit")]
-    #[schemars(range(min = 1, max = 20000))]
+    #[schemars(range(min = contract::producer::BACKFILL_LIMIT.min, max = contract::producer::BACKFILL_LIMIT.max))]
     pub backfill_limit: i32,
-    /// How far back the first backfill goes on a fresh start, e.g. `24h`, `90m`, `7d`.
+    /// How far back the first backfill goes on a fresh start (1m to 30d), e.g. `24h`, `90m`, `7d`.
     #[serde(default = "default_backfill_max_age")]
-    #[schemars(regex(pattern = r"^[1-9][0-9]*(s|m|h|d)$"))]
+    #[schemars(regex(pattern = duration::PATTERN), length(max = duration::MAX_LEN))]
     pub backfill_max_age: String,
 }
 
@@ -161,36 +201,51 @@ pub struct KafkaSpec {
     /// Name of the Strimzi `Kafka` cluster; set as the `strimzi.io/cluster` label on the KafkaTopics.
     /// The KafkaTopics are created in the QuakeStream's namespace, which the Strimzi Topic Operator
     /// must watch.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL_PATTERN))]
     pub cluster_name: String,
     /// Bootstrap servers; defaults to Strimzi's plain listener `<clusterName>-kafka-bootstrap:9092`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 2048))]
     pub bootstrap_servers: Option<String>,
-    /// The topic of wire records (default name `quakes`, 6 partitions).
-    #[serde(default = "default_events_topic")]
+    /// The topic of wire records. Unset fields keep their defaults: the name `quakes` for a
+    /// QuakeStream called `quakestream` and `<name>-quakes` for any other, 6 partitions,
+    /// replication factor 3, 7 days of retention.
+    #[serde(default)]
     pub topic: TopicSpec,
-    /// The dead-letter topic (default name `quakes.dlq`, 1 partition).
-    #[serde(default = "default_dlq_topic")]
+    /// The dead-letter topic. Unset fields keep their defaults: `quakes.dlq` (or
+    /// `<name>-quakes.dlq`), 1 partition, replication factor 3, 30 days of retention.
+    #[serde(default)]
     pub dlq_topic: TopicSpec,
+    /// What happens to the topics, and the records in them, when the QuakeStream is deleted:
+    /// `Retain` (the default) leaves the KafkaTopics and their data in place; `Delete` lets
+    /// Kubernetes garbage-collect the KafkaTopics with the QuakeStream, and Strimzi then deletes
+    /// the topics in Kafka.
+    #[serde(default)]
+    pub topic_retention_policy: TopicRetentionPolicy,
 }
 
-/// One Kafka topic, declared as a Strimzi `KafkaTopic`.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// One Kafka topic, declared as a Strimzi `KafkaTopic`. Strimzi renames no topic and Kafka
+/// shrinks no partition count, so both are refused here once set; a replication-factor change
+/// is passed on (Strimzi does it with Cruise Control, or refuses it, and the status says which).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(oldSelf.name) || (has(self.name) && self.name == oldSelf.name)").message("a topic's name cannot change or be unset once set: Strimzi does not rename topics (declare a new QuakeStream instead)"),
+    validation = Rule::new("!has(oldSelf.partitions) || (has(self.partitions) && self.partitions >= oldSelf.partitions)").message("a topic's partitions can grow but never shrink (Kafka cannot remove partitions), and cannot be unset once set"),
+)]
 pub struct TopicSpec {
-    /// Kafka topic name; defaults to `quakes` (events) or `quakes.dlq` (dead letters).
+    /// Kafka topic name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[schemars(length(min = 1, max = MAX_TOPIC_NAME_LEN), regex(pattern = TOPIC_NAME_PATTERN))]
     pub name: Option<String>,
     /// Number of partitions (can grow, never shrink).
-    #[serde(default = "default_partitions")]
-    #[schemars(range(min = 1, max = 10000))]
-    pub partitions: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = PARTITIONS.min, max = PARTITIONS.max))]
+    pub partitions: Option<i32>,
     /// Replication factor.
-    #[serde(default = "default_topic_replicas")]
-    #[schemars(range(min = 1, max = 32767))]
-    pub replicas: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = TOPIC_REPLICAS.min, max = TOPIC_REPLICAS.max))]
+    pub replicas: Option<i32>,
     /// Retention in milliseconds (`retention.ms`); -1 keeps records forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = -1))]
@@ -198,24 +253,55 @@ pub struct TopicSpec {
     /// Extra topic configuration (e.g. `min.insync.replicas`), passed to Strimzi as is.
     /// `retentionMs` wins over a `retention.ms` key here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_TOPIC_CONFIG))]
     pub config: BTreeMap<String, String>,
+}
+
+/// What happens to the topics when the QuakeStream is deleted.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TopicRetentionPolicy {
+    /// Keep the KafkaTopics (no owner reference) and the records in them.
+    #[default]
+    Retain,
+    /// Delete the KafkaTopics with the QuakeStream (owner reference): Strimzi deletes the topics.
+    Delete,
 }
 
 /// DynamoDB table.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageSpec {
-    /// Table name.
-    #[serde(default = "default_table")]
+    /// Table name; `quakes` for a QuakeStream called `quakestream`, `<name>-quakes` otherwise.
+    /// The operator does not create the table (Terraform does on AWS, `quakestream table create`
+    /// on kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 3, max = 255), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
-    pub table: String,
+    pub table: Option<String>,
     /// AWS region, e.g. `eu-west-1`.
-    #[schemars(length(min = 1), regex(pattern = r"^[a-z0-9-]+$"))]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9-]+$"))]
     pub region: String,
     /// DynamoDB endpoint override (e.g. an in-cluster dynoxide `http://dynoxide:8000`); unset on AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://.+"))]
+    #[schemars(regex(pattern = r"^https?://.+"), length(max = 2048))]
     pub endpoint: Option<String>,
+    /// Items expire this long after their origin time (DynamoDB TTL, 1h to 36500d); never when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = duration::PATTERN), length(max = duration::MAX_LEN))]
+    pub retention: Option<String>,
+}
+
+/// Container resources. Quantities are checked with the API server's own quantity pattern.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesSpec {
+    /// Requests by resource name (`cpu`, `memory`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity_map_schema")]
+    pub requests: Option<BTreeMap<String, Quantity>>,
+    /// Limits by resource name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity_map_schema")]
+    pub limits: Option<BTreeMap<String, Quantity>>,
 }
 
 /// Settings every workload has.
@@ -224,14 +310,14 @@ pub struct StorageSpec {
 pub struct WorkloadSpec {
     /// Full image reference overriding `spec.image` for this workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub image: Option<String>,
     /// Container resources; sensible requests and limits are used when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<ResourcesSpec>,
     /// Log filter (`QS_LOG`), e.g. `info` or `info,quakestream=debug`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub log_level: Option<String>,
     /// The workload's ServiceAccount.
     #[serde(default)]
@@ -242,12 +328,15 @@ pub struct WorkloadSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceAccountSpec {
-    /// IAM role for service accounts (EKS IRSA): set as `eks.amazonaws.com/role-arn`.
+    /// IAM role for service accounts (EKS IRSA): set as `eks.amazonaws.com/role-arn`. Changing it
+    /// rolls the workload's pods (the role is injected when a pod starts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"))]
+    #[schemars(regex(pattern = ROLE_ARN_PATTERN), length(max = 2048))]
     pub role_arn: Option<String>,
-    /// Extra annotations on the ServiceAccount.
+    /// Extra annotations on the ServiceAccount (a change rolls the workload's pods too).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_ANNOTATIONS))]
+    #[x_kube(validation = annotation_keys_rule())]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -270,12 +359,13 @@ pub struct ConsumerSpec {
     /// Number of consumer replicas (members of one consumer group); more than the
     /// topic's partitions leaves the extra ones idle.
     #[serde(default = "default_consumer_replicas")]
-    #[schemars(range(min = 0, max = 1000))]
+    #[schemars(range(min = contract::consumer::REPLICAS.min, max = contract::consumer::REPLICAS.max))]
     pub replicas: i32,
-    /// Kafka consumer group id.
-    #[serde(default = "default_group_id")]
-    #[schemars(length(min = 1))]
-    pub group_id: String,
+    /// Kafka consumer group id; `quakestream-consumer` for a QuakeStream called `quakestream`,
+    /// `<name>-consumer` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub group_id: Option<String>,
 }
 
 impl Default for ConsumerSpec {
@@ -283,7 +373,7 @@ impl Default for ConsumerSpec {
         Self {
             workload: WorkloadSpec::default(),
             replicas: default_consumer_replicas(),
-            group_id: default_group_id(),
+            group_id: None,
         }
     }
 }
@@ -298,13 +388,13 @@ pub struct FrontendSpec {
     /// HorizontalPodAutoscaler settings; the operator never sets the Deployment's replicas.
     #[serde(default)]
     pub autoscaling: AutoscalingSpec,
-    /// How far back the map looks (`QS_WINDOW`), e.g. `7d`.
+    /// How far back the map looks (`QS_WINDOW`, 1h to 31d), e.g. `7d`.
     #[serde(default = "default_window")]
-    #[schemars(regex(pattern = r"^[1-9][0-9]*(s|m|h|d)$"))]
+    #[schemars(regex(pattern = duration::PATTERN), length(max = duration::MAX_LEN))]
     pub window: String,
-    /// Requests per 5 minutes per client IP (`QS_RATE_LIMIT`); matches the WAF rule.
+    /// Requests per 5 minutes per client IP (`QS_RATE_LIMIT`; 0 turns it off); matches the WAF rule.
     #[serde(default = "default_rate_limit")]
-    #[schemars(range(min = 1, max = 2000000000))]
+    #[schemars(range(min = contract::frontend::RATE_LIMIT.min, max = contract::frontend::RATE_LIMIT.max))]
     pub rate_limit: i32,
     /// Ingress exposing the frontend; no Ingress when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -330,19 +420,19 @@ impl Default for FrontendSpec {
 pub struct AutoscalingSpec {
     /// Lower bound of frontend replicas.
     #[serde(default = "default_min_replicas")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = contract::frontend::REPLICAS.min, max = contract::frontend::REPLICAS.max))]
     pub min_replicas: i32,
     /// Upper bound of frontend replicas.
     #[serde(default = "default_max_replicas")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = contract::frontend::REPLICAS.min, max = contract::frontend::REPLICAS.max))]
     pub max_replicas: i32,
     /// Target average CPU utilisation, percent of the CPU request.
     #[serde(default = "default_cpu_target")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = UTILIZATION.min, max = UTILIZATION.max))]
     pub target_cpu_utilization_percentage: i32,
     /// Target average memory utilisation, percent of the memory request; not used when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = UTILIZATION.min, max = UTILIZATION.max))]
     pub target_memory_utilization_percentage: Option<i32>,
 }
 
@@ -362,20 +452,30 @@ impl Default for AutoscalingSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.tls) || !has(self.tls.secretName) || has(self.host)").message("tls.secretName needs a host"))]
 pub struct IngressSpec {
-    /// IngressClass, e.g. `alb` on EKS or `traefik` on kind; the cluster default when unset.
+    /// IngressClass, e.g. `alb` on EKS or `cloud-provider-kind` on kind; the cluster default
+    /// when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = MAX_DNS_SUBDOMAIN_LEN), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
     pub class_name: Option<String>,
     /// Host name; the Ingress matches every host when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"))]
+    #[schemars(length(min = 1, max = MAX_DNS_SUBDOMAIN_LEN), regex(pattern = HOST_PATTERN))]
     pub host: Option<String>,
     /// Annotations for the ingress controller (ALB scheme, certificate, WAF ACL, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_ANNOTATIONS))]
+    #[x_kube(validation = annotation_keys_rule())]
     pub annotations: BTreeMap<String, String>,
     /// TLS; the URL is `https://` when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<IngressTlsSpec>,
+    /// AWS Load Balancer Controller only (class `alb` or `alb.ingress.kubernetes.io/`
+    /// annotations): seconds the ALB drains a deregistered pod (target group attribute
+    /// `deregistration_delay.timeout_seconds`, default 30). The frontend's pre-stop delay is set
+    /// longer than this, so a pod leaving the ALB never answers with a 502.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = DEREGISTRATION_DELAY.min, max = DEREGISTRATION_DELAY.max))]
+    pub deregistration_delay_seconds: Option<i32>,
 }
 
 /// Ingress TLS.
@@ -385,7 +485,7 @@ pub struct IngressTlsSpec {
     /// Secret holding the certificate. Leave unset when the load balancer terminates TLS itself
     /// (e.g. an ACM certificate named in an ALB annotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = MAX_DNS_SUBDOMAIN_LEN), regex(pattern = DNS_SUBDOMAIN_PATTERN))]
     pub secret_name: Option<String>,
 }
 
@@ -427,6 +527,16 @@ pub struct QuakeStreamStatus {
     /// Readiness of the KafkaTopics, copied from their Strimzi status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<TopicStatus>,
+    /// `ready/declared` KafkaTopics, e.g. `2/2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_readiness: Option<String>,
+    /// The frontend Ingress, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressStatus>,
+    /// The topic, group and table names the pipeline uses (defaults derive from the resource's
+    /// name; once used, a name is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<NamesStatus>,
     /// URL of the live map.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -440,8 +550,11 @@ pub struct ComponentStatus {
     pub desired_replicas: i32,
     /// Replicas that are ready and run the current pod template.
     pub ready_replicas: i32,
-    /// Whether `readyReplicas >= desiredReplicas`.
+    /// Whether `readyReplicas >= desiredReplicas` for the current pod template.
     pub ready: bool,
+    /// `ready/desired`, e.g. `2/2` (what `kubectl get qs` shows).
+    #[serde(default)]
+    pub readiness: String,
 }
 
 /// Readiness of one KafkaTopic.
@@ -452,6 +565,12 @@ pub struct TopicStatus {
     pub name: String,
     /// Kafka topic name.
     pub topic_name: String,
+    /// Partitions as last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
+    /// Replication factor as last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
     /// Status of the KafkaTopic's `Ready` condition (True, False, Unknown).
     pub ready: String,
     /// Reason of the KafkaTopic's `Ready` condition.
@@ -462,265 +581,85 @@ pub struct TopicStatus {
     pub message: Option<String>,
 }
 
-/// A spec the operator refuses: a permanent error until the spec changes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .0.join("; "))]
-pub struct SpecErrors(pub Vec<String>);
-
-impl QuakeStream {
-    /// Check everything the schema checks, and what it cannot (cross-field rules, name length).
-    pub fn validate(&self) -> Result<(), SpecErrors> {
-        let mut errs = Vec::new();
-        let name = self.metadata.name.as_deref().unwrap_or_default();
-        if name.is_empty() {
-            errs.push("metadata.name is required".to_owned());
-        } else if name.len() > MAX_NAME_LEN {
-            errs.push(format!(
-                "metadata.name must be at most {MAX_NAME_LEN} characters, got {}",
-                name.len()
-            ));
-        } else if !is_dns_label(name) {
-            errs.push(format!(
-                "metadata.name {name:?} must be a DNS-1035 label (lowercase letters, digits, '-')"
-            ));
-        }
-        self.spec.collect_errors(&mut errs);
-        if errs.is_empty() { Ok(()) } else { Err(SpecErrors(errs)) }
-    }
+/// The frontend Ingress as the cluster reports it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressStatus {
+    /// The load balancer's host name or address, once the ingress controller has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Whether the Ingress has an address (the frontend is not Ready before).
+    pub ready: bool,
 }
 
-impl QuakeStreamSpec {
-    fn collect_errors(&self, errs: &mut Vec<String>) {
-        let s = self;
-        if s.image.repository.is_empty() {
-            errs.push("spec.image.repository must not be empty".into());
-        }
-        if !(s.source.websocket_url.starts_with("ws://") || s.source.websocket_url.starts_with("wss://")) {
-            errs.push("spec.source.websocketUrl must start with ws:// or wss://".into());
-        }
-        if !is_http_url(&s.source.fdsn_url) {
-            errs.push("spec.source.fdsnUrl must start with http:// or https://".into());
-        }
-        if !(1..=20000).contains(&s.source.backfill_limit) {
-            errs.push("spec.source.backfillLimit must be between 1 and 20000".into());
-        }
-        if !is_duration(&s.source.backfill_max_age) {
-            errs.push("spec.source.backfillMaxAge must look like 90m, 24h or 7d".into());
-        }
-        if !is_dns_label(&s.kafka.cluster_name) {
-            errs.push("spec.kafka.clusterName must be a DNS label".into());
-        }
-        for (field, topic) in [("topic", &s.kafka.topic), ("dlqTopic", &s.kafka.dlq_topic)] {
-            if let Some(n) = &topic.name
-                && (n.is_empty()
-                    || n.len() > 249
-                    || n == "."
-                    || n == ".."
-                    || !n
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-            {
-                errs.push(format!("spec.kafka.{field}.name {n:?} is not a legal Kafka topic name"));
-            }
-            if !(1..=10000).contains(&topic.partitions) {
-                errs.push(format!("spec.kafka.{field}.partitions must be between 1 and 10000"));
-            }
-            if !(1..=32767).contains(&topic.replicas) {
-                errs.push(format!("spec.kafka.{field}.replicas must be between 1 and 32767"));
-            }
-            if topic.retention_ms.is_some_and(|r| r < -1) {
-                errs.push(format!("spec.kafka.{field}.retentionMs must be -1 or more"));
-            }
-        }
-        if s.kafka.topic_name() == s.kafka.dlq_topic_name() {
-            errs.push("spec.kafka.topic and spec.kafka.dlqTopic must have different names".into());
-        }
-        if s.storage.region.is_empty() {
-            errs.push("spec.storage.region must not be empty".into());
-        }
-        if s.storage.endpoint.as_deref().is_some_and(|e| !is_http_url(e)) {
-            errs.push("spec.storage.endpoint must start with http:// or https://".into());
-        }
-        for (field, w) in [
-            ("producer", &s.producer.workload),
-            ("consumer", &s.consumer.workload),
-            ("frontend", &s.frontend.workload),
-        ] {
-            if let Some(arn) = &w.service_account.role_arn
-                && !is_role_arn(arn)
-            {
-                errs.push(format!(
-                    "spec.{field}.serviceAccount.roleArn {arn:?} is not an IAM role ARN"
-                ));
-            }
-            if w.image.as_deref() == Some("") {
-                errs.push(format!("spec.{field}.image must not be empty"));
-            }
-        }
-        if !(0..=1000).contains(&s.consumer.replicas) {
-            errs.push("spec.consumer.replicas must be between 0 and 1000".into());
-        }
-        let a = &s.frontend.autoscaling;
-        if a.min_replicas < 1 || a.max_replicas < 1 {
-            errs.push("spec.frontend.autoscaling replicas must be at least 1".into());
-        }
-        if a.min_replicas > a.max_replicas {
-            errs.push(format!(
-                "spec.frontend.autoscaling.minReplicas ({}) must be less than or equal to maxReplicas ({})",
-                a.min_replicas, a.max_replicas
-            ));
-        }
-        if !(1..=100).contains(&a.target_cpu_utilization_percentage)
-            || a.target_memory_utilization_percentage
-                .is_some_and(|m| !(1..=100).contains(&m))
-        {
-            errs.push("spec.frontend.autoscaling utilisation targets must be between 1 and 100".into());
-        }
-        if let Some(r) = &s.frontend.workload.resources {
-            let requests = r.requests.as_ref();
-            if !requests.is_some_and(|q| q.contains_key("cpu")) {
-                errs.push("spec.frontend.resources.requests.cpu is required: the HPA scales on CPU utilisation".into());
-            }
-            if a.target_memory_utilization_percentage.is_some() && !requests.is_some_and(|q| q.contains_key("memory")) {
-                errs.push("spec.frontend.resources.requests.memory is required for a memory utilisation target".into());
-            }
-        }
-        if !is_duration(&s.frontend.window) {
-            errs.push("spec.frontend.window must look like 24h or 7d".into());
-        }
-        if s.frontend.rate_limit < 1 {
-            errs.push("spec.frontend.rateLimit must be at least 1".into());
-        }
-        if let Some(ing) = &s.frontend.ingress
-            && ing.tls.as_ref().is_some_and(|t| t.secret_name.is_some())
-            && ing.host.is_none()
-        {
-            errs.push("spec.frontend.ingress.tls.secretName needs spec.frontend.ingress.host".into());
-        }
-    }
+/// The names a pipeline uses.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NamesStatus {
+    /// Topic of wire records.
+    pub topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Consumer group.
+    pub consumer_group: String,
+    /// DynamoDB table.
+    pub table: String,
 }
 
-impl KafkaSpec {
-    /// Kafka bootstrap servers, defaulting to Strimzi's plain listener service.
-    pub fn bootstrap(&self) -> String {
-        self.bootstrap_servers
-            .clone()
-            .unwrap_or_else(|| format!("{}-kafka-bootstrap:9092", self.cluster_name))
-    }
-
-    /// Name of the events topic.
-    pub fn topic_name(&self) -> &str {
-        self.topic.name.as_deref().unwrap_or(DEFAULT_TOPIC)
-    }
-
-    /// Name of the dead-letter topic.
-    pub fn dlq_topic_name(&self) -> &str {
-        self.dlq_topic.name.as_deref().unwrap_or(DEFAULT_DLQ_TOPIC)
-    }
+/// The CEL rule for annotation keys (a map's keys cannot have a schema of their own).
+fn annotation_keys_rule() -> kube::core::Rule {
+    kube::core::Rule::new(format!(
+        "self.all(k, size(k) <= {MAX_ANNOTATION_KEY_LEN} && k.matches('{ANNOTATION_KEY_PATTERN}'))"
+    ))
+    .message("annotation keys must be an optional DNS-subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
 }
 
-fn is_http_url(s: &str) -> bool {
-    (s.starts_with("http://") && s.len() > 7) || (s.starts_with("https://") && s.len() > 8)
-}
-
-fn is_duration(s: &str) -> bool {
-    let Some(unit) = s.chars().last() else {
-        return false;
-    };
-    let digits = &s[..s.len() - unit.len_utf8()];
-    matches!(unit, 's' | 'm' | 'h' | 'd')
-        && !digits.is_empty()
-        && !digits.starts_with('0')
-        && digits.chars().all(|c| c.is_ascii_digit())
-}
-
-/// DNS-1035 label: lowercase alphanumerics and '-', starting with a letter, at most 63 chars.
-pub(crate) fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && !s.ends_with('-')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-fn is_role_arn(s: &str) -> bool {
-    let mut parts = s.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return false;
-    };
-    partition.starts_with("aws")
-        && account.len() == 12
-        && account.chars().all(|c| c.is_ascii_digit())
-        && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
+/// A map of resource name → quantity: int-or-string values with the quantity pattern, as the
+/// API server's own schemas have them.
+fn quantity_map_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": MAX_RESOURCE_NAMES,
+        "additionalProperties": {
+            "pattern": QUANTITY_PATTERN,
+            "x-kubernetes-int-or-string": true
+        }
+    })
 }
 
 fn default_repository() -> String {
     DEFAULT_IMAGE_REPOSITORY.to_owned()
 }
 fn default_emsc_url() -> String {
-    DEFAULT_EMSC_URL.to_owned()
+    contract::producer::DEFAULT_EMSC_URL.to_owned()
 }
 fn default_fdsn_url() -> String {
-    DEFAULT_FDSN_URL.to_owned()
+    contract::producer::DEFAULT_FDSN_URL.to_owned()
 }
 fn default_backfill_limit() -> i32 {
-    500
+    contract::producer::DEFAULT_BACKFILL_LIMIT
+        .try_into()
+        .expect("the default page size fits an i32")
 }
 fn default_backfill_max_age() -> String {
-    "24h".to_owned()
-}
-fn default_partitions() -> i32 {
-    3
-}
-fn default_topic_replicas() -> i32 {
-    3
-}
-fn default_events_topic() -> TopicSpec {
-    TopicSpec {
-        name: None,
-        partitions: 6,
-        replicas: default_topic_replicas(),
-        retention_ms: Some(7 * 24 * 3600 * 1000),
-        config: BTreeMap::new(),
-    }
-}
-fn default_dlq_topic() -> TopicSpec {
-    TopicSpec {
-        name: None,
-        partitions: 1,
-        replicas: default_topic_replicas(),
-        retention_ms: Some(30 * 24 * 3600 * 1000),
-        config: BTreeMap::new(),
-    }
-}
-fn default_table() -> String {
-    "quakes".to_owned()
+    contract::producer::DEFAULT_BACKFILL_MAX_AGE.to_owned()
 }
 fn default_consumer_replicas() -> i32 {
-    2
-}
-fn default_group_id() -> String {
-    "quakestream-consumer".to_owned()
+    contract::consumer::DEFAULT_REPLICAS
 }
 fn default_window() -> String {
-    "7d".to_owned()
+    contract::frontend::DEFAULT_WINDOW.to_owned()
 }
 fn default_rate_limit() -> i32 {
-    500
+    contract::frontend::DEFAULT_RATE_LIMIT
+        .try_into()
+        .expect("the default rate limit fits an i32")
 }
 fn default_min_replicas() -> i32 {
-    2
+    contract::frontend::DEFAULT_MIN_REPLICAS
 }
 fn default_max_replicas() -> i32 {
-    10
+    contract::frontend::DEFAULT_MAX_REPLICAS
 }
 fn default_cpu_target() -> i32 {
     70
@@ -730,149 +669,5 @@ fn default_true() -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fixtures::minimal;
-    use kube::CustomResourceExt;
-
-    #[test]
-    fn defaults_fill_a_minimal_spec() {
-        let qs = minimal();
-        assert_eq!(qs.spec.kafka.topic_name(), "quakes");
-        assert_eq!(qs.spec.kafka.dlq_topic_name(), "quakes.dlq");
-        assert_eq!(qs.spec.kafka.topic.partitions, 6);
-        assert_eq!(qs.spec.kafka.dlq_topic.partitions, 1);
-        assert_eq!(qs.spec.kafka.bootstrap(), "events-kafka-bootstrap:9092");
-        assert_eq!(qs.spec.storage.table, "quakes");
-        assert_eq!(qs.spec.consumer.replicas, 2);
-        assert_eq!(qs.spec.frontend.autoscaling.min_replicas, 2);
-        assert_eq!(qs.spec.frontend.autoscaling.max_replicas, 10);
-        assert_eq!(qs.spec.source.backfill_limit, 500);
-        assert!(qs.spec.network_policy.enabled);
-        assert_eq!(qs.validate(), Ok(()));
-    }
-
-    #[test]
-    fn partial_topic_keeps_field_defaults() {
-        let mut v = serde_json::to_value(minimal()).unwrap();
-        v["spec"]["kafka"]["topic"] = serde_json::json!({"partitions": 12});
-        let qs: QuakeStream = serde_json::from_value(v).unwrap();
-        assert_eq!(qs.spec.kafka.topic.partitions, 12);
-        assert_eq!(qs.spec.kafka.topic.replicas, 3);
-        assert_eq!(qs.spec.kafka.topic_name(), "quakes");
-    }
-
-    #[test]
-    fn validate_rejects_min_above_max() {
-        let mut qs = minimal();
-        qs.spec.frontend.autoscaling.min_replicas = 5;
-        qs.spec.frontend.autoscaling.max_replicas = 3;
-        let err = qs.validate().unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("minReplicas (5) must be less than or equal to maxReplicas (3)"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn validate_collects_every_problem() {
-        let mut qs = minimal();
-        qs.metadata.name = Some("x".repeat(51));
-        qs.spec.kafka.topic.name = Some("bad topic".into());
-        qs.spec.kafka.dlq_topic.replicas = 0;
-        qs.spec.storage.endpoint = Some("dynoxide:8000".into());
-        qs.spec.producer.workload.service_account.role_arn = Some("arn:aws:iam::12:role/x".into());
-        qs.spec.source.backfill_max_age = "0h".into();
-        qs.spec.frontend.window = "week".into();
-        qs.spec.frontend.ingress = Some(IngressSpec {
-            tls: Some(IngressTlsSpec {
-                secret_name: Some("s".into()),
-            }),
-            ..Default::default()
-        });
-        let err = qs.validate().unwrap_err();
-        assert_eq!(err.0.len(), 8, "{err:?}");
-    }
-
-    #[test]
-    fn validate_rejects_same_topic_names() {
-        let mut qs = minimal();
-        qs.spec.kafka.dlq_topic.name = Some("quakes".into());
-        assert!(qs.validate().unwrap_err().to_string().contains("different names"));
-    }
-
-    #[test]
-    fn frontend_resources_need_the_requests_the_hpa_uses() {
-        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let mut qs = minimal();
-        let mut r = ResourceRequirements {
-            limits: Some(BTreeMap::from([("memory".to_owned(), Quantity("1Gi".into()))])),
-            ..ResourceRequirements::default()
-        };
-        qs.spec.frontend.workload.resources = Some(r.clone());
-        assert!(
-            qs.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("requests.cpu is required")
-        );
-        r.requests = Some(BTreeMap::from([("cpu".to_owned(), Quantity("200m".into()))]));
-        qs.spec.frontend.workload.resources = Some(r);
-        assert_eq!(qs.validate(), Ok(()));
-        qs.spec.frontend.autoscaling.target_memory_utilization_percentage = Some(80);
-        assert!(
-            qs.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("requests.memory is required")
-        );
-    }
-
-    #[test]
-    fn role_arns() {
-        assert!(is_role_arn("arn:aws:iam::123456789012:role/quakestream-consumer"));
-        assert!(is_role_arn("arn:aws-cn:iam::123456789012:role/path/r"));
-        assert!(!is_role_arn("arn:aws:iam::123456789012:user/u"));
-        assert!(!is_role_arn("arn:aws:s3:::bucket"));
-    }
-
-    #[test]
-    fn durations() {
-        for ok in ["1s", "90m", "24h", "7d"] {
-            assert!(is_duration(ok), "{ok}");
-        }
-        for bad in ["", "h", "0h", "24", "1w", "-1h", "1.5h"] {
-            assert!(!is_duration(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn crd_has_names_columns_and_cel_rules() {
-        let crd = serde_json::to_value(QuakeStream::crd()).unwrap();
-        assert_eq!(crd["metadata"]["name"], "quakestreams.quakestream.io");
-        assert_eq!(crd["spec"]["names"]["shortNames"], serde_json::json!(["qs"]));
-        assert_eq!(crd["spec"]["scope"], "Namespaced");
-        let v = &crd["spec"]["versions"][0];
-        assert_eq!(v["name"], "v1alpha1");
-        assert_eq!(v["subresources"]["status"], serde_json::json!({}));
-        let cols: Vec<_> = v["additionalPrinterColumns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(cols, ["Ready", "URL", "Age"]);
-        let text = crd.to_string();
-        assert!(text.contains("self.minReplicas <= self.maxReplicas"));
-        assert!(text.contains("size(self.metadata.name) <= 50"));
-        let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"];
-        let required: Vec<_> = spec["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_str().unwrap())
-            .collect();
-        assert_eq!(required, ["kafka", "storage"]);
-    }
-}
+#[path = "crd_tests.rs"]
+mod tests;

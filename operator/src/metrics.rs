@@ -12,6 +12,8 @@ pub struct Metrics {
     pub failures: IntCounterVec,
     /// Reconcile duration by outcome (`ok` or `error`).
     pub duration: HistogramVec,
+    /// Start-ups that could not apply the CRD.
+    pub crd_failures: IntCounter,
 }
 
 impl Default for Metrics {
@@ -37,10 +39,16 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let crd_failures = IntCounter::new(
+            "crd_apply_failures_total",
+            "Start-ups that could not apply the QuakeStream CRD",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(failures.clone()),
             Box::new(duration.clone()),
+            Box::new(crd_failures.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -49,6 +57,7 @@ impl Metrics {
             reconciles,
             failures,
             duration,
+            crd_failures,
         }
     }
 
@@ -72,6 +81,7 @@ mod tests {
         m.reconciles.inc();
         m.failures.with_label_values(&["invalid_spec"]).inc();
         m.duration.with_label_values(&["ok"]).observe(0.02);
+        m.crd_failures.inc();
         let text = m.render();
         assert!(text.contains("quakestream_operator_reconciles_total 1"), "{text}");
         assert!(
@@ -80,6 +90,10 @@ mod tests {
         );
         assert!(
             text.contains("quakestream_operator_reconcile_duration_seconds_count{outcome=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("quakestream_operator_crd_apply_failures_total 1"),
             "{text}"
         );
     }

@@ -2,8 +2,9 @@
 
 use kube::ResourceExt;
 
-use crate::builders::build_all;
-use crate::crd::{QuakeStream, SpecErrors};
+use crate::build::build_all;
+use crate::crd::QuakeStream;
+use crate::resolve::{SpecErrors, resolve};
 
 /// Why a file could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +28,9 @@ pub enum RenderError {
     Serialize(String),
 }
 
-/// Render the children of the QuakeStream in `manifest` (YAML) as a multi-document YAML stream.
-/// `namespace` is used when the manifest has none (as `kubectl apply -n` would).
-pub fn render(manifest: &str, namespace: &str) -> Result<String, RenderError> {
+/// Parse a QuakeStream manifest; `namespace` is used when the manifest has none (as
+/// `kubectl apply -n` would).
+pub fn parse(manifest: &str, namespace: &str) -> Result<QuakeStream, RenderError> {
     let value: serde_json::Value = serde_saphyr::from_str(manifest).map_err(|e| RenderError::Parse(e.to_string()))?;
     let api_version = value["apiVersion"].as_str().unwrap_or_default();
     let kind = value["kind"].as_str().unwrap_or_default();
@@ -43,14 +44,20 @@ pub fn render(manifest: &str, namespace: &str) -> Result<String, RenderError> {
     if qs.namespace().is_none() {
         qs.metadata.namespace = Some(namespace.to_owned());
     }
-    qs.validate()?;
+    Ok(qs)
+}
+
+/// Render the children of the QuakeStream in `manifest` (YAML) as a multi-document YAML stream.
+pub fn render(manifest: &str, namespace: &str) -> Result<String, RenderError> {
+    let qs = parse(manifest, namespace)?;
+    let resolved = resolve(&qs)?;
     let mut out = format!(
         "# Rendered by quakestream-operator {} for QuakeStream {}/{}\n",
         env!("CARGO_PKG_VERSION"),
-        qs.namespace().unwrap_or_default(),
-        qs.name_any()
+        resolved.namespace,
+        resolved.name
     );
-    for v in build_all(&qs)
+    for v in build_all(&resolved)
         .to_values()
         .map_err(|e| RenderError::Serialize(e.to_string()))?
     {
@@ -63,6 +70,7 @@ pub fn render(manifest: &str, namespace: &str) -> Result<String, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::resolved;
 
     const MANIFEST: &str = "apiVersion: quakestream.io/v1alpha1
 kind: QuakeStream
@@ -88,15 +96,14 @@ spec:
         assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "quakes"));
         assert!(docs.iter().all(|d| d["metadata"].get("ownerReferences").is_none()));
         // YAML round trip is lossless (string-typed numbers stay strings, etc.).
-        let qs: QuakeStream = serde_saphyr::from_str(MANIFEST).unwrap();
-        let mut qs = qs;
-        qs.metadata.namespace = Some("quakes".into());
-        assert_eq!(docs, build_all(&qs).to_values().unwrap());
+        let qs = parse(MANIFEST, "quakes").unwrap();
+        assert_eq!(docs, build_all(&resolved(&qs)).to_values().unwrap());
         let cm = docs
             .iter()
             .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "demo-producer")
             .unwrap();
         assert_eq!(cm["data"]["QS_BACKFILL_LIMIT"], "500");
+        assert_eq!(cm["data"]["QS_TOPIC"], "demo-quakes");
     }
 
     #[test]

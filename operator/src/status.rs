@@ -1,4 +1,5 @@
-//! The deterministic status of a QuakeStream, computed from what its children report.
+//! Step 4 of a reconcile: the status, computed from what the API server returned for the
+//! applied children (never from what the operator merely intended).
 //!
 //! The same inputs always give the same status: the only time in it is each condition's
 //! `lastTransitionTime`, carried over from the previous status unless that condition's status
@@ -10,40 +11,70 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::builders::{Component, frontend_url};
-use crate::crd::{ComponentStatus, QuakeStream, QuakeStreamStatus, TopicStatus};
+use crate::component::Component;
+use crate::crd::{ComponentStatus, IngressStatus, NamesStatus, QuakeStreamStatus, TopicStatus};
+use crate::resolve::Resolved;
 use crate::strimzi::KafkaTopic;
 
 /// Condition types, in the order they appear in the status.
 pub const READY: &str = "Ready";
-/// Set while the operator waits for workloads or topics to become ready.
+/// Set while the operator waits for workloads, topics or the Ingress to become ready.
 pub const PROGRESSING: &str = "Progressing";
 /// Set when the operator cannot make progress without a change from the user or the cluster.
 pub const DEGRADED: &str = "Degraded";
 
-/// Reason of `Degraded` for an invalid spec.
-pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
-/// Reason of `Degraded` when the Strimzi KafkaTopic CRD is missing.
-pub const REASON_STRIMZI_MISSING: &str = "KafkaTopicCrdMissing";
+/// Condition reasons (CamelCase, stable: alerts and scripts may match on them).
+pub mod reason {
+    /// Ready: everything is ready.
+    pub const ALL_READY: &str = "AllComponentsReady";
+    /// Progressing=False when done.
+    pub const RECONCILED: &str = "Reconciled";
+    /// Degraded=False.
+    pub const AS_EXPECTED: &str = "AsExpected";
+    /// Waiting for Deployments.
+    pub const WAITING_FOR_WORKLOADS: &str = "WaitingForWorkloads";
+    /// Waiting for KafkaTopics.
+    pub const WAITING_FOR_TOPICS: &str = "WaitingForTopics";
+    /// Waiting for the ingress controller to give the Ingress an address.
+    pub const WAITING_FOR_INGRESS: &str = "WaitingForIngressAddress";
+    /// The spec breaks a rule.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The API server refused a child (400, 403, 409, 422).
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    /// The Strimzi KafkaTopic CRD is not installed.
+    pub const STRIMZI_MISSING: &str = "KafkaTopicCrdMissing";
+    /// Strimzi refused a topic (a change it does not support, or a conflict).
+    pub const TOPIC_REFUSED: &str = "TopicRefused";
+    /// The stored object cannot be read by this operator version.
+    pub const UNREADABLE: &str = "UnreadableObject";
+}
 
-/// What the API server returned for the applied children.
+/// Strimzi's `Ready=False` reasons that only a change of the spec clears (a rename, fewer
+/// partitions, an unsupported replication-factor change, two KafkaTopics for one topic).
+pub const STRIMZI_REFUSALS: [&str; 3] = ["NotSupported", "ResourceConflict", "InvalidResource"];
+
+/// Longest condition message written (the server's messages can be long).
+pub const MAX_MESSAGE_LEN: usize = 4096;
+
+/// What the API server returned for the children applied so far. A stage that failed leaves
+/// its part empty, and the status keeps the previous values for it.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
-    /// Producer, consumer and frontend Deployments, in [`Component::ALL`] order.
+    /// Deployments, in [`Component::ALL`] order, when the workloads stage ran.
     pub deployments: Vec<Deployment>,
-    /// The KafkaTopics.
+    /// KafkaTopics, when the topics stage ran.
     pub topics: Vec<KafkaTopic>,
-    /// The frontend Ingress, when there is one.
+    /// The frontend Ingress, when there is one and its stage ran.
     pub ingress: Option<Ingress>,
 }
 
-/// Replicas the operator waits for before calling a component ready.
-pub fn desired_replicas(qs: &QuakeStream, component: Component) -> i32 {
-    match component {
-        Component::Producer => 1,
-        Component::Consumer => qs.spec.consumer.replicas,
-        Component::Frontend => qs.spec.frontend.autoscaling.min_replicas,
-    }
+/// Why the operator cannot proceed (Degraded=True).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// One of [`reason`].
+    pub reason: &'static str,
+    /// What the user sees.
+    pub message: String,
 }
 
 /// Readiness of one Deployment: its controller has seen the current template, and at least
@@ -61,6 +92,7 @@ pub fn component_status(d: &Deployment, desired: i32) -> ComponentStatus {
         desired_replicas: desired,
         ready_replicas,
         ready: desired == 0 || (seen && updated >= desired && ready_replicas >= desired),
+        readiness: format!("{ready_replicas}/{desired}"),
     }
 }
 
@@ -70,51 +102,159 @@ pub fn topic_status(t: &KafkaTopic) -> TopicStatus {
     TopicStatus {
         name: t.metadata.name.clone().unwrap_or_default(),
         topic_name: t.spec.topic_name.clone().unwrap_or_default(),
+        partitions: t.spec.partitions,
+        replicas: t.spec.replicas,
         ready: cond.map_or_else(|| "Unknown".to_owned(), |c| c.status.clone()),
         reason: cond.and_then(|c| c.reason.clone()),
         message: cond.and_then(|c| c.message.clone()),
     }
 }
 
-/// Status after a successful apply.
-pub fn compute(qs: &QuakeStream, old: &QuakeStreamStatus, observed: &Observed, now: Timestamp) -> QuakeStreamStatus {
-    let comps: Vec<(Component, ComponentStatus)> = Component::ALL
-        .iter()
-        .zip(&observed.deployments)
-        .map(|(c, d)| (*c, component_status(d, desired_replicas(qs, *c))))
-        .collect();
-    let topics: Vec<TopicStatus> = observed.topics.iter().map(topic_status).collect();
+/// Whether Strimzi refused the topic (only a spec change clears it).
+pub fn is_refused(t: &TopicStatus) -> bool {
+    t.ready == "False" && t.reason.as_deref().is_some_and(|r| STRIMZI_REFUSALS.contains(&r))
+}
 
-    let mut waiting = Vec::new();
-    for (c, s) in &comps {
-        if !s.ready {
-            waiting.push(format!(
-                "{} ({}/{} ready)",
-                c.as_str(),
-                s.ready_replicas,
-                s.desired_replicas
-            ));
-        }
+/// The address an ingress controller gave the Ingress.
+pub fn ingress_address(i: &Ingress) -> Option<String> {
+    let lb = i.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?;
+    lb.hostname.clone().or_else(|| lb.ip.clone()).filter(|a| !a.is_empty())
+}
+
+/// The URL users browse: the Ingress host (or, without one, the address the Ingress reports),
+/// else the in-cluster Service address.
+pub fn frontend_url(r: &Resolved, ingress: Option<&IngressStatus>) -> Option<String> {
+    let Some(spec) = r.frontend.ingress.as_ref() else {
+        let w = r.workload(Component::Frontend);
+        return Some(format!("http://{}.{}.svc:{}/", w.name, r.namespace, w.port));
+    };
+    let scheme = if spec.https { "https" } else { "http" };
+    let host = spec.host.clone().or_else(|| ingress?.address.clone())?;
+    Some(format!("{scheme}://{host}/"))
+}
+
+/// The status after a pass that resolved the spec. `problem` is set when applying stopped
+/// (Degraded); the parts of `observed` that were not applied keep their previous values.
+pub fn compute(
+    r: &Resolved,
+    old: &QuakeStreamStatus,
+    observed: &Observed,
+    problem: Option<&Problem>,
+    now: Timestamp,
+) -> QuakeStreamStatus {
+    let mut comps = Vec::new();
+    for (i, w) in r.workloads.iter().enumerate() {
+        let s = match observed.deployments.get(i) {
+            Some(d) => Some(component_status(d, w.desired_ready)),
+            None => previous_component(old, w.component),
+        };
+        comps.push((w.component, s));
     }
-    for t in &topics {
-        if t.ready != "True" {
-            let why = t.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-            waiting.push(format!(
-                "topic {} ({}{why})",
+    let topics: Vec<TopicStatus> = if observed.topics.is_empty() {
+        old.topics.clone()
+    } else {
+        observed.topics.iter().map(topic_status).collect()
+    };
+    let ingress = r.frontend.ingress.as_ref().map(|_| match &observed.ingress {
+        Some(i) => {
+            let address = ingress_address(i);
+            IngressStatus {
+                ready: address.is_some(),
+                address,
+            }
+        }
+        None => old.ingress.clone().unwrap_or_default(),
+    });
+    let topic_ready = topics.iter().filter(|t| t.ready == "True").count();
+    let get = |c: Component| comps.iter().find(|(k, _)| *k == c).and_then(|(_, s)| s.clone());
+    QuakeStreamStatus {
+        conditions: conditions(old, r.generation, &comps, &topics, ingress.as_ref(), problem, now),
+        observed_generation: r.generation,
+        producer: get(Component::Producer),
+        consumer: get(Component::Consumer),
+        frontend: get(Component::Frontend),
+        topic_readiness: Some(format!("{topic_ready}/{}", r.topics.len())),
+        topics,
+        url: frontend_url(r, ingress.as_ref()),
+        ingress,
+        names: Some(NamesStatus {
+            topic: r.names.topic.clone(),
+            dlq_topic: r.names.dlq_topic.clone(),
+            consumer_group: r.names.group_id.clone(),
+            table: r.names.table.clone(),
+        }),
+    }
+}
+
+fn previous_component(old: &QuakeStreamStatus, c: Component) -> Option<ComponentStatus> {
+    match c {
+        Component::Producer => old.producer.clone(),
+        Component::Consumer => old.consumer.clone(),
+        Component::Frontend => old.frontend.clone(),
+    }
+}
+
+fn conditions(
+    old: &QuakeStreamStatus,
+    generation: Option<i64>,
+    comps: &[(Component, Option<ComponentStatus>)],
+    topics: &[TopicStatus],
+    ingress: Option<&IngressStatus>,
+    problem: Option<&Problem>,
+    now: Timestamp,
+) -> Vec<Condition> {
+    let refused: Vec<String> = topics
+        .iter()
+        .filter(|t| is_refused(t))
+        .map(|t| {
+            format!(
+                "topic {}: {}",
                 t.topic_name,
-                t.reason.as_deref().unwrap_or("not ready")
-            ));
+                t.message.as_deref().unwrap_or("refused by Strimzi")
+            )
+        })
+        .collect();
+    let problem = problem.cloned().or_else(|| {
+        (!refused.is_empty()).then(|| Problem {
+            reason: reason::TOPIC_REFUSED,
+            message: refused.join("; "),
+        })
+    });
+    if let Some(p) = problem {
+        return degraded_conditions(old, generation, p.reason, &p.message, now);
+    }
+    let mut waiting = Vec::new();
+    let mut why = None;
+    for (c, s) in comps {
+        match s {
+            Some(s) if s.ready => {}
+            Some(s) => waiting.push(format!("{} ({} ready)", c.as_str(), s.readiness)),
+            None => waiting.push(format!("{} (not applied)", c.as_str())),
         }
     }
-    let ready = waiting.is_empty() && comps.len() == Component::ALL.len();
-    let generation = qs.metadata.generation;
-    let conditions = if ready {
-        vec![
+    if !waiting.is_empty() {
+        why = Some(reason::WAITING_FOR_WORKLOADS);
+    }
+    for t in topics.iter().filter(|t| t.ready != "True") {
+        let detail = t.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        waiting.push(format!(
+            "topic {} ({}{detail})",
+            t.topic_name,
+            t.reason.as_deref().unwrap_or("not ready")
+        ));
+        why.get_or_insert(reason::WAITING_FOR_TOPICS);
+    }
+    if ingress.is_some_and(|i| !i.ready) {
+        waiting.push("an address for the Ingress".to_owned());
+        why.get_or_insert(reason::WAITING_FOR_INGRESS);
+    }
+    match why {
+        None => vec![
             cond(
                 old,
                 READY,
                 true,
-                "AllComponentsReady",
+                reason::ALL_READY,
                 "producer, consumer, frontend and topics are ready",
                 generation,
                 now,
@@ -123,53 +263,66 @@ pub fn compute(qs: &QuakeStream, old: &QuakeStreamStatus, observed: &Observed, n
                 old,
                 PROGRESSING,
                 false,
-                "Reconciled",
+                reason::RECONCILED,
                 "all objects are applied and ready",
                 generation,
                 now,
             ),
-            cond(old, DEGRADED, false, "AsExpected", "", generation, now),
-        ]
-    } else {
-        let msg = format!("waiting for {}", waiting.join(", "));
-        vec![
-            cond(old, READY, false, "NotReady", &msg, generation, now),
-            cond(old, PROGRESSING, true, "WaitingForComponents", &msg, generation, now),
-            cond(old, DEGRADED, false, "AsExpected", "", generation, now),
-        ]
-    };
-    let get = |c: Component| comps.iter().find(|(k, _)| *k == c).map(|(_, s)| s.clone());
-    QuakeStreamStatus {
-        conditions,
-        observed_generation: generation,
-        producer: get(Component::Producer),
-        consumer: get(Component::Consumer),
-        frontend: get(Component::Frontend),
-        topics,
-        url: frontend_url(qs, observed.ingress.as_ref()),
+            cond(old, DEGRADED, false, reason::AS_EXPECTED, "", generation, now),
+        ],
+        Some(why) => {
+            let msg = format!("waiting for {}", waiting.join(", "));
+            vec![
+                cond(old, READY, false, why, &msg, generation, now),
+                cond(old, PROGRESSING, true, why, &msg, generation, now),
+                cond(old, DEGRADED, false, reason::AS_EXPECTED, "", generation, now),
+            ]
+        }
     }
 }
 
-/// Status when the operator cannot proceed (`reason` is [`REASON_INVALID_SPEC`] or
-/// [`REASON_STRIMZI_MISSING`]). Component readiness and URL from the previous status are kept:
-/// the children that already exist keep running.
-pub fn degraded(
-    qs: &QuakeStream,
+fn degraded_conditions(
     old: &QuakeStreamStatus,
-    reason: &str,
+    generation: Option<i64>,
+    why: &str,
+    message: &str,
+    now: Timestamp,
+) -> Vec<Condition> {
+    let message = truncate(message, MAX_MESSAGE_LEN);
+    vec![
+        cond(old, READY, false, why, &message, generation, now),
+        cond(old, PROGRESSING, false, why, "waiting for a change", generation, now),
+        cond(old, DEGRADED, true, why, &message, generation, now),
+    ]
+}
+
+/// The status when the spec cannot even be resolved (an invalid or unreadable object): the
+/// children that already exist keep running, so their readiness, the topics, the names and the
+/// URL of the previous status are kept.
+pub fn unresolved(
+    generation: Option<i64>,
+    old: &QuakeStreamStatus,
+    why: &str,
     message: &str,
     now: Timestamp,
 ) -> QuakeStreamStatus {
-    let generation = qs.metadata.generation;
     QuakeStreamStatus {
-        conditions: vec![
-            cond(old, READY, false, reason, message, generation, now),
-            cond(old, PROGRESSING, false, reason, "waiting for a change", generation, now),
-            cond(old, DEGRADED, true, reason, message, generation, now),
-        ],
+        conditions: degraded_conditions(old, generation, why, message, now),
         observed_generation: generation,
         ..old.clone()
     }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with an ellipsis when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 /// A condition, keeping the previous `lastTransitionTime` when its status did not change.
@@ -207,167 +360,5 @@ pub fn is_true(status: &QuakeStreamStatus, type_: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::builders::build_all;
-    use crate::fixtures::{minimal, with_uid};
-    use crate::strimzi::{KafkaTopicStatus, StrimziCondition};
-    use k8s_openapi::api::apps::v1::DeploymentStatus;
-
-    fn t(secs: i64) -> Timestamp {
-        Timestamp::from_second(1_800_000_000 + secs).unwrap()
-    }
-
-    pub(crate) fn observed(qs: &QuakeStream, ready: bool) -> Observed {
-        let children = build_all(qs);
-        let deployments = children
-            .deployments
-            .into_iter()
-            .zip(Component::ALL)
-            .map(|(mut d, c)| {
-                let n = if ready { desired_replicas(qs, c) } else { 0 };
-                d.metadata.generation = Some(1);
-                d.status = Some(DeploymentStatus {
-                    observed_generation: Some(1),
-                    replicas: Some(n),
-                    ready_replicas: Some(n),
-                    updated_replicas: Some(n),
-                    ..DeploymentStatus::default()
-                });
-                d
-            })
-            .collect();
-        let topics = children
-            .topics
-            .into_iter()
-            .map(|mut k| {
-                if ready {
-                    k.status = Some(KafkaTopicStatus {
-                        conditions: vec![StrimziCondition {
-                            type_: "Ready".into(),
-                            status: "True".into(),
-                            ..StrimziCondition::default()
-                        }],
-                        ..KafkaTopicStatus::default()
-                    });
-                }
-                k
-            })
-            .collect();
-        Observed {
-            deployments,
-            topics,
-            ingress: None,
-        }
-    }
-
-    #[test]
-    fn not_ready_lists_what_it_waits_for() {
-        let qs = with_uid(minimal());
-        let s = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, false), t(0));
-        assert!(!is_true(&s, READY));
-        assert!(is_true(&s, PROGRESSING));
-        assert!(!is_true(&s, DEGRADED));
-        let msg = &find(&s, READY).unwrap().message;
-        assert_eq!(
-            msg,
-            "waiting for producer (0/1 ready), consumer (0/2 ready), frontend (0/2 ready), \
-             topic quakes (not ready), topic quakes.dlq (not ready)"
-        );
-        assert_eq!(s.observed_generation, Some(1));
-        assert_eq!(s.topics[0].ready, "Unknown");
-        assert_eq!(s.url.as_deref(), Some("http://demo-frontend.quakes.svc:8080/"));
-        let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
-        assert_eq!(types, [READY, PROGRESSING, DEGRADED]);
-    }
-
-    #[test]
-    fn ready_and_deterministic() {
-        let qs = with_uid(minimal());
-        let obs = observed(&qs, true);
-        let first = compute(&qs, &QuakeStreamStatus::default(), &obs, t(0));
-        assert!(is_true(&first, READY));
-        assert!(!is_true(&first, PROGRESSING));
-        assert_eq!(
-            first.frontend,
-            Some(ComponentStatus {
-                desired_replicas: 2,
-                ready_replicas: 2,
-                ready: true
-            })
-        );
-        assert_eq!(first.topics[1].ready, "True");
-        // Later passes with the same observations give the identical status.
-        let again = compute(&qs, &first, &obs, t(600));
-        assert_eq!(first, again);
-    }
-
-    #[test]
-    fn transition_time_moves_only_on_flip() {
-        let qs = with_uid(minimal());
-        let waiting = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, false), t(0));
-        let ready = compute(&qs, &waiting, &observed(&qs, true), t(60));
-        assert_eq!(find(&ready, READY).unwrap().last_transition_time, Time(t(60)));
-        assert_eq!(
-            find(&ready, DEGRADED).unwrap().last_transition_time,
-            Time(t(0)),
-            "Degraded stayed False"
-        );
-    }
-
-    #[test]
-    fn stale_deployment_generation_is_not_ready() {
-        let qs = with_uid(minimal());
-        let mut obs = observed(&qs, true);
-        obs.deployments[1].metadata.generation = Some(2);
-        let s = compute(&qs, &QuakeStreamStatus::default(), &obs, t(0));
-        assert!(!s.consumer.as_ref().unwrap().ready);
-        assert!(!is_true(&s, READY));
-    }
-
-    #[test]
-    fn zero_consumers_is_ready() {
-        let mut qs = with_uid(minimal());
-        qs.spec.consumer.replicas = 0;
-        let s = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, true), t(0));
-        assert!(s.consumer.unwrap().ready);
-    }
-
-    #[test]
-    fn topic_messages_are_copied() {
-        let qs = with_uid(minimal());
-        let mut obs = observed(&qs, true);
-        obs.topics[0].status = Some(KafkaTopicStatus {
-            conditions: vec![StrimziCondition {
-                type_: "Ready".into(),
-                status: "False".into(),
-                reason: Some("KafkaError".into()),
-                message: Some("replication factor 3 > 1 brokers".into()),
-                last_transition_time: None,
-            }],
-            ..KafkaTopicStatus::default()
-        });
-        let s = compute(&qs, &QuakeStreamStatus::default(), &obs, t(0));
-        assert_eq!(s.topics[0].ready, "False");
-        assert_eq!(s.topics[0].reason.as_deref(), Some("KafkaError"));
-        assert!(
-            find(&s, READY)
-                .unwrap()
-                .message
-                .contains("topic quakes (KafkaError: replication factor 3 > 1 brokers)")
-        );
-    }
-
-    #[test]
-    fn degraded_keeps_components_and_is_stable() {
-        let qs = with_uid(minimal());
-        let ready = compute(&qs, &QuakeStreamStatus::default(), &observed(&qs, true), t(0));
-        let d = degraded(&qs, &ready, REASON_INVALID_SPEC, "bad", t(10));
-        assert!(is_true(&d, DEGRADED));
-        assert!(!is_true(&d, READY));
-        assert_eq!(d.frontend, ready.frontend);
-        assert_eq!(d.url, ready.url);
-        assert_eq!(find(&d, READY).unwrap().reason, REASON_INVALID_SPEC);
-        assert_eq!(degraded(&qs, &d, REASON_INVALID_SPEC, "bad", t(20)), d);
-    }
-}
+#[path = "status_tests.rs"]
+pub(crate) mod tests;

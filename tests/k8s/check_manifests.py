@@ -10,10 +10,11 @@ checks what it cannot:
   - the operator's contract: hardened pods with /healthz and /readyz probes and Prometheus scrape
     annotations, a config-hash annotation, no replicas on the frontend Deployment, owner-free
     render output in one namespace;
-  - the chart's RBAC: no wildcards, events create+patch, a single hardened operator replica.
-
+  - the chart's RBAC: no wildcards, events create+patch, a single hardened operator replica, and
+    the CRD role limited to get+patch on the one QuakeStream CRD (resourceNames);
   - the chart's RBAC against the rendered objects: create+patch (server-side apply) on every
-    kind the operator renders, and no permission on a resource it never touches.
+    kind the operator renders, list+delete on the kinds it prunes, and no permission on a
+    resource it never touches.
 
 Usage: check_manifests.py rendered EXAMPLE.yaml RENDERED.yaml
        check_manifests.py chart CHART-OUTPUT.yaml
@@ -210,6 +211,9 @@ def check_chart(path: str) -> None:
         where = f"{path}: {ident(d)}"
         check_api_version(where, d)
         kind = d.get("kind")
+        if kind == "ClusterRole" and (d.get("metadata") or {}).get("name", "").endswith("-crd"):
+            check_crd_role(where, d)
+            continue
         if kind in ("ClusterRole", "Role"):
             rules = d.get("rules") or []
             for r in rules:
@@ -236,6 +240,15 @@ def check_chart(path: str) -> None:
                 err(where, "unexpected CRD")
 
 
+def check_crd_role(where: str, d: dict) -> None:
+    """The start-up CRD upgrade: get and patch on quakestreams.quakestream.io, nothing else."""
+    want = [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+             "resourceNames": ["quakestreams.quakestream.io"], "verbs": ["get", "patch"]}]
+    rules = [{k: sorted(v) for k, v in r.items()} for r in d.get("rules") or []]
+    if rules != want:
+        err(where, f"the CRD role must grant exactly {want}, got {d.get('rules')}")
+
+
 # Kind -> (API group, resource) of what the operator applies.
 RESOURCES = {
     "ServiceAccount": ("", "serviceaccounts"),
@@ -248,8 +261,15 @@ RESOURCES = {
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "KafkaTopic": ("kafka.strimzi.io", "kafkatopics"),
 }
+# Kinds the operator lists and deletes when the spec no longer asks for them.
+PRUNED = {"Ingress", "NetworkPolicy"}
 # Resources the operator uses besides its children.
-OWN = {("quakestream.io", "quakestreams"), ("quakestream.io", "quakestreams/status"), ("events.k8s.io", "events")}
+OWN = {
+    ("quakestream.io", "quakestreams"),
+    ("quakestream.io", "quakestreams/status"),
+    ("events.k8s.io", "events"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+}
 
 
 def check_rbac(chart_path: str, rendered_paths: list[str]) -> None:
@@ -271,6 +291,10 @@ def check_rbac(chart_path: str, rendered_paths: list[str]) -> None:
             missing = {"create", "patch"} - grants.get(RESOURCES[kind], set())
             if missing:
                 err(chart_path, f"{kind}: the operator applies it but lacks {sorted(missing)}")
+    for kind in PRUNED:
+        missing = {"list", "delete"} - grants.get(RESOURCES[kind], set())
+        if missing:
+            err(chart_path, f"{kind}: the operator prunes it but lacks {sorted(missing)}")
     for key in grants:
         if key not in used and key not in OWN and key not in RESOURCES.values():
             err(chart_path, f"permission on {key} that the operator never uses")

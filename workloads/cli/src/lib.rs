@@ -9,6 +9,7 @@ use quakestream_producer::{self as producer, PipelineConfig, ProducerMetrics, So
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use quakestream_contract::{self as contract, env, producer as defaults};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,7 +47,7 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct LogArgs {
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
-    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    #[arg(long = "log", env = env::LOG, default_value = contract::DEFAULT_LOG)]
     pub log: String,
 }
 
@@ -55,39 +56,45 @@ pub struct ProducerArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// EMSC websocket URL.
-    #[arg(long, env = "QS_EMSC_URL", default_value = producer::live::DEFAULT_EMSC_URL)]
+    #[arg(long, env = env::EMSC_URL, default_value = defaults::DEFAULT_EMSC_URL)]
     pub emsc_url: String,
     /// EMSC FDSN event service, used to backfill gaps after (re)connecting.
-    #[arg(long, env = "QS_FDSN_URL", default_value = producer::live::DEFAULT_FDSN_URL)]
+    #[arg(long, env = env::FDSN_URL, default_value = defaults::DEFAULT_FDSN_URL)]
     pub fdsn_url: String,
     /// FDSN page size.
-    #[arg(long, env = "QS_BACKFILL_LIMIT", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=20000))]
+    #[arg(long, env = env::BACKFILL_LIMIT, default_value_t = defaults::DEFAULT_BACKFILL_LIMIT,
+        value_parser = clap::value_parser!(u32).range(defaults::BACKFILL_LIMIT.bounds()))]
     pub backfill_limit: u32,
     /// How far back the first backfill reaches on a fresh start (e.g. 24h, 30m).
-    #[arg(long, env = "QS_BACKFILL_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::BACKFILL_MAX_AGE, default_value = defaults::DEFAULT_BACKFILL_MAX_AGE,
+        value_parser = defaults::BACKFILL_MAX_AGE.parser())]
     pub backfill_max_age: Duration,
     /// Websocket ping interval.
-    #[arg(long, env = "QS_PING_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::PING_INTERVAL, default_value = defaults::DEFAULT_PING_INTERVAL,
+        value_parser = defaults::PING_INTERVAL.parser())]
     pub ping_interval: Duration,
     /// Silence after which the connection is presumed dead and replaced.
-    #[arg(long, env = "QS_SILENCE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::SILENCE_TIMEOUT, default_value = defaults::DEFAULT_SILENCE_TIMEOUT,
+        value_parser = defaults::SILENCE_TIMEOUT.parser())]
     pub silence_timeout: Duration,
     /// First reconnect delay (doubles with jitter up to --reconnect-max).
-    #[arg(long, env = "QS_RECONNECT_MIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::RECONNECT_MIN, default_value = defaults::DEFAULT_RECONNECT_MIN,
+        value_parser = defaults::RECONNECT_MIN.parser())]
     pub reconnect_min: Duration,
-    #[arg(long, env = "QS_RECONNECT_MAX", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::RECONNECT_MAX, default_value = defaults::DEFAULT_RECONNECT_MAX,
+        value_parser = defaults::RECONNECT_MAX.parser())]
     pub reconnect_max: Duration,
     /// Replay this file instead of connecting to EMSC (any format `inspect` reads); exits when done.
-    #[arg(long, env = "QS_REPLAY")]
+    #[arg(long, env = env::REPLAY)]
     pub replay: Option<PathBuf>,
     /// Replay speed: a factor (60 = an hour a minute) or `max`.
-    #[arg(long, env = "QS_REPLAY_SPEED", default_value = "max", requires = "replay")]
+    #[arg(long, env = env::REPLAY_SPEED, default_value = defaults::DEFAULT_REPLAY_SPEED, requires = "replay")]
     pub speed: replay::Speed,
     /// Shift the replayed times so the recording ends now.
     #[arg(long, requires = "replay")]
     pub retime: bool,
     /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9090")]
+    #[arg(long, env = env::LISTEN, default_value = defaults::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub log: LogArgs,

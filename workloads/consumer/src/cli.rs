@@ -4,6 +4,7 @@
 use crate::{ConsumerConfig, ConsumerMetrics};
 use anyhow::Context;
 use clap::Args;
+use quakestream_contract::{self as contract, consumer as defaults, env};
 use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_store::cli::DynamoArgs;
@@ -15,27 +16,30 @@ pub struct ConsumerArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Kafka consumer group.
-    #[arg(long, env = "QS_GROUP_ID", default_value = "quakestream-consumer")]
+    #[arg(long, env = env::GROUP_ID, default_value = contract::names::DEFAULT_GROUP_ID)]
     pub group_id: String,
     #[command(flatten)]
     pub dynamo: DynamoArgs,
     /// Create the table first if it does not exist (for local runs; on AWS Terraform owns it).
-    #[arg(long, env = "QS_CREATE_TABLE")]
+    #[arg(long, env = env::CREATE_TABLE)]
     pub create_table: bool,
     /// Parallel conditional writes (records of one event are always written in order).
-    #[arg(long, env = "QS_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = env::CONCURRENCY, default_value_t = defaults::DEFAULT_CONCURRENCY,
+        value_parser = clap::value_parser!(u32).range(defaults::CONCURRENCY.bounds()))]
     pub concurrency: u32,
     /// Records read ahead of the writes, at most.
-    #[arg(long, env = "QS_MAX_IN_FLIGHT", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = env::MAX_IN_FLIGHT, default_value_t = defaults::DEFAULT_MAX_IN_FLIGHT,
+        value_parser = clap::value_parser!(u32).range(defaults::MAX_IN_FLIGHT.bounds()))]
     pub max_in_flight: u32,
     /// Longest backoff between store retries, in seconds.
-    #[arg(long, env = "QS_RETRY_MAX_SECS", default_value_t = 10)]
+    #[arg(long, env = env::RETRY_MAX_SECS, default_value_t = defaults::DEFAULT_RETRY_MAX_SECS,
+        value_parser = clap::value_parser!(u64).range(defaults::RETRY_MAX_SECS.bounds_u64()))]
     pub retry_max_secs: u64,
     /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9091")]
+    #[arg(long, env = env::LISTEN, default_value = defaults::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
-    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    #[arg(long = "log", env = env::LOG, default_value = contract::DEFAULT_LOG)]
     pub log: String,
 }
 

@@ -2,16 +2,17 @@
 //! in its attribute, so a ConfigMap can configure a pod).
 
 use clap::Args;
+use quakestream_contract as contract;
 
 #[derive(Args, Debug, Clone)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers (host:port,...).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = contract::env::KAFKA_BOOTSTRAP_SERVERS, default_value = contract::DEFAULT_KAFKA_BOOTSTRAP_SERVERS)]
     pub bootstrap_servers: String,
     /// The topic of wire records.
-    #[arg(long, env = "QS_TOPIC", default_value = crate::wire::DEFAULT_TOPIC)]
+    #[arg(long, env = contract::env::TOPIC, default_value = contract::names::DEFAULT_TOPIC)]
     pub topic: String,
     /// The dead-letter topic.
-    #[arg(long, env = "QS_DLQ_TOPIC", default_value = crate::wire::DEFAULT_DLQ_TOPIC)]
+    #[arg(long, env = contract::env::DLQ_TOPIC, default_value = contract::names::DEFAULT_DLQ_TOPIC)]
     pub dlq_topic: String,
 }

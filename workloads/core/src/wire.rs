@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 pub const WIRE_VERSION: u8 = 1;
-pub const DEFAULT_TOPIC: &str = "quakes";
-pub const DEFAULT_DLQ_TOPIC: &str = "quakes.dlq";
+pub const DEFAULT_TOPIC: &str = quakestream_contract::names::DEFAULT_TOPIC;
+pub const DEFAULT_DLQ_TOPIC: &str = quakestream_contract::names::DEFAULT_DLQ_TOPIC;
 
 /// Kafka header names carried by every record.
 pub mod headers {

@@ -27,6 +27,7 @@ use axum::response::Response;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use clap::Args;
+use quakestream_contract::{self as contract, env, frontend as defaults};
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_core::wire::{Action, WireRecord};
 use std::net::SocketAddr;
@@ -39,42 +40,45 @@ use tokio::sync::watch;
 #[derive(Args, Debug, Clone)]
 pub struct FrontendArgs {
     /// Kafka bootstrap servers (host:port,...).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = env::KAFKA_BOOTSTRAP_SERVERS, default_value = contract::DEFAULT_KAFKA_BOOTSTRAP_SERVERS)]
     pub bootstrap_servers: String,
     /// The topic of wire records.
-    #[arg(long, env = "QS_TOPIC", default_value = quakestream_core::wire::DEFAULT_TOPIC)]
+    #[arg(long, env = env::TOPIC, default_value = contract::names::DEFAULT_TOPIC)]
     pub topic: String,
     /// DynamoDB table; without it the frontend serves only what it reads from Kafka.
-    #[arg(long, env = "QS_TABLE")]
+    #[arg(long, env = env::TABLE)]
     pub table: Option<String>,
     /// AWS region of the table (default: the standard AWS chain; us-east-1 with an endpoint).
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, env = env::AWS_REGION)]
     pub region: Option<String>,
     /// DynamoDB endpoint override (dynoxide, DynamoDB Local).
-    #[arg(long, env = "QS_DYNAMODB_ENDPOINT")]
+    #[arg(long, env = env::DYNAMODB_ENDPOINT)]
     pub dynamodb_endpoint: Option<String>,
     /// Address for the page, /api/*, /healthz, /readyz and /metrics.
-    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = env::LISTEN, default_value = defaults::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// How much recent history each replica keeps in memory (older windows come from DynamoDB).
-    #[arg(long, env = "QS_WINDOW", default_value = "7d", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::WINDOW, default_value = defaults::DEFAULT_WINDOW, value_parser = defaults::WINDOW.parser())]
     pub window: Duration,
     /// Requests per 5 minutes per client IP (the WAF rule's policy); 0 turns the limit off.
-    #[arg(long, env = "QS_RATE_LIMIT", default_value_t = 500)]
+    #[arg(long, env = env::RATE_LIMIT, default_value_t = defaults::DEFAULT_RATE_LIMIT,
+        value_parser = clap::value_parser!(u32).range(defaults::RATE_LIMIT.bounds()))]
     pub rate_limit: u32,
     /// Take the client IP for the rate limit from the last entry of this header (e.g.
     /// X-Forwarded-For behind a load balancer) instead of the TCP peer.
-    #[arg(long, env = "QS_CLIENT_IP_HEADER")]
+    #[arg(long, env = env::CLIENT_IP_HEADER)]
     pub client_ip_header: Option<String>,
     /// Interval of SSE heartbeat comments.
-    #[arg(long, env = "QS_SSE_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::SSE_HEARTBEAT, default_value = defaults::DEFAULT_SSE_HEARTBEAT,
+        value_parser = defaults::SSE_HEARTBEAT.parser())]
     pub sse_heartbeat: Duration,
     /// Close a connection whose client has not accepted any bytes for this long while the server
     /// had something to send (a stalled SSE client, a frozen phone).
-    #[arg(long, env = "QS_WRITE_STALL_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::WRITE_STALL_TIMEOUT, default_value = defaults::DEFAULT_WRITE_STALL_TIMEOUT,
+        value_parser = defaults::WRITE_STALL_TIMEOUT.parser())]
     pub write_stall_timeout: Duration,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
-    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    #[arg(long = "log", env = env::LOG, default_value = contract::DEFAULT_LOG)]
     pub log: String,
 }
 

@@ -16,8 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, error, info, warn};
 
-pub const DEFAULT_EMSC_URL: &str = "wss://www.seismicportal.eu/standing_order/websocket";
-pub const DEFAULT_FDSN_URL: &str = "https://www.seismicportal.eu/fdsnws/event/1/query";
+pub const DEFAULT_EMSC_URL: &str = quakestream_contract::producer::DEFAULT_EMSC_URL;
+pub const DEFAULT_FDSN_URL: &str = quakestream_contract::producer::DEFAULT_FDSN_URL;
 
 #[derive(Debug, Clone)]
 pub struct LiveConfig {

@@ -3,41 +3,24 @@
 use crate::{Store, StoreConfig};
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use quakestream_contract::{self as contract, env};
 use std::time::Duration;
 
 /// Where the DynamoDB table is. Every flag also reads the environment variable in brackets.
 #[derive(Args, Debug, Clone)]
 pub struct DynamoArgs {
     /// DynamoDB table name.
-    #[arg(long, env = "QS_TABLE", default_value = "quakes")]
+    #[arg(long, env = env::TABLE, default_value = contract::names::DEFAULT_TABLE)]
     pub table: String,
     /// AWS region (default: the standard AWS chain; `us-east-1` with --dynamodb-endpoint).
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, env = env::AWS_REGION)]
     pub region: Option<String>,
     /// A DynamoDB-API endpoint instead of AWS (e.g. dynoxide: http://127.0.0.1:8000).
-    #[arg(long = "dynamodb-endpoint", env = "QS_DYNAMODB_ENDPOINT")]
+    #[arg(long = "dynamodb-endpoint", env = env::DYNAMODB_ENDPOINT)]
     pub dynamodb_endpoint: Option<String>,
     /// Items expire this long after their origin time (DynamoDB TTL on `expires_at`; e.g. 365d).
-    #[arg(long, env = "QS_RETENTION", value_parser = humantime_duration)]
+    #[arg(long, env = env::RETENTION, value_parser = contract::consumer::RETENTION.parser())]
     pub retention: Option<Duration>,
-}
-
-fn humantime_duration(s: &str) -> Result<Duration, String> {
-    // Accepts `30d`, `12h`, `90m`, `3600s` (no extra dependency).
-    let (num, unit) = s
-        .trim()
-        .split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (e.g. 365d, 12h)"))?;
-    let secs = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" | "" => 1,
-        _ => return Err(format!("invalid duration unit in {s:?} (d, h, m or s)")),
-    };
-    Ok(Duration::from_secs(n * secs))
 }
 
 impl DynamoArgs {

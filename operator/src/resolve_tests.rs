@@ -1,0 +1,406 @@
+use super::*;
+use crate::crd::{IngressSpec, IngressTlsSpec, NamesStatus, QuakeStreamStatus, ResourcesSpec, TopicStatus};
+use crate::fixtures::{minimal, resolved, with_uid};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+fn errors(qs: &QuakeStream) -> String {
+    resolve(qs).unwrap_err().to_string()
+}
+
+fn named(name: &str) -> QuakeStream {
+    let mut qs = minimal();
+    qs.metadata.name = Some(name.into());
+    qs
+}
+
+fn env(qs: &QuakeStream, c: Component) -> BTreeMap<String, String> {
+    resolved(qs).workload(c).env.clone()
+}
+
+#[test]
+fn a_resource_called_quakestream_keeps_the_historical_names() {
+    let r = resolved(&named("quakestream"));
+    assert_eq!(r.names, Names::historical());
+    assert_eq!(r.topics[0].topic_name, "quakes");
+    assert_eq!(r.topics[1].topic_name, "quakes.dlq");
+    assert_eq!(
+        env(&named("quakestream"), Component::Consumer)["QS_GROUP_ID"],
+        "quakestream-consumer"
+    );
+    assert_eq!(env(&named("quakestream"), Component::Frontend)["QS_TABLE"], "quakes");
+}
+
+#[test]
+fn two_pipelines_in_one_namespace_share_no_name() {
+    let a = resolved(&named("alpha"));
+    let b = resolved(&named("beta"));
+    assert_eq!(a.names.topic, "alpha-quakes");
+    assert_eq!(b.names.group_id, "beta-consumer");
+    for (x, y) in [
+        (&a.names.topic, &b.names.topic),
+        (&a.names.dlq_topic, &b.names.dlq_topic),
+        (&a.names.group_id, &b.names.group_id),
+        (&a.names.table, &b.names.table),
+        (&a.topics[0].object_name, &b.topics[0].object_name),
+        (&a.workloads[0].name, &b.workloads[0].name),
+    ] {
+        assert_ne!(x, y);
+    }
+    assert_ne!(a.workloads[2].selector, b.workloads[2].selector);
+}
+
+#[test]
+fn explicit_names_win() {
+    let mut qs = minimal();
+    qs.spec.kafka.topic.name = Some("events-v1".into());
+    qs.spec.consumer.group_id = Some("g2".into());
+    qs.spec.storage.table = Some("quakes-test".into());
+    let r = resolved(&qs);
+    assert_eq!(r.names.topic, "events-v1");
+    assert_eq!(r.names.dlq_topic, "demo-quakes.dlq");
+    assert_eq!(r.names.group_id, "g2");
+    assert_eq!(r.names.table, "quakes-test");
+}
+
+fn status_with_names(topic: &str) -> QuakeStreamStatus {
+    QuakeStreamStatus {
+        observed_generation: Some(1),
+        names: Some(NamesStatus {
+            topic: topic.into(),
+            dlq_topic: "old.dlq".into(),
+            consumer_group: "old-group".into(),
+            table: "old-table".into(),
+        }),
+        ..QuakeStreamStatus::default()
+    }
+}
+
+#[test]
+fn names_in_use_are_kept_and_a_topic_is_never_renamed() {
+    let mut qs = minimal();
+    qs.status = Some(status_with_names("old"));
+    let r = resolved(&qs);
+    assert_eq!(
+        (
+            r.names.topic.as_str(),
+            r.names.dlq_topic.as_str(),
+            r.names.group_id.as_str(),
+            r.names.table.as_str()
+        ),
+        ("old", "old.dlq", "old-group", "old-table")
+    );
+    qs.spec.kafka.topic.name = Some("old".into());
+    assert!(resolve(&qs).is_ok(), "naming the topic in use is fine");
+    qs.spec.kafka.topic.name = Some("new".into());
+    let e = errors(&qs);
+    assert!(
+        e.contains(r#"the pipeline uses topic "old", which Strimzi cannot rename to "new""#),
+        "{e}"
+    );
+    // Group and table may change on purpose.
+    qs.spec.kafka.topic.name = None;
+    qs.spec.consumer.group_id = Some("new-group".into());
+    assert_eq!(resolved(&qs).names.group_id, "new-group");
+}
+
+/// A pipeline reconciled by an operator that predates derived names keeps what it used then.
+#[test]
+fn an_upgraded_pipeline_keeps_its_historical_names() {
+    let mut qs = minimal();
+    qs.status = Some(QuakeStreamStatus {
+        observed_generation: Some(4),
+        topics: vec![TopicStatus {
+            name: "demo-events".into(),
+            topic_name: "quakes".into(),
+            ready: "True".into(),
+            ..TopicStatus::default()
+        }],
+        ..QuakeStreamStatus::default()
+    });
+    let r = resolved(&qs);
+    assert_eq!(r.names, Names::historical());
+}
+
+#[test]
+fn partitions_never_shrink_below_what_was_applied() {
+    let mut qs = minimal();
+    qs.status = Some(QuakeStreamStatus {
+        observed_generation: Some(1),
+        topics: vec![TopicStatus {
+            name: "demo-events".into(),
+            topic_name: "demo-quakes".into(),
+            partitions: Some(12),
+            ready: "True".into(),
+            ..TopicStatus::default()
+        }],
+        ..QuakeStreamStatus::default()
+    });
+    // Unset partitions would mean the default, 6: that is a shrink.
+    let e = errors(&qs);
+    assert!(
+        e.contains("the topic has 12 partitions and Kafka cannot remove partitions (asked for 6)"),
+        "{e}"
+    );
+    qs.spec.kafka.topic.partitions = Some(12);
+    assert!(resolve(&qs).is_ok());
+    qs.spec.kafka.topic.partitions = Some(24);
+    assert_eq!(resolved(&qs).topics[0].partitions, 24);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let mut qs = minimal();
+    qs.metadata.name = Some("x".repeat(51));
+    qs.spec.kafka.topic.name = Some("bad topic".into());
+    qs.spec.kafka.dlq_topic.replicas = Some(0);
+    qs.spec.storage.endpoint = Some("dynoxide:8000".into());
+    qs.spec.producer.workload.service_account.role_arn = Some("arn:aws:iam::12:role/x".into());
+    qs.spec.source.backfill_max_age = "0h".into();
+    qs.spec.frontend.window = "week".into();
+    qs.spec.frontend.ingress = Some(IngressSpec {
+        tls: Some(IngressTlsSpec {
+            secret_name: Some("s".into()),
+        }),
+        ..Default::default()
+    });
+    let err = resolve(&qs).unwrap_err();
+    assert_eq!(err.0.len(), 8, "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("spec.source.backfillMaxAge: duration 0h is out of range: between 1m and 30d"),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.frontend.window: invalid duration \"week\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.kafka.dlqTopic.replicas must be between 1 and 32767, got 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn names_namespace_and_topics_are_checked() {
+    let mut qs = minimal();
+    qs.spec.kafka.dlq_topic.name = Some("demo-quakes".into());
+    assert!(errors(&qs).contains("different names"));
+    let mut qs = minimal();
+    qs.metadata.namespace = None;
+    assert!(errors(&qs).contains("metadata.namespace is required"));
+    assert!(errors(&named("1demo")).contains("DNS-1035 label"));
+}
+
+#[test]
+fn frontend_resources_need_the_requests_the_hpa_uses() {
+    let mut qs = minimal();
+    let mut r = ResourcesSpec {
+        limits: Some(BTreeMap::from([("memory".to_owned(), Quantity("1Gi".into()))])),
+        requests: None,
+    };
+    qs.spec.frontend.workload.resources = Some(r.clone());
+    assert!(errors(&qs).contains("requests.cpu is required"));
+    r.requests = Some(BTreeMap::from([("cpu".to_owned(), Quantity("200m".into()))]));
+    qs.spec.frontend.workload.resources = Some(r);
+    assert!(resolve(&qs).is_ok());
+    qs.spec.frontend.autoscaling.target_memory_utilization_percentage = Some(80);
+    assert!(errors(&qs).contains("requests.memory is required"));
+}
+
+/// What the schema refuses at `kubectl apply` is refused here too, for objects that never met it.
+#[test]
+fn quantities_annotation_keys_and_dns_names() {
+    let mut qs = minimal();
+    qs.spec.consumer.workload.resources = Some(ResourcesSpec {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity("1 core".into())),
+            ("bad name!".to_owned(), Quantity("1".into())),
+        ])),
+        limits: None,
+    });
+    qs.spec
+        .consumer
+        .workload
+        .service_account
+        .annotations
+        .insert("bad key".into(), "v".into());
+    qs.spec.frontend.ingress = Some(IngressSpec {
+        class_name: Some("Not_A_Class".into()),
+        host: Some("quakes.example.org".into()),
+        tls: Some(IngressTlsSpec {
+            secret_name: Some("tls secret".into()),
+        }),
+        ..IngressSpec::default()
+    });
+    let e = errors(&qs);
+    for expected in [
+        r#"spec.consumer.resources.requests.cpu: "1 core" is not a quantity"#,
+        r#"spec.consumer.resources.requests: "bad name!" is not a resource name"#,
+        r#"spec.consumer.serviceAccount.annotations: "bad key" is not a valid annotation key"#,
+        r#"spec.frontend.ingress.className "Not_A_Class" must be a DNS subdomain"#,
+        r#"spec.frontend.ingress.tls.secretName "tls secret" must be a DNS subdomain"#,
+    ] {
+        assert!(e.contains(expected), "{expected} in {e}");
+    }
+}
+
+#[test]
+fn producer_environment() {
+    let mut qs = minimal();
+    qs.spec.source.backfill_limit = 250;
+    qs.spec.source.backfill_max_age = "6h".into();
+    qs.spec.source.websocket_url = "ws://replay:9000/ws".into();
+    qs.spec.source.fdsn_url = "http://replay:9000/fdsn".into();
+    qs.spec.kafka.topic.name = Some("quakes-v1".into());
+    qs.spec.producer.workload.log_level = Some("debug".into());
+    let expected: BTreeMap<String, String> = [
+        ("KAFKA_BOOTSTRAP_SERVERS", "events-kafka-bootstrap:9092"),
+        ("QS_TOPIC", "quakes-v1"),
+        ("QS_DLQ_TOPIC", "demo-quakes.dlq"),
+        ("QS_LISTEN", "0.0.0.0:9090"),
+        ("QS_LOG", "debug"),
+        ("QS_EMSC_URL", "ws://replay:9000/ws"),
+        ("QS_FDSN_URL", "http://replay:9000/fdsn"),
+        ("QS_BACKFILL_LIMIT", "250"),
+        ("QS_BACKFILL_MAX_AGE", "6h"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(env(&qs, Component::Producer), expected);
+}
+
+#[test]
+fn consumer_and_frontend_environment() {
+    let mut qs = minimal();
+    qs.spec.kafka.bootstrap_servers = Some("kafka:9093".into());
+    qs.spec.frontend.window = "2d".into();
+    qs.spec.frontend.rate_limit = 100;
+    qs.spec.storage.retention = Some("365d".into());
+    let c = env(&qs, Component::Consumer);
+    assert_eq!(c["KAFKA_BOOTSTRAP_SERVERS"], "kafka:9093");
+    assert_eq!(c["QS_GROUP_ID"], "demo-consumer");
+    assert_eq!(c["QS_TABLE"], "demo-quakes");
+    assert_eq!(c["AWS_REGION"], "eu-west-1");
+    assert_eq!(c["QS_LISTEN"], "0.0.0.0:9091");
+    assert_eq!(c["QS_LOG"], "info");
+    assert_eq!(c["QS_RETENTION"], "365d");
+    assert!(!c.contains_key("QS_DYNAMODB_ENDPOINT"));
+    let f = env(&qs, Component::Frontend);
+    assert_eq!(f["QS_WINDOW"], "2d");
+    assert_eq!(f["QS_RATE_LIMIT"], "100");
+    assert!(
+        !f.contains_key("QS_CLIENT_IP_HEADER"),
+        "no proxy in front without an Ingress"
+    );
+    assert_eq!(f["QS_LISTEN"], "0.0.0.0:8080");
+    assert!(!f.contains_key("QS_DLQ_TOPIC") && !f.contains_key("QS_GROUP_ID") && !f.contains_key("QS_RETENTION"));
+    qs.spec.frontend.ingress = Some(IngressSpec::default());
+    assert_eq!(env(&qs, Component::Frontend)["QS_CLIENT_IP_HEADER"], "X-Forwarded-For");
+}
+
+#[test]
+fn a_local_endpoint_needs_no_credentials_in_the_config_map() {
+    let mut qs = minimal();
+    qs.spec.storage.endpoint = Some("http://dynoxide:8000".into());
+    for c in [Component::Consumer, Component::Frontend] {
+        let e = env(&qs, c);
+        assert_eq!(e["QS_DYNAMODB_ENDPOINT"], "http://dynoxide:8000");
+        assert!(
+            !e.contains_key("AWS_ACCESS_KEY_ID"),
+            "the workloads fall back to placeholders themselves"
+        );
+    }
+    assert!(!env(&qs, Component::Producer).contains_key("QS_DYNAMODB_ENDPOINT"));
+}
+
+#[test]
+fn every_environment_is_what_the_contract_allows() {
+    let mut qs = minimal();
+    qs.spec.storage.endpoint = Some("http://dynoxide:8000".into());
+    qs.spec.storage.retention = Some("30d".into());
+    qs.spec.frontend.ingress = Some(IngressSpec::default());
+    for w in &resolved(&qs).workloads {
+        for k in w.env.keys() {
+            assert!(
+                w.component.env_names().contains(&k.as_str()),
+                "{k} for {:?}",
+                w.component
+            );
+        }
+        for k in w.component.required_env() {
+            assert!(w.env.contains_key(*k), "{k} for {:?}", w.component);
+        }
+    }
+}
+
+#[test]
+fn alb_rules() {
+    let mut qs = minimal();
+    qs.spec.frontend.ingress = Some(IngressSpec {
+        class_name: Some("alb".into()),
+        annotations: BTreeMap::from([(alb::TARGET_TYPE.into(), "instance".into())]),
+        ..IngressSpec::default()
+    });
+    assert!(errors(&qs).contains("the ALB must target pods (ip)"));
+    let i = qs.spec.frontend.ingress.as_mut().unwrap();
+    i.annotations = BTreeMap::from([(
+        alb::TARGET_GROUP_ATTRIBUTES.into(),
+        "deregistration_delay.timeout_seconds=300".into(),
+    )]);
+    assert!(errors(&qs).contains("use spec.frontend.ingress.deregistrationDelaySeconds"));
+    let i = qs.spec.frontend.ingress.as_mut().unwrap();
+    i.annotations.clear();
+    i.class_name = Some("cloud-provider-kind".into());
+    i.deregistration_delay_seconds = Some(10);
+    assert!(errors(&qs).contains("is for the AWS Load Balancer Controller"));
+    // An ALB recognised by its annotations, with the class left to the cluster default.
+    let i = qs.spec.frontend.ingress.as_mut().unwrap();
+    i.class_name = None;
+    i.annotations
+        .insert("alb.ingress.kubernetes.io/scheme".into(), "internal".into());
+    let r = resolved(&qs);
+    let ing = r.frontend.ingress.as_ref().unwrap();
+    assert!(ing.alb);
+    assert_eq!(
+        ing.annotations[alb::TARGET_GROUP_ATTRIBUTES],
+        "deregistration_delay.timeout_seconds=10"
+    );
+    assert_eq!(r.workload(Component::Frontend).pre_stop_delay_secs, Some(20));
+}
+
+#[test]
+fn owner_reference_only_with_uid_and_retention_policy() {
+    let r = resolved(&minimal());
+    assert!(r.owner.is_none());
+    let r = resolved(&with_uid(minimal()));
+    let o = r.owner.as_ref().unwrap();
+    assert_eq!(
+        (o.kind.as_str(), o.name.as_str(), o.controller),
+        ("QuakeStream", "demo", Some(true))
+    );
+    assert!(r.topics.iter().all(|t| !t.owned), "topics are retained by default");
+}
+
+#[test]
+fn version_label_follows_image_tag() {
+    let mut qs = minimal();
+    qs.spec.image.tag = Some("1.2.3".into());
+    assert_eq!(
+        resolved(&qs).workload(Component::Producer).labels["app.kubernetes.io/version"],
+        "1.2.3"
+    );
+    qs.spec.consumer.workload.image = Some("registry:5000/qs/quakestream@sha256:abc".into());
+    assert!(
+        !resolved(&qs)
+            .workload(Component::Consumer)
+            .labels
+            .contains_key("app.kubernetes.io/version")
+    );
+    qs.spec.consumer.workload.image = Some("registry:5000/qs/quakestream:dev".into());
+    assert_eq!(
+        resolved(&qs).workload(Component::Consumer).labels["app.kubernetes.io/version"],
+        "dev"
+    );
+    assert!(!resolved(&qs).labels.contains_key(COMPONENT_LABEL));
+}

@@ -1,0 +1,123 @@
+//! The name of every environment variable a workload reads. Each is the `env` of one clap flag;
+//! `quakestream SUBCOMMAND --help` shows which.
+
+/// Kafka bootstrap servers (`host:port,...`); librdkafka's own name for it.
+pub const KAFKA_BOOTSTRAP_SERVERS: &str = "KAFKA_BOOTSTRAP_SERVERS";
+/// The topic of wire records.
+pub const TOPIC: &str = "QS_TOPIC";
+/// The dead-letter topic.
+pub const DLQ_TOPIC: &str = "QS_DLQ_TOPIC";
+/// Address of `/metrics`, `/healthz` and `/readyz` (and, for the frontend, the page and the API).
+pub const LISTEN: &str = "QS_LISTEN";
+/// Log filter (tracing `EnvFilter` syntax).
+pub const LOG: &str = "QS_LOG";
+
+/// Producer: EMSC websocket URL.
+pub const EMSC_URL: &str = "QS_EMSC_URL";
+/// Producer: EMSC FDSN event service URL (backfill).
+pub const FDSN_URL: &str = "QS_FDSN_URL";
+/// Producer: FDSN page size.
+pub const BACKFILL_LIMIT: &str = "QS_BACKFILL_LIMIT";
+/// Producer: how far back the first backfill reaches.
+pub const BACKFILL_MAX_AGE: &str = "QS_BACKFILL_MAX_AGE";
+/// Producer: websocket ping interval.
+pub const PING_INTERVAL: &str = "QS_PING_INTERVAL";
+/// Producer: silence after which the connection is replaced.
+pub const SILENCE_TIMEOUT: &str = "QS_SILENCE_TIMEOUT";
+/// Producer: first reconnect delay.
+pub const RECONNECT_MIN: &str = "QS_RECONNECT_MIN";
+/// Producer: longest reconnect delay.
+pub const RECONNECT_MAX: &str = "QS_RECONNECT_MAX";
+/// Producer: replay this file instead of the live feed.
+pub const REPLAY: &str = "QS_REPLAY";
+/// Producer: replay speed (a factor or `max`).
+pub const REPLAY_SPEED: &str = "QS_REPLAY_SPEED";
+
+/// Consumer: Kafka consumer group.
+pub const GROUP_ID: &str = "QS_GROUP_ID";
+/// Consumer, frontend, `table create`: DynamoDB table.
+pub const TABLE: &str = "QS_TABLE";
+/// Consumer, frontend, `table create`: AWS region (the AWS SDK's own name for it).
+pub const AWS_REGION: &str = "AWS_REGION";
+/// Consumer, frontend, `table create`: a DynamoDB-API endpoint instead of AWS.
+pub const DYNAMODB_ENDPOINT: &str = "QS_DYNAMODB_ENDPOINT";
+/// Consumer, `table create`: items expire this long after their origin time.
+pub const RETENTION: &str = "QS_RETENTION";
+/// Consumer: create the table first if it does not exist.
+pub const CREATE_TABLE: &str = "QS_CREATE_TABLE";
+/// Consumer: parallel conditional writes.
+pub const CONCURRENCY: &str = "QS_CONCURRENCY";
+/// Consumer: records read ahead of the writes.
+pub const MAX_IN_FLIGHT: &str = "QS_MAX_IN_FLIGHT";
+/// Consumer: longest backoff between store retries, in seconds.
+pub const RETRY_MAX_SECS: &str = "QS_RETRY_MAX_SECS";
+
+/// Frontend: how much recent history each replica keeps in memory.
+pub const WINDOW: &str = "QS_WINDOW";
+/// Frontend: requests per 5 minutes per client IP.
+pub const RATE_LIMIT: &str = "QS_RATE_LIMIT";
+/// Frontend: take the client IP from the last entry of this header.
+pub const CLIENT_IP_HEADER: &str = "QS_CLIENT_IP_HEADER";
+/// Frontend: interval of SSE heartbeats.
+pub const SSE_HEARTBEAT: &str = "QS_SSE_HEARTBEAT";
+/// Frontend: close a connection whose client accepts nothing for this long.
+pub const WRITE_STALL_TIMEOUT: &str = "QS_WRITE_STALL_TIMEOUT";
+
+/// `dev`: where the embedded store keeps its data.
+pub const DATA_DIR: &str = "QS_DATA_DIR";
+
+/// Every variable above. A workload flag whose variable is not listed here fails
+/// `workloads/cli/tests/contract.rs`.
+pub const ALL: &[&str] = &[
+    KAFKA_BOOTSTRAP_SERVERS,
+    TOPIC,
+    DLQ_TOPIC,
+    LISTEN,
+    LOG,
+    EMSC_URL,
+    FDSN_URL,
+    BACKFILL_LIMIT,
+    BACKFILL_MAX_AGE,
+    PING_INTERVAL,
+    SILENCE_TIMEOUT,
+    RECONNECT_MIN,
+    RECONNECT_MAX,
+    REPLAY,
+    REPLAY_SPEED,
+    GROUP_ID,
+    TABLE,
+    AWS_REGION,
+    DYNAMODB_ENDPOINT,
+    RETENTION,
+    CREATE_TABLE,
+    CONCURRENCY,
+    MAX_IN_FLIGHT,
+    RETRY_MAX_SECS,
+    WINDOW,
+    RATE_LIMIT,
+    CLIENT_IP_HEADER,
+    SSE_HEARTBEAT,
+    WRITE_STALL_TIMEOUT,
+    DATA_DIR,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_shaped() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in ALL {
+            assert!(seen.insert(*name), "{name} listed twice");
+            assert!(
+                name.starts_with("QS_") || ["KAFKA_BOOTSTRAP_SERVERS", "AWS_REGION"].contains(name),
+                "{name}: our own variables start with QS_"
+            );
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            );
+        }
+    }
+}
