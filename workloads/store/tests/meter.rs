@@ -36,11 +36,18 @@ async fn every_request_is_metered_with_the_capacity_dynamodb_reports() {
     // 5 new events: one PutItem each (attribute_not_exists holds).
     const NEW: u64 = 5;
     for i in 0..NEW {
-        assert_eq!(store.upsert(&rec(&format!("ev{i}"), 0)).await.unwrap(), UpsertOutcome::Applied);
+        assert_eq!(
+            store.upsert(&rec(&format!("ev{i}"), 0)).await.unwrap(),
+            UpsertOutcome::Applied
+        );
     }
     let after_new = meter.units(&table, Operation::PutItem);
     // Each item is well under 1 KB: 1 write unit for the table and 1 for the by_day index.
-    assert_eq!(after_new, 2.0 * NEW as f64, "write units DynamoDB reported for {NEW} new small items");
+    assert_eq!(
+        after_new,
+        2.0 * NEW as f64,
+        "write units DynamoDB reported for {NEW} new small items"
+    );
 
     // 3 revisions of ev0: each is a PutItem whose condition fails (the item exists; DynamoDB
     // returns it, without capacity) and the merged item written back conditionally.
@@ -49,7 +56,10 @@ async fn every_request_is_metered_with_the_capacity_dynamodb_reports() {
         assert_eq!(store.upsert(&rec("ev0", m)).await.unwrap(), UpsertOutcome::Applied);
     }
     assert_eq!(meter.requests(&table, Operation::PutItem, Outcome::Ok), NEW + REVISIONS);
-    assert_eq!(meter.requests(&table, Operation::PutItem, Outcome::ConditionFailed), REVISIONS);
+    assert_eq!(
+        meter.requests(&table, Operation::PutItem, Outcome::ConditionFailed),
+        REVISIONS
+    );
     let revision_units = meter.units(&table, Operation::PutItem) - after_new;
     // Rewriting a small item updates the table (1 unit) and the index entry (the key is
     // unchanged, its projected lastupdate changed: 1 unit).
@@ -78,7 +88,9 @@ async fn every_request_is_metered_with_the_capacity_dynamodb_reports() {
     let text = quakestream_core::ops::render_metrics(&registry);
     let line = format!("{CAPACITY_UNITS_METRIC}{{kind=\"write\",operation=\"PutItem\",table=\"{table}\"}} 16");
     assert!(text.contains(&line), "missing {line:?} in:\n{text}");
-    assert!(text.contains(&format!("{REQUESTS_METRIC}{{operation=\"PutItem\",outcome=\"condition_failed\",table=\"{table}\"}} 3")));
+    assert!(text.contains(&format!(
+        "{REQUESTS_METRIC}{{operation=\"PutItem\",outcome=\"condition_failed\",table=\"{table}\"}} 3"
+    )));
 }
 
 #[tokio::test]
