@@ -148,7 +148,7 @@ impl Meter {
             Meter::KafkaInterAz => {
                 let (produced, fetched) = kafka_crossings(d);
                 format!(
-                    "(sum(quakestream:kafka_gb_per_hour{{direction=\"produced\"}}) * {produced} + sum(quakestream:kafka_gb_per_hour{{direction=\"fetched\"}}) * {fetched})"
+                    "(\n  sum(quakestream:kafka_gb_per_hour{{direction=\"produced\"}}) * {produced}\n  + sum(quakestream:kafka_gb_per_hour{{direction=\"fetched\"}}) * {fetched}\n)"
                 )
             }
         }
