@@ -72,13 +72,21 @@ async fn scrape(client: &reqwest::Client, url: &str) -> Result<Vec<Sample>> {
     parse(url, &text)
 }
 
-/// Parses Prometheus text exposition.
+/// Parses Prometheus text exposition; text with lines but not one sample is an error.
 pub fn parse(what: &str, text: &str) -> Result<Vec<Sample>> {
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    Scrape::parse(lines).map(|s| s.samples).map_err(|e| CostError::Metrics {
+    let err = |message: String| CostError::Metrics {
         url: what.to_owned(),
-        message: format!("not Prometheus text: {e}"),
-    })
+        message,
+    };
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let samples = Scrape::parse(lines)
+        .map_err(|e| err(format!("not Prometheus text: {e}")))?
+        .samples;
+    let content = text.lines().any(|l| !l.trim().is_empty() && !l.starts_with('#'));
+    if content && samples.is_empty() {
+        return Err(err("not Prometheus text: no sample in it".into()));
+    }
+    Ok(samples)
 }
 
 fn value(v: &Value) -> f64 {

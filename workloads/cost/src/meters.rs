@@ -173,5 +173,5 @@ pub fn item_kind(item: &str) -> &str {
 
 /// A PromQL regex matching the items of these kinds.
 pub fn item_regex(kinds: &[&str]) -> String {
-    kinds.iter().map(|k| format!("{k}(:.*)?")).collect::<Vec<_>>().join("|")
+    format!("({})(:.+)?", kinds.join("|"))
 }

@@ -259,7 +259,7 @@ fn total_rules() -> Vec<Rule> {
 fn unit_rules() -> Vec<Rule> {
     let marginal = [("basis", "marginal")];
     let full = [("basis", "fully_loaded")];
-    let items = |re: &str| format!("(sum(quakestream:cost_usd_per_hour{{item=~\"{re}\"}}) or vector(0))");
+    let items = |re: &str| format!("(sum(quakestream:cost_usd_per_hour{{item=~\"{re}\"}})\n  or vector(0))");
     let stream = "(sum(quakestream:cost_usd_per_hour{item=\"internet_egress\",traffic=\"stream\"}) or vector(0))";
     let pages = "(sum(quakestream:cost_usd_per_hour{item=\"internet_egress\",traffic=\"pages\"}) or vector(0))";
     let events = "(quakestream:events_ingested_per_hour > 0)";
@@ -460,7 +460,10 @@ mod tests {
         assert_eq!(count("quakestream:cost_usd_per_hour"), estimates + 1);
         assert!(estimates > 25, "{estimates}");
         for x in r.rules.iter().filter(|x| x.record == "quakestream:cost_usd_per_hour") {
-            assert!(x.labels.contains_key("component") && x.labels.contains_key("item"), "{x:?}");
+            assert!(
+                x.labels.contains_key("component") && x.labels.contains_key("item"),
+                "{x:?}"
+            );
         }
     }
 
@@ -472,7 +475,9 @@ mod tests {
         let metered = r
             .rules
             .iter()
-            .find(|x| x.labels.get("item").map(String::as_str) == Some("dynamodb_writes") && x.labels["basis"] == "metered")
+            .find(|x| {
+                x.labels.get("item").map(String::as_str) == Some("dynamodb_writes") && x.labels["basis"] == "metered"
+            })
             .unwrap();
         assert!(metered.expr.ends_with(&format!(" * {wru}")), "{}", metered.expr);
     }

@@ -195,7 +195,10 @@ fn malformed_terraform_is_a_clear_error() {
 fn the_readme_states_the_default_estimate() {
     let readme = std::fs::read_to_string(quakestream_cost::cli::repo_eks_dir().join("../README.md")).unwrap();
     let text = readme.split_whitespace().collect::<Vec<_>>().join(" ");
-    let section = text.split("## What it costs, and who can see it").nth(1).expect("the README's cost section");
+    let section = text
+        .split("## What it costs, and who can see it")
+        .nth(1)
+        .expect("the README's cost section");
     let figure: f64 = section
         .split("to about $")
         .nth(1)
@@ -203,5 +206,10 @@ fn the_readme_states_the_default_estimate() {
         .and_then(|n| n.parse().ok())
         .expect("\"to about $N a month\" in the README's cost section");
     let b = estimate(&defaults(), &Usage::bundled(), &PriceBook::bundled().unwrap()).unwrap();
-    assert_eq!(figure, b.total_monthly.round(), "README says ${figure}, the estimate is ${:.2}", b.total_monthly);
+    assert_eq!(
+        figure,
+        b.total_monthly.round(),
+        "README says ${figure}, the estimate is ${:.2}",
+        b.total_monthly
+    );
 }
