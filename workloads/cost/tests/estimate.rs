@@ -65,13 +65,13 @@ fn default_estimate_matches_the_hand_computed_total() {
 
     let views = u.page_views_per_day * days;
     let records = u.events_per_day * days;
-    let stream_per_browser_hour = 3600.0 / 15.0 * 20.0 + u.events_per_day / 24.0 * 700.0;
-    let egress_bytes = views * 600.0 * 1024.0 + u.open_browsers * h * stream_per_browser_hour;
+    let stream_per_browser_hour = 3600.0 / u.sse_heartbeat_seconds * u.sse_heartbeat_bytes + u.events_per_day / 24.0 * u.sse_event_bytes;
+    let egress_bytes = views * u.page_view_kb * 1024.0 + u.open_browsers * h * stream_per_browser_hour;
     let reconnects = u.open_browsers * h * 1.0;
     let requests = views * 8.0 + reconnects;
     let lcu = ((views + reconnects) / (h * 3600.0) / 25.0)
         .max(u.open_browsers / 3000.0)
-        .max((egress_bytes + requests * 600.0) / gib / h);
+        .max((egress_bytes + requests * u.header_bytes_per_request) / gib / h);
     let alb = h * p("alb")
         + lcu * h * p("alb_lcu")
         + 3.0 * h * p("public_ipv4")
@@ -92,7 +92,7 @@ fn default_estimate_matches_the_hand_computed_total() {
         + gb * c.usd("dynamodb_pitr").unwrap();
     // Replication to 2 other brokers, and 3 readers (consumer + 2 frontends) 2/3 of the time in another AZ.
     let kafka = 3.0 * 20.0 * p("ebs_gp3_storage")
-        + records * 600.0 * (2.0 + 3.0 * 2.0 / 3.0) / gib * p("data_transfer_inter_az");
+        + records * u.kafka_record_bytes * (2.0 + 3.0 * 2.0 / 3.0) / gib * p("data_transfer_inter_az");
     let loki = 20.0 * p("ebs_gp3_storage");
     let prometheus = 20.0 * p("ebs_gp3_storage");
 
