@@ -65,7 +65,8 @@ fn default_estimate_matches_the_hand_computed_total() {
 
     let views = u.page_views_per_day * days;
     let records = u.events_per_day * days;
-    let stream_per_browser_hour = 3600.0 / u.sse_heartbeat_seconds * u.sse_heartbeat_bytes + u.events_per_day / 24.0 * u.sse_event_bytes;
+    let stream_per_browser_hour =
+        3600.0 / u.sse_heartbeat_seconds * u.sse_heartbeat_bytes + u.events_per_day / 24.0 * u.sse_event_bytes;
     let egress_bytes = views * u.page_view_kb * 1024.0 + u.open_browsers * h * stream_per_browser_hour;
     let reconnects = u.open_browsers * h * 1.0;
     let requests = views * 8.0 + reconnects;
