@@ -15,6 +15,11 @@ terraform {
       source  = "hashicorp/kubernetes"
       version = "~> 2.37"
     }
+    # The Grafana login's first temporary password (cognito.tf).
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.7"
+    }
   }
 
   # State: configure a remote backend for real use, for example

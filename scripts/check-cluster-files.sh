@@ -326,11 +326,11 @@ fi
 if ((${#METRICS_FILES[@]})); then
   # Workload names come from real /metrics output (the dev test saves it); the operator needs a
   # cluster to run, so its names come from its source.
-  "$PY" scripts/check_dashboards.py "${METRICS_FILES[@]}" --from-source operator --allow-file charts/dashboards/external-metrics.txt \
+  "$PY" scripts/check_dashboards.py "${METRICS_FILES[@]}" --from-source operator --allow-file charts/dashboards/external-metrics.txt --rules cost/rules/quakestream-cost.rules.yml \
     || fail "dashboard metric names vs artifacts/metrics"
 else
   echo "(no artifacts/metrics/*.prom: checking against the Rust sources instead)"
-  "$PY" scripts/check_dashboards.py --from-source workloads --from-source operator --allow-file charts/dashboards/external-metrics.txt \
+  "$PY" scripts/check_dashboards.py --from-source workloads --from-source operator --allow-file charts/dashboards/external-metrics.txt --rules cost/rules/quakestream-cost.rules.yml \
     || fail "dashboard metric names vs sources"
 fi
 

@@ -8,6 +8,10 @@ output of the running binaries. A name is known when a file has it as a sample n
 metric family (`# TYPE`/`# HELP` name), or when it matches an allowlist pattern (for metrics of
 other exporters: kube-state-metrics, cAdvisor, Kafka Exporter, ...).
 
+With --rules FILE (a Prometheus rules file, e.g. cost/rules/quakestream-cost.rules.yml), the
+series the rules record are known names too, and the metric names the rules' own expressions use
+are checked like the dashboards' (reading the rules needs PyYAML).
+
 Exit status: 0 when every name is known, 1 when some are unknown (listed with where they are
 used), 2 on bad input (unreadable file, invalid JSON). Standard library only.
 
@@ -182,6 +186,22 @@ def source_names(root: str) -> set[str]:
     return names
 
 
+def load_rules(path: str) -> list[tuple[str, str, str]]:
+    """(where, record, expr) of every recording rule in a Prometheus rules file."""
+    try:
+        import yaml  # only needed with --rules
+    except ImportError as e:
+        raise OSError(f"--rules needs PyYAML ({e})") from e
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    out = []
+    for g in (doc or {}).get("groups") or []:
+        for r in g.get("rules") or []:
+            if "record" in r:
+                out.append((f"{os.path.basename(path)}: rule {r['record']}", r["record"], str(r.get("expr", ""))))
+    return out
+
+
 def load_patterns(files, extra) -> list[str]:
     pats = list(extra or [])
     for fn in files or []:
@@ -206,6 +226,9 @@ def main(argv=None) -> int:
     ap.add_argument("--from-source", metavar="DIR", action="append", default=[],
                     help="also accept names found in the Rust sources under DIR (offline approximation; "
                          "CI should pass real /metrics output instead)")
+    ap.add_argument("--rules", action="append", default=[], metavar="FILE",
+                    help="Prometheus rules file: its recorded series are known names, and the names its "
+                         "expressions use are checked too (repeatable)")
     ap.add_argument("--list", action="store_true", help="print the metric names each dashboard uses and exit")
     args = ap.parse_args(argv)
 
@@ -236,6 +259,18 @@ def main(argv=None) -> int:
             for n in names:
                 used.setdefault(n, []).append(where)
 
+    recorded: set[str] = set()
+    for fn in args.rules:
+        try:
+            rules = load_rules(fn)
+        except (OSError, ValueError) as e:
+            print(f"check_dashboards: {fn}: {e}", file=sys.stderr)
+            return 2
+        for where, record, expr in rules:
+            recorded.add(record)
+            for n in metric_names(expr):
+                used.setdefault(n, []).append(where)
+
     if args.list:
         for n in sorted(used):
             print(n)
@@ -244,7 +279,7 @@ def main(argv=None) -> int:
     if not args.metrics and not args.from_source:
         print("check_dashboards: give at least one file of /metrics output (or --from-source, --list)", file=sys.stderr)
         return 2
-    known: set[str] = set()
+    known: set[str] = set(recorded)
     for root in args.from_source:
         known |= source_names(root)
     for fn in args.metrics:

@@ -164,7 +164,7 @@ install_observability() {
   log "Prometheus $PROMETHEUS_VERSION"
   h upgrade --install prometheus prometheus --repo "$PROMETHEUS_REPO" \
     --version "$PROMETHEUS_VERSION" --namespace "$MONITORING_NS" \
-    -f charts/values/prometheus.yaml --wait --timeout 10m
+    -f charts/values/prometheus.yaml -f charts/values/prometheus-cost-rules.yaml --wait --timeout 10m
 
   log "Loki $LOKI_VERSION (monolithic)"
   h upgrade --install loki loki --repo "$GRAFANA_COMMUNITY_REPO" \
@@ -264,7 +264,7 @@ QuakeStream is Ready on kind cluster '$CLUSTER_NAME' (kubectl context $KCTX).
   Live map:  ${url:-<no URL in status yet: kubectl --context $KCTX -n $NS get qs>}
   Grafana:   ${grafana:+http://$grafana/}${grafana:-kubectl --context $KCTX -n $MONITORING_NS port-forward svc/grafana 3000:80, then http://localhost:3000/}
              dashboards "QuakeStream / Pipeline" and "QuakeStream / Follow one event (logs)";
-             admin / ${GRAFANA_ADMIN_PASSWORD} (anonymous users can view)
+             admin / ${GRAFANA_ADMIN_PASSWORD} (sign in; no anonymous access)
 
   If the addresses are not reachable from this machine (Docker Desktop on macOS/Windows):
     kubectl --context $KCTX -n $NS port-forward svc/$(k get qs -n "$NS" -o jsonpath='{.items[0].metadata.name}')-frontend 8080:8080   # http://localhost:8080/

@@ -788,3 +788,71 @@ def test_local_charts_are_valid_yaml(chart):
         text = re.sub(r"\{\{-?.*?-?\}\}", "x", tpl.read_text())
         docs = [d for d in yaml.safe_load_all(text) if d]
         assert docs and all("apiVersion" in d and "kind" in d for d in docs), tpl.name
+
+
+# --------------------------------------------------------------------------------------------
+# The Grafana login (cognito.tf): Cognito at the ALB in front of a public Grafana
+# --------------------------------------------------------------------------------------------
+
+
+def _cognito(kind: str) -> dict:
+    return typed("resource", kind)["grafana"]
+
+
+def test_login_exists_exactly_when_grafana_is_public():
+    for kind in ("aws_cognito_user_pool", "aws_cognito_user_pool_domain", "aws_cognito_user_pool_client",
+                 "aws_cognito_user", "random_password"):
+        r = typed("resource", kind)
+        assert set(r) == {"grafana" if kind != "random_password" else "grafana_login"}, kind
+        res = next(iter(r.values()))
+        assert res["count"] == "${var.grafana_public ? 1 : 0}", kind
+
+
+def test_only_administrators_create_users_with_a_strong_policy():
+    pool = _cognito("aws_cognito_user_pool")
+    assert one(pool["admin_create_user_config"])["allow_admin_create_user_only"] is True
+    policy = one(pool["password_policy"])
+    assert policy["minimum_length"] >= 12
+    assert all(policy[k] is True for k in ("require_lowercase", "require_uppercase", "require_numbers", "require_symbols"))
+
+
+def test_the_alb_is_the_oauth_client():
+    client = _cognito("aws_cognito_user_pool_client")
+    assert client["generate_secret"] is True, "the ALB needs a client secret"
+    assert client["allowed_oauth_flows"] == ["code"]
+    assert "openid" in client["allowed_oauth_scopes"]
+    assert client["callback_urls"] == ["https://${local.grafana_host}/oauth2/idpresponse"]
+    assert client["supported_identity_providers"] == ["COGNITO"]
+
+
+def test_first_user_has_a_sensitive_temporary_password():
+    user = _cognito("aws_cognito_user")
+    assert user["temporary_password"] == "${random_password.grafana_login[0].result}"
+    assert user["message_action"] == "SUPPRESS"
+    outputs = {}
+    for b in blocks("output"):
+        outputs.update(b)
+    assert outputs["grafana_login_temporary_password"]["sensitive"] is True
+    assert outputs["grafana_login_password_command"]["value"] == "terraform output -raw grafana_login_temporary_password"
+    assert "grafana_logout_url" in outputs and "grafana_login_user_pool_id" in outputs
+
+
+def test_grafana_ingress_authenticates_with_cognito_and_the_map_does_not():
+    ann = all_locals()["grafana_auth_annotations"]
+    text = (EKS / "cognito.tf").read_text()
+    for key in ("auth-type", "auth-idp-cognito", "auth-on-unauthenticated-request", "auth-scope", "auth-session-timeout"):
+        assert f'"alb.ingress.kubernetes.io/{key}"' in text, key
+    assert '"alb.ingress.kubernetes.io/auth-type" = "cognito"' in text
+    for field in ("userPoolARN", "userPoolClientID", "userPoolDomain"):
+        assert re.search(rf"\b{field}\s*=", text), field
+    assert isinstance(ann, str) and "var.grafana_public" in ann
+    grafana = (EKS / "helm.tf").read_text().split('resource "helm_release" "grafana"')[1].split("\n}\n")[0]
+    assert "local.grafana_auth_annotations" in grafana, "Grafana's Ingress must carry the auth annotations"
+    assert "signout_redirect_url = local.grafana_logout_url" in grafana
+    # The public map and API: no authentication on the frontend's Ingress.
+    assert not any("auth-" in k for k in ingress_annotations()), "the map must stay public"
+
+
+def test_cost_rules_are_installed_with_prometheus():
+    prometheus = (EKS / "helm.tf").read_text().split('resource "helm_release" "prometheus"')[1].split("\n}\n")[0]
+    assert 'file("${local.shared_values_dir}/prometheus-cost-rules.yaml")' in prometheus

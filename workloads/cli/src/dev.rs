@@ -99,6 +99,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     store.create_table().await.context("creating the table")?;
 
     let registry = prometheus::Registry::new();
+    // The consumer and the frontend share this store, so one meter counts what both consume.
+    let store = store.with_meter(quakestream_store::DynamoMeter::new(&registry).context("DynamoDB meter")?);
     let (stop_all_tx, stop_all) = ops::shutdown_channel();
     let (stop_ingest_tx, stop_ingest) = ops::shutdown_channel();
 

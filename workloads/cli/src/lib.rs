@@ -42,6 +42,10 @@ pub enum Command {
     /// Manage the DynamoDB table (`table create`: idempotent).
     #[command(subcommand)]
     Table(quakestream_store::cli::TableCommand),
+    /// What QuakeStream costs on AWS: `cost estimate` (from the EKS Terraform), `cost measured`
+    /// (from a running instance's /metrics), `cost rules`/`cost generate` (the Prometheus rules).
+    #[command(subcommand)]
+    Cost(quakestream_cost::cli::CostCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -156,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Consumer(args) => run_async(quakestream_consumer::cli::run(args)),
         Command::Table(cmd) => run_async(quakestream_store::cli::run(cmd)),
         Command::Frontend(args) => run_async(quakestream_frontend::run(args)),
+        Command::Cost(cmd) => run_async(quakestream_cost::cli::run(cmd)),
     }
 }
 

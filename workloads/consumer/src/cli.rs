@@ -63,6 +63,7 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log);
     let registry = prometheus::Registry::new();
     let metrics = ConsumerMetrics::new(&registry).context("registering metrics")?;
+    let dynamo_meter = quakestream_store::DynamoMeter::new(&registry).context("registering the DynamoDB meter")?;
     let health = Health::new();
     let (stop_tx, stop_rx) = ops::shutdown_channel();
     ops::trigger_on_signal(stop_tx.clone());
@@ -74,7 +75,7 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     let (addr, server) = ops::serve(args.listen, ops::ops_router(state), stop_rx.clone())
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    let store = args.dynamo.connect().await?;
+    let store = args.dynamo.connect().await?.with_meter(dynamo_meter);
     if args.create_table {
         store
             .create_table()

@@ -416,6 +416,7 @@ pub async fn run(
                     }
                 };
                 metrics.consumed.inc();
+                metrics.kafka.fetched(&cfg.topic, msg.key(), msg.payload());
                 report.consumed += 1;
                 let job = Job {
                     partition: msg.partition(),

@@ -23,6 +23,8 @@ pub struct ConsumerMetrics {
     pub in_flight: IntGauge,
     /// 1 while consumption is paused because the store is failing.
     pub paused: IntGauge,
+    /// Bytes and records fetched from Kafka (`quakestream_kafka_*{component="consumer"}`, for the cost rules).
+    pub kafka: quakestream_core::meter::KafkaMeter,
 }
 
 impl ConsumerMetrics {
@@ -75,6 +77,7 @@ impl ConsumerMetrics {
                 "quakestream_consumer_paused",
                 "1 while consumption is paused because the store is failing, else 0.",
             )?,
+            kafka: quakestream_core::meter::KafkaMeter::new(registry, "consumer")?,
         };
         registry.register(Box::new(m.consumed.clone()))?;
         registry.register(Box::new(m.written.clone()))?;

@@ -66,6 +66,27 @@ pub const WRITE_STALL_TIMEOUT: &str = "QS_WRITE_STALL_TIMEOUT";
 /// `dev`: where the embedded store keeps its data.
 pub const DATA_DIR: &str = "QS_DATA_DIR";
 
+/// `cost estimate`: the Terraform folder of the EKS deployment.
+pub const COST_TERRAFORM: &str = "QS_COST_TERRAFORM";
+/// `cost estimate`: a `terraform.tfvars` file (default: the one in the Terraform folder, if any).
+pub const COST_TFVARS: &str = "QS_COST_TFVARS";
+/// `cost`: the folder of price tables (one file per region).
+pub const COST_PRICES: &str = "QS_COST_PRICES";
+/// `cost`: the usage profile and modelling assumptions.
+pub const COST_USAGE: &str = "QS_COST_USAGE";
+/// `cost estimate`: events ingested per day.
+pub const COST_EVENTS_PER_DAY: &str = "QS_COST_EVENTS_PER_DAY";
+/// `cost estimate`: page views per day.
+pub const COST_PAGE_VIEWS_PER_DAY: &str = "QS_COST_PAGE_VIEWS_PER_DAY";
+/// `cost estimate`: browsers with the live map open, on average.
+pub const COST_OPEN_BROWSERS: &str = "QS_COST_OPEN_BROWSERS";
+/// `cost estimate`: GB of logs per month.
+pub const COST_LOG_GB: &str = "QS_COST_LOG_GB";
+/// `cost measured`: the `/metrics` URLs of a running instance.
+pub const COST_METRICS: &str = "QS_COST_METRICS";
+/// `cost measured`: the time between the two scrapes.
+pub const COST_OVER: &str = "QS_COST_OVER";
+
 /// Every variable above. A workload flag whose variable is not listed here fails
 /// `workloads/cli/tests/contract.rs`.
 pub const ALL: &[&str] = &[
@@ -99,6 +120,16 @@ pub const ALL: &[&str] = &[
     SSE_HEARTBEAT,
     WRITE_STALL_TIMEOUT,
     DATA_DIR,
+    COST_TERRAFORM,
+    COST_TFVARS,
+    COST_PRICES,
+    COST_USAGE,
+    COST_EVENTS_PER_DAY,
+    COST_PAGE_VIEWS_PER_DAY,
+    COST_OPEN_BROWSERS,
+    COST_LOG_GB,
+    COST_METRICS,
+    COST_OVER,
 ];
 
 #[cfg(test)]

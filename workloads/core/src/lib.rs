@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod kafka;
+pub mod meter;
 pub mod model;
 pub mod ops;
 pub mod parse;

@@ -184,6 +184,7 @@ pub async fn start(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Frontend> {
     let metrics = FrontendMetrics::new(&registry).context("registering frontend metrics")?;
+    let edge_meter = quakestream_core::meter::EdgeMeter::new(&registry).context("registering the edge meter")?;
     let health = Health::new();
     let state = State {
         index: Arc::new(Index::new(cfg.window)),
@@ -205,7 +206,11 @@ pub async fn start(
             gauge_state.metrics.index_events.set(gauge_state.index.len() as i64)
         })],
     };
-    let router = router(state.clone(), ops_state, &cfg);
+    // What the load balancer, the WAF and the internet egress bill for (the cost rules read it).
+    let router = router(state.clone(), ops_state, &cfg).layer(middleware::from_fn_with_state(
+        edge_meter,
+        quakestream_core::meter::edge,
+    ));
     let (addr, server) = conn::serve(
         cfg.listen,
         router,
@@ -412,7 +417,8 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log);
     let (stop_tx, stop_rx) = ops::shutdown_channel();
     ops::trigger_on_signal(stop_tx.clone());
-    let archive = connect_archive(&args).await?;
+    let registry = prometheus::Registry::new();
+    let archive = connect_archive(&args, &registry).await?;
     let cfg = FrontendConfig {
         bootstrap_servers: args.bootstrap_servers.clone(),
         topic: args.topic.clone(),
@@ -425,13 +431,16 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
         archive,
         ..FrontendConfig::new("", "")
     };
-    let fe = start(cfg, prometheus::Registry::new(), stop_rx).await?;
+    let fe = start(cfg, registry, stop_rx).await?;
     let result = fe.task.await.map_err(|e| anyhow::anyhow!("frontend task: {e}"))?;
     let _ = stop_tx.send(true);
     result
 }
 
-async fn connect_archive(args: &FrontendArgs) -> anyhow::Result<Option<Arc<dyn Archive>>> {
+async fn connect_archive(
+    args: &FrontendArgs,
+    registry: &prometheus::Registry,
+) -> anyhow::Result<Option<Arc<dyn Archive>>> {
     match &args.table {
         None => {
             tracing::warn!("no --table: serving the Kafka tail only (no warm-up, no history beyond it)");
@@ -445,7 +454,8 @@ async fn connect_archive(args: &FrontendArgs) -> anyhow::Result<Option<Arc<dyn A
             };
             let store = quakestream_store::Store::connect(&cfg)
                 .await
-                .with_context(|| format!("connecting to DynamoDB table {table}"))?;
+                .with_context(|| format!("connecting to DynamoDB table {table}"))?
+                .with_meter(quakestream_store::DynamoMeter::new(registry).context("registering the DynamoDB meter")?);
             tracing::info!(%table, endpoint = ?args.dynamodb_endpoint, "archive: DynamoDB");
             Ok(Some(Arc::new(store)))
         }

@@ -16,6 +16,8 @@ pub struct FrontendMetrics {
     pub rate_limited: prometheus::IntCounter,
     pub push_delay: Histogram,
     pub store_queries: IntCounterVec,
+    /// Bytes and records fetched by the Kafka tail (`quakestream_kafka_*{component="frontend"}`, for the cost rules).
+    pub kafka: quakestream_core::meter::KafkaMeter,
 }
 
 impl FrontendMetrics {
@@ -97,6 +99,7 @@ impl FrontendMetrics {
             rate_limited,
             push_delay,
             store_queries,
+            kafka: quakestream_core::meter::KafkaMeter::new(registry, "frontend")?,
         })
     }
 }

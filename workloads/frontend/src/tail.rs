@@ -122,6 +122,7 @@ pub async fn run(
             }
         };
         let (partition, offset) = (msg.partition(), msg.offset());
+        state.metrics.kafka.fetched(&topic, msg.key(), msg.payload());
         match WireRecord::decode(msg.key(), msg.payload()) {
             Ok(rec) => state.ingest(&rec, Utc::now()),
             Err(e) => {

@@ -301,6 +301,9 @@ impl Pipeline {
     /// Hands a record to librdkafka, waiting for queue space if it is full.
     async fn send(&mut self, unid: Arc<str>, origin: Origin, action: Action, source: &'static str, payload: Vec<u8>) {
         let started = Instant::now();
+        self.metrics
+            .kafka
+            .produced(&self.cfg.topic, Some(unid.as_bytes()), Some(&payload));
         loop {
             let record = FutureRecord::to(&self.cfg.topic)
                 .key(unid.as_bytes())

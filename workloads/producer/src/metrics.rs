@@ -22,6 +22,8 @@ pub struct ProducerMetrics {
     pub publish_latency: Histogram,
     pub connected: IntGauge,
     pub last_frame_age: IntGauge,
+    /// Bytes and records handed to Kafka (`quakestream_kafka_*{component="producer"}`, for the cost rules).
+    pub kafka: quakestream_core::meter::KafkaMeter,
     /// When the last frame arrived (ms since epoch; 0 = never), for `last_frame_age`.
     last_frame_ms: Arc<AtomicI64>,
 }
@@ -69,6 +71,7 @@ impl ProducerMetrics {
                 "Seconds since the last websocket frame (-1: none yet).",
             ))?,
             last_frame_ms: Arc::new(AtomicI64::new(0)),
+            kafka: quakestream_core::meter::KafkaMeter::new(registry, "producer")?,
         };
         registry.register(Box::new(m.frames.clone()))?;
         registry.register(Box::new(m.published.clone()))?;

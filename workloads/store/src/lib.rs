@@ -16,11 +16,13 @@ pub mod cli;
 pub mod embedded;
 mod error;
 pub mod item;
+pub mod meter;
 mod page;
 pub mod testkit;
 
 pub use error::StoreError;
 pub use item::{MAX_REVISIONS, Revision, StoredQuake};
+pub use meter::DynamoMeter;
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::credentials::CredentialsProviderChain;
@@ -33,10 +35,12 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use item::{ItemState, Merge, attr};
+use meter::{Operation, Outcome};
 use quakestream_core::model::{Quake, fmt_time};
 use quakestream_core::wire::WireRecord;
 use std::sync::Arc;
@@ -92,6 +96,7 @@ pub struct Store {
     client: Client,
     table: Arc<str>,
     retention: Option<Duration>,
+    meter: DynamoMeter,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,6 +148,7 @@ impl Store {
             client: Client::new(&sdk),
             table: cfg.table.as_str().into(),
             retention: None,
+            meter: DynamoMeter::unregistered(),
         })
     }
 
@@ -150,6 +156,17 @@ impl Store {
     pub fn with_retention(mut self, retention: Option<Duration>) -> Self {
         self.retention = retention;
         self
+    }
+
+    /// Counts the capacity every request consumes in `meter` (see [`meter`]).
+    pub fn with_meter(mut self, meter: DynamoMeter) -> Self {
+        self.meter = meter;
+        self
+    }
+
+    /// The capacity meter (for tools and tests).
+    pub fn meter(&self) -> &DynamoMeter {
+        &self.meter
     }
 
     pub fn table(&self) -> &str {
@@ -304,6 +321,7 @@ impl Store {
             .table_name(&*self.table)
             .set_item(Some(item::encode(state, self.expires_at(&state.stored.quake))))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .expression_attribute_names("#u", attr::UNID);
         req = match expected {
             None => req.condition_expression("attribute_not_exists(#u)"),
@@ -314,7 +332,16 @@ impl Store {
                 .expression_attribute_values(":lu", AttributeValue::S(fmt_time(&old.stored.quake.lastupdate)))
                 .expression_attribute_values(":rc", AttributeValue::N(old.stored.revision_count.to_string())),
         };
-        match req.send().await {
+        let res = req.send().await;
+        let (outcome, consumed) = match &res {
+            Ok(out) => (Outcome::Ok, out.consumed_capacity()),
+            Err(SdkError::ServiceError(se)) if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                (Outcome::ConditionFailed, None)
+            }
+            Err(_) => (Outcome::Error, None),
+        };
+        self.meter.record(&self.table, Operation::PutItem, outcome, consumed);
+        match res {
             Ok(_) => Ok(None),
             Err(SdkError::ServiceError(se)) if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) => {
                 match se.into_err() {
@@ -333,9 +360,16 @@ impl Store {
             .table_name(&*self.table)
             .key(attr::UNID, AttributeValue::S(unid.to_owned()))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .await
-            .map_err(|e| self.err(e))?;
+            .await;
+        self.meter.record(
+            &self.table,
+            Operation::GetItem,
+            if out.is_ok() { Outcome::Ok } else { Outcome::Error },
+            out.as_ref().ok().and_then(|o| o.consumed_capacity()),
+        );
+        let out = out.map_err(|e| self.err(e))?;
         out.item.as_ref().map(item::decode).transpose()
     }
 
@@ -421,14 +455,22 @@ impl Store {
                 .scan_index_forward(false)
                 .limit(page as i32)
                 .set_filter_expression(filter_expr.clone())
-                .set_exclusive_start_key(pos.start_key());
+                .set_exclusive_start_key(pos.start_key())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
             for (k, v) in &names {
                 q = q.expression_attribute_names(*k, *v);
             }
             for (k, v) in &values {
                 q = q.expression_attribute_values(*k, v.clone());
             }
-            let res = q.send().await.map_err(|e| self.err(e))?;
+            let res = q.send().await;
+            self.meter.record(
+                &self.table,
+                Operation::Query,
+                if res.is_ok() { Outcome::Ok } else { Outcome::Error },
+                res.as_ref().ok().and_then(|o| o.consumed_capacity()),
+            );
+            let res = res.map_err(|e| self.err(e))?;
             let items = res.items.unwrap_or_default();
             let take = items.len().min(remaining);
             for it in &items[..take] {
