@@ -2,7 +2,8 @@
 //
 //   1. Every package in package-lock.json, production and dev (the optional per-platform esbuild
 //      binaries too), declares an SPDX licence expression that ALLOWED satisfies, or has an entry
-//      in EXCEPTIONS; and the installed package.json agrees with the lock file.
+//      in EXCEPTIONS; and the installed package.json agrees with the lock file. Its source is the
+//      npm registry: a sha512 integrity hash, and no `resolved` URL elsewhere (git, a file, a tarball).
 //   2. Every npm package whose code or data ends up in the page is credited in the THIRD-PARTY.txt
 //      that the real build writes, by name and with the text of its licence file. What "ends up in
 //      the page" is measured, not listed: build.mjs runs as usual, with scripts/lib/bundle-spy.mjs
@@ -33,6 +34,9 @@ export const EXCEPTIONS = {
       + 'never bundled or shipped (MPL-2.0 is file-level copyleft: it binds changes to its own files only)',
   },
 };
+
+/** Where a package may come from (a lock file without `resolved` URLs means the configured registry). */
+export const REGISTRY = 'https://registry.npmjs.org/';
 
 /** Names of the files that hold a package's licence (the first one found is what must be credited). */
 const LICENCE_FILE = /^(licen[cs]e|copying)(\.(md|txt))?$/i;
@@ -130,6 +134,10 @@ export function checkLock(lock, installed = () => null, allowed = ALLOWED, excep
     const where = `${name}@${entry.version}`;
     const dev = Boolean(entry.dev);
     packages.push({ name, version: entry.version, dev, licence: entry.license });
+    if (!/^sha512-/.test(entry.integrity ?? '')) problems.push(`${where}: no sha512 integrity hash (not from the registry?)`);
+    if (entry.resolved !== undefined && !String(entry.resolved).startsWith(REGISTRY)) {
+      problems.push(`${where}: resolved from ${entry.resolved}, not ${REGISTRY}`);
+    }
     const licence = entry.license;
     const exception = exceptions[name];
     const onDisk = installed(path);

@@ -44,7 +44,11 @@ test('package names from node_modules paths', () => {
   assert.equal(declaredLicence({}), undefined);
 });
 
-const lockOf = (packages) => ({ lockfileVersion: 3, packages: { '': { name: 'x' }, ...packages } });
+const INTEGRITY = 'sha512-AAAA';
+const lockOf = (packages) => ({
+  lockfileVersion: 3,
+  packages: { '': { name: 'x' }, ...Object.fromEntries(Object.entries(packages).map(([k, v]) => [k, { integrity: INTEGRITY, ...v }])) },
+});
 const exceptions = { 'copyleft-tool': { licence: 'MPL-2.0', devOnly: true, reason: 'test' } };
 
 test('lock file: allowed licences pass, others fail with the package named', () => {
@@ -73,6 +77,19 @@ test('lock file: an exception holds for its licence, and only as a dev dependenc
   assert.match(relicensed.problems[0], /AGPL-3\.0-only" is not in the allow-list/);
   const gone = checkLock(lockOf({}), () => null, ['MIT'], exceptions);
   assert.match(gone.problems[0], /no longer in the lock file/);
+});
+
+test('lock file: every package comes from the npm registry, with an integrity hash', () => {
+  const ok = checkLock(lockOf({ 'node_modules/a': { version: '1.0.0', license: 'MIT', resolved: 'https://registry.npmjs.org/a/-/a-1.0.0.tgz' } }),
+    () => null, ['MIT'], {});
+  assert.deepEqual(ok.problems, []);
+  const git = checkLock(lockOf({ 'node_modules/a': { version: '1.0.0', license: 'MIT', resolved: 'git+ssh://git@example.com/a.git#abc', integrity: undefined } }),
+    () => null, ['MIT'], {});
+  assert.deepEqual(git.problems, ['a@1.0.0: no sha512 integrity hash (not from the registry?)',
+    'a@1.0.0: resolved from git+ssh://git@example.com/a.git#abc, not https://registry.npmjs.org/']);
+  const tarball = checkLock(lockOf({ 'node_modules/a': { version: '1.0.0', license: 'MIT', resolved: 'https://example.com/a.tgz' } }),
+    () => null, ['MIT'], {});
+  assert.match(tarball.problems[0], /resolved from https:\/\/example\.com\/a\.tgz/);
 });
 
 test('lock file: the installed package.json must agree with the lock', () => {
