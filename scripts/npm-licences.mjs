@@ -134,7 +134,9 @@ export function checkLock(lock, installed = () => null, allowed = ALLOWED, excep
     const where = `${name}@${entry.version}`;
     const dev = Boolean(entry.dev);
     packages.push({ name, version: entry.version, dev, licence: entry.license });
-    if (!/^sha512-/.test(entry.integrity ?? '')) problems.push(`${where}: no sha512 integrity hash (not from the registry?)`);
+    if (!/^sha512-/.test(entry.integrity ?? '')) {
+      problems.push(`${where}: no sha512 integrity hash (not from the registry?)`);
+    }
     if (entry.resolved !== undefined && !String(entry.resolved).startsWith(REGISTRY)) {
       problems.push(`${where}: resolved from ${entry.resolved}, not ${REGISTRY}`);
     }
@@ -169,7 +171,8 @@ export function checkLock(lock, installed = () => null, allowed = ALLOWED, excep
       continue;
     }
     if (!ok) {
-      problems.push(`${where}${dev ? ' (dev)' : ''}: licence "${licence}" is not in the allow-list (${allowed.join(', ')})`);
+      const kind = dev ? ' (dev)' : '';
+      problems.push(`${where}${kind}: licence "${licence}" is not in the allow-list (${allowed.join(', ')})`);
     } else {
       for (const t of tokens(licence)) if (allowed.includes(t)) used.add(t);
     }

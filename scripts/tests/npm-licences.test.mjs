@@ -28,7 +28,8 @@ test('SPDX: one side of OR, both sides of AND, WITH as written', () => {
 });
 
 test('SPDX: what is not an expression is an error, not a pass', () => {
-  for (const bad of ['', 'SEE LICENSE IN LICENSE.txt', '(MIT', 'MIT)', 'MIT OR', 'MIT AND AND ISC', 'UNLICENSED, MIT']) {
+  const notExpressions = ['', 'SEE LICENSE IN LICENSE.txt', '(MIT', 'MIT)', 'MIT OR', 'MIT AND AND ISC', 'UNLICENSED, MIT'];
+  for (const bad of notExpressions) {
     assert.throws(() => satisfies(bad, ['MIT', 'ISC']), undefined, bad);
   }
   assert.throws(() => satisfies(undefined, ['MIT']));
@@ -45,10 +46,11 @@ test('package names from node_modules paths', () => {
 });
 
 const INTEGRITY = 'sha512-AAAA';
-const lockOf = (packages) => ({
-  lockfileVersion: 3,
-  packages: { '': { name: 'x' }, ...Object.fromEntries(Object.entries(packages).map(([k, v]) => [k, { integrity: INTEGRITY, ...v }])) },
-});
+/** A package-lock.json (v3) with these entries, each given an integrity hash unless it says otherwise. */
+const lockOf = (packages) => {
+  const entries = Object.entries(packages).map(([path, entry]) => [path, { integrity: INTEGRITY, ...entry }]);
+  return { lockfileVersion: 3, packages: { '': { name: 'x' }, ...Object.fromEntries(entries) } };
+};
 const exceptions = { 'copyleft-tool': { licence: 'MPL-2.0', devOnly: true, reason: 'test' } };
 
 test('lock file: allowed licences pass, others fail with the package named', () => {
@@ -72,7 +74,8 @@ test('lock file: an exception holds for its licence, and only as a dev dependenc
   const prod = checkLock(lockOf({ 'node_modules/copyleft-tool': { version: '1.0.0', license: 'MPL-2.0' } }),
     () => null, ['MIT'], exceptions);
   assert.match(prod.problems[0], /dev dependency only/);
-  const relicensed = checkLock(lockOf({ 'node_modules/copyleft-tool': { version: '2.0.0', license: 'AGPL-3.0-only', dev: true } }),
+  const relicensed = checkLock(
+    lockOf({ 'node_modules/copyleft-tool': { version: '2.0.0', license: 'AGPL-3.0-only', dev: true } }),
     () => null, ['MIT'], exceptions);
   assert.match(relicensed.problems[0], /AGPL-3\.0-only" is not in the allow-list/);
   const gone = checkLock(lockOf({}), () => null, ['MIT'], exceptions);
@@ -80,15 +83,14 @@ test('lock file: an exception holds for its licence, and only as a dev dependenc
 });
 
 test('lock file: every package comes from the npm registry, with an integrity hash', () => {
-  const ok = checkLock(lockOf({ 'node_modules/a': { version: '1.0.0', license: 'MIT', resolved: 'https://registry.npmjs.org/a/-/a-1.0.0.tgz' } }),
-    () => null, ['MIT'], {});
+  const a = (entry) => lockOf({ 'node_modules/a': { version: '1.0.0', license: 'MIT', ...entry } });
+  const ok = checkLock(a({ resolved: 'https://registry.npmjs.org/a/-/a-1.0.0.tgz' }), () => null, ['MIT'], {});
   assert.deepEqual(ok.problems, []);
-  const git = checkLock(lockOf({ 'node_modules/a': { version: '1.0.0', license: 'MIT', resolved: 'git+ssh://git@example.com/a.git#abc', integrity: undefined } }),
+  const git = checkLock(a({ resolved: 'git+ssh://git@example.com/a.git#abc', integrity: undefined }),
     () => null, ['MIT'], {});
   assert.deepEqual(git.problems, ['a@1.0.0: no sha512 integrity hash (not from the registry?)',
     'a@1.0.0: resolved from git+ssh://git@example.com/a.git#abc, not https://registry.npmjs.org/']);
-  const tarball = checkLock(lockOf({ 'node_modules/a': { version: '1.0.0', license: 'MIT', resolved: 'https://example.com/a.tgz' } }),
-    () => null, ['MIT'], {});
+  const tarball = checkLock(a({ resolved: 'https://example.com/a.tgz' }), () => null, ['MIT'], {});
   assert.match(tarball.problems[0], /resolved from https:\/\/example\.com\/a\.tgz/);
 });
 
@@ -139,7 +141,8 @@ test('the bundle spy sees an npm package that the credits leave out (real build,
       'const out = process.argv[2]; mkdirSync(out, { recursive: true });',
       "readFileSync('node_modules/world-atlas/countries-110m.json');",
       "await esbuild.build({ entryPoints: ['app.js'], bundle: true, write: false, outdir: out, logLevel: 'error' });",
-      "writeFileSync(out + '/THIRD-PARTY.txt', 'world-atlas (ISC)\\n' + readFileSync('node_modules/world-atlas/LICENSE', 'utf8'));",
+      "const credit = 'world-atlas (ISC)\\n' + readFileSync('node_modules/world-atlas/LICENSE', 'utf8');",
+      "writeFileSync(out + '/THIRD-PARTY.txt', credit);",
     ].join('\n'));
     const run = spawnSync(process.execPath, [join(root, 'scripts/npm-licences.mjs'), tmp], { encoding: 'utf8' });
     assert.equal(run.status, 1, run.stdout + run.stderr);
