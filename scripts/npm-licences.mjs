@@ -271,7 +271,10 @@ function main() {
     const f = join(web, path, 'package.json');
     return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null;
   };
-  const { problems, packages } = checkLock(lock, installed);
+  const { problems, packages, used } = checkLock(lock, installed);
+  for (const licence of ALLOWED.filter((l) => !used.has(l))) {
+    console.warn(`warning: ${licence} is allowed but no package uses it any more: remove it from ALLOWED`);
+  }
 
   const { report, thirdParty } = spyOnBuild(web);
   const bundled = bundledPackages(report);
