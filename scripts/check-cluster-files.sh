@@ -75,7 +75,7 @@ mapfile -t YAMLS < <(
   {
     echo kind-config.yaml
     find deploy/kind charts/values charts/dashboards -name '*.yaml' -type f
-    find .github/workflows -name 'kind-e2e.yaml' -type f 2>/dev/null
+    find .github/workflows -name '*.yaml' -type f 2>/dev/null
   } | sort
 )
 yamllint -s -d "$YAMLLINT_CONFIG" "${YAMLS[@]}" || fail "yamllint"

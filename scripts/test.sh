@@ -35,6 +35,7 @@ step "CRD is fresh" bash -c "$target/debug/crdgen | diff -u crds/quakestream.yam
 step "operator manifests and chart" env QSO_BIN="$target/debug/quakestream-operator" scripts/check-k8s.sh
 step "cluster files (kind, dashboards, images)" scripts/check-cluster-files.sh
 step "EKS Terraform" scripts/check-eks.sh
+step "supply chain (cargo deny: licences, bans, sources; npm licences and credits)" scripts/check-supply-chain.sh
 if [ -x scripts/browser-test.sh ]; then
   step "browser tests (headless Chromium)" env QS_FIXTURE="$target/debug/examples/fixture" scripts/browser-test.sh
 fi
