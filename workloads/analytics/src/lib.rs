@@ -21,6 +21,7 @@ pub mod processor;
 pub mod reader;
 pub mod stats;
 pub mod table;
+pub mod testing;
 pub mod window;
 
 pub use config::AnalyticsConfig;
