@@ -4,6 +4,7 @@
 use crate::{AnalyticsConfig, AnalyticsMetrics};
 use anyhow::Context;
 use clap::Args;
+use clap::builder::TypedValueParser;
 use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
 use std::net::SocketAddr;
@@ -32,8 +33,16 @@ pub struct AnalyticsArgs {
     /// One transaction, and at most one update per changed window, per interval.
     #[arg(long, env = "QS_COMMIT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub commit_interval: Duration,
+    /// Most input records in one transaction.
+    #[arg(long, env = "QS_MAX_RECORDS_PER_TRANSACTION", default_value_t = crate::config::MAX_RECORDS_PER_TRANSACTION,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub max_records_per_transaction: usize,
+    /// Extra librdkafka settings for every client, KEY=VALUE (repeatable; comma-separated in the
+    /// environment), e.g. `session.timeout.ms=10000`.
+    #[arg(long = "kafka-option", env = "QS_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_kv)]
+    pub kafka_options: Vec<(String, String)>,
     /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9093")]
     pub listen: SocketAddr,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
     #[arg(long = "log", env = "QS_LOG", default_value = "info")]
@@ -52,7 +61,16 @@ impl AnalyticsArgs {
         c.grace = self.grace;
         c.retention = self.retention;
         c.commit_interval = self.commit_interval.max(Duration::from_millis(10));
+        c.kafka_overrides = self.kafka_options.clone();
+        c.max_records_per_transaction = self.max_records_per_transaction;
         c
+    }
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
 }
 
