@@ -118,7 +118,11 @@ impl Agg {
     /// handled by the caller (a maximum cannot be retracted from a summary).
     pub fn add_sums(&mut self, c: &Contribution, sign: i64) {
         let apply = |v: &mut u64| {
-            *v = if sign > 0 { *v + 1 } else { v.checked_sub(1).expect("retracting what was added") };
+            *v = if sign > 0 {
+                *v + 1
+            } else {
+                v.checked_sub(1).expect("retracting what was added")
+            };
         };
         apply(&mut self.count);
         match c.band {
@@ -144,7 +148,10 @@ impl Agg {
 
     pub fn offer_largest(&mut self, l: Option<&Largest>) {
         if let Some(l) = l
-            && self.largest.as_ref().is_none_or(|cur| l.rank_cmp(cur) == Ordering::Greater)
+            && self
+                .largest
+                .as_ref()
+                .is_none_or(|cur| l.rank_cmp(cur) == Ordering::Greater)
         {
             self.largest = Some(l.clone());
         }

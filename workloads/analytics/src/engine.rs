@@ -384,8 +384,13 @@ fn run_blocking(
     result?;
     final_commit?;
     let report = core.map(|c| c.report).unwrap_or_default();
-    tracing::info!(input = report.input_records, repartition = report.repartition_records,
-        restored = report.restored_records, transactions = report.transactions, "analytics stopped");
+    tracing::info!(
+        input = report.input_records,
+        repartition = report.repartition_records,
+        restored = report.restored_records,
+        transactions = report.transactions,
+        "analytics stopped"
+    );
     Ok(report)
 }
 
@@ -435,9 +440,15 @@ impl Core {
                 return;
             };
             slot.next_offset = Some(offset + 1);
-            let res = slot.task.apply(msg.key().unwrap_or_default(), msg.payload().unwrap_or_default());
+            let res = slot
+                .task
+                .apply(msg.key().unwrap_or_default(), msg.payload().unwrap_or_default());
             match res {
-                Ok(()) => self.metrics.records.with_label_values(&["repartition", "applied"]).inc(),
+                Ok(()) => self
+                    .metrics
+                    .records
+                    .with_label_values(&["repartition", "applied"])
+                    .inc(),
                 Err(e) => {
                     self.metrics.records.with_label_values(&["repartition", "dlq"]).inc();
                     tracing::warn!(topic, partition, offset, error = %e, "undecodable internal record; dead-lettered");
@@ -487,7 +498,10 @@ impl Core {
                     key,
                     payload,
                     "beyond_retention",
-                    format!("origin time {} is more than {retention} behind stream time", rec.quake.time),
+                    format!(
+                        "origin time {} is more than {retention} behind stream time",
+                        rec.quake.time
+                    ),
                 );
             }
         }
@@ -544,7 +558,10 @@ impl Core {
             slot.task.flush(&mut g);
             self.metrics.emitted.with_label_values(&["update"]).inc_by(g.updates);
             self.metrics.emitted.with_label_values(&["final"]).inc_by(g.finals);
-            self.metrics.emitted.with_label_values(&["correction"]).inc_by(g.corrections);
+            self.metrics
+                .emitted
+                .with_label_values(&["correction"])
+                .inc_by(g.corrections);
             self.metrics.late_corrections.inc_by(g.corrections);
             self.metrics.expired.inc_by(g.expired);
             outs.extend(g.changelog.into_iter().map(|(key, value)| Out {
@@ -565,10 +582,22 @@ impl Core {
         let now = quakestream_core::model::fmt_time(&chrono::Utc::now());
         for d in std::mem::take(&mut self.dlq) {
             let h = OwnedHeaders::new_with_capacity(4)
-                .insert(Header { key: headers::STAGE, value: Some(DLQ_STAGE) })
-                .insert(Header { key: headers::REASON, value: Some(d.reason) })
-                .insert(Header { key: headers::ERROR, value: Some(d.error.as_str()) })
-                .insert(Header { key: headers::RECEIVED_AT, value: Some(now.as_str()) });
+                .insert(Header {
+                    key: headers::STAGE,
+                    value: Some(DLQ_STAGE),
+                })
+                .insert(Header {
+                    key: headers::REASON,
+                    value: Some(d.reason),
+                })
+                .insert(Header {
+                    key: headers::ERROR,
+                    value: Some(d.error.as_str()),
+                })
+                .insert(Header {
+                    key: headers::RECEIVED_AT,
+                    value: Some(now.as_str()),
+                });
             outs.push(Out {
                 topic: &topics.dlq,
                 partition: None,
@@ -608,7 +637,12 @@ impl Core {
                 for g in self.globals.values_mut() {
                     g.next_offset = None;
                 }
-                tracing::debug!(records = n, offsets = offsets.count(), ms = elapsed.as_millis() as u64, "committed");
+                tracing::debug!(
+                    records = n,
+                    offsets = offsets.count(),
+                    ms = elapsed.as_millis() as u64,
+                    "committed"
+                );
                 Ok(())
             }
             Err(e) => {
@@ -651,9 +685,12 @@ impl Core {
         m.state_entries
             .with_label_values(&["stats_windows"])
             .set(self.globals.values().map(|g| g.task.entries() as i64).sum());
-        m.windows_open.set(self.globals.values().map(|g| g.task.open() as i64).sum());
+        m.windows_open
+            .set(self.globals.values().map(|g| g.task.open() as i64).sum());
         m.assigned.with_label_values(&["input"]).set(self.inputs.len() as i64);
-        m.assigned.with_label_values(&["repartition"]).set(self.globals.len() as i64);
+        m.assigned
+            .with_label_values(&["repartition"])
+            .set(self.globals.len() as i64);
         if let Some(st) = self.inputs.values().map(|t| t.table.stream_time()).max()
             && st != i64::MIN
         {
@@ -704,7 +741,11 @@ impl Core {
                 self.restore_global(i, p)?;
             }
         }
-        let parts: Vec<String> = tpl.elements().iter().map(|e| format!("{}[{}]", e.topic(), e.partition())).collect();
+        let parts: Vec<String> = tpl
+            .elements()
+            .iter()
+            .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+            .collect();
         tracing::info!(?parts, "partitions assigned and restored");
         self.update_gauges();
         self.health.set_ready(true);
@@ -803,7 +844,12 @@ fn read_to_end(
                     continue;
                 }
                 let Some(key) = m.key() else {
-                    tracing::warn!(topic, partition, offset = m.offset(), "changelog record without a key; skipped");
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        offset = m.offset(),
+                        "changelog record without a key; skipped"
+                    );
                     continue;
                 };
                 if let Err(problem) = apply(key, m.payload()) {

@@ -1,8 +1,6 @@
 //! The analytics' Prometheus metrics (`quakestream_analytics_*`).
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct AnalyticsMetrics {
@@ -39,7 +37,10 @@ impl AnalyticsMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<AnalyticsMetrics> {
         let m = AnalyticsMetrics {
             records: IntCounterVec::new(
-                Opts::new("quakestream_analytics_records_total", "Records consumed, by topic role and outcome."),
+                Opts::new(
+                    "quakestream_analytics_records_total",
+                    "Records consumed, by topic role and outcome.",
+                ),
                 &["topic", "outcome"],
             )?,
             restored: IntCounterVec::new(
@@ -57,7 +58,10 @@ impl AnalyticsMetrics {
                 .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
             )?,
             transactions: IntCounterVec::new(
-                Opts::new("quakestream_analytics_transactions_total", "Kafka transactions, by outcome."),
+                Opts::new(
+                    "quakestream_analytics_transactions_total",
+                    "Kafka transactions, by outcome.",
+                ),
                 &["outcome"],
             )?,
             commit_seconds: Histogram::with_opts(
@@ -65,7 +69,9 @@ impl AnalyticsMetrics {
                     "quakestream_analytics_commit_duration_seconds",
                     "Duration of one transaction: produce outputs and changelogs, send offsets, commit.",
                 )
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
             )?,
             emitted: IntCounterVec::new(
                 Opts::new("quakestream_analytics_emitted_total", "Stats records written, by kind."),
@@ -80,16 +86,28 @@ impl AnalyticsMetrics {
                 "Records for windows beyond retention (input records are also dead-lettered).",
             )?,
             dlq: IntCounterVec::new(
-                Opts::new("quakestream_analytics_dlq_total", "Records sent to the dead-letter topic, by reason."),
+                Opts::new(
+                    "quakestream_analytics_dlq_total",
+                    "Records sent to the dead-letter topic, by reason.",
+                ),
                 &["reason"],
             )?,
-            windows_open: IntGauge::new("quakestream_analytics_windows_open", "Windows with data not yet closed.")?,
+            windows_open: IntGauge::new(
+                "quakestream_analytics_windows_open",
+                "Windows with data not yet closed.",
+            )?,
             state_entries: IntGaugeVec::new(
-                Opts::new("quakestream_analytics_state_entries", "Entries held in memory, by store."),
+                Opts::new(
+                    "quakestream_analytics_state_entries",
+                    "Entries held in memory, by store.",
+                ),
                 &["store"],
             )?,
             assigned: IntGaugeVec::new(
-                Opts::new("quakestream_analytics_assigned_partitions", "Partitions assigned, by topic role."),
+                Opts::new(
+                    "quakestream_analytics_assigned_partitions",
+                    "Partitions assigned, by topic role.",
+                ),
                 &["topic"],
             )?,
             stream_time: IntGauge::new(

@@ -119,8 +119,9 @@ mod tests {
         // Pinned: a change here would move every key to another partition on upgrade.
         assert_eq!(super::route(b"world", 6), super::route(b"world", 6));
         assert_eq!(super::route(b"", 1), 0);
-        let spread: std::collections::BTreeSet<i32> =
-            (0..200).map(|i| super::route(format!("region/R{i}").as_bytes(), 6)).collect();
+        let spread: std::collections::BTreeSet<i32> = (0..200)
+            .map(|i| super::route(format!("region/R{i}").as_bytes(), 6))
+            .collect();
         assert_eq!(spread.len(), 6);
         assert_eq!(super::route(b"world", 6), 5, "FNV-1a(\"world\") = 5717881983045765875");
     }

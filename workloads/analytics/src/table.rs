@@ -19,6 +19,8 @@ pub const STREAM_TIME_KEY: &[u8] = b" stream-time";
 /// Origin times further ahead of the producer's receipt time than this do not move stream time
 /// (a bogus future date must not close every window).
 pub const MAX_FUTURE_US: i64 = 3600 * 1_000_000;
+/// Stream time between two evictions of the event table (each scans the whole table).
+pub const EVICT_EVERY_US: i64 = 24 * 3600 * 1_000_000;
 
 /// What applying one record did.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,8 +78,7 @@ impl EventTable {
 
     /// The first pane still kept: panes ending at or before stream time minus retention are gone.
     fn first_kept_pane(&self) -> Option<i64> {
-        (self.stream_time != i64::MIN)
-            .then(|| (self.stream_time - self.retention_us).div_euclid(HOUR_S * 1_000_000))
+        (self.stream_time != i64::MIN).then(|| (self.stream_time - self.retention_us).div_euclid(HOUR_S * 1_000_000))
     }
 
     /// Applies one decoded record; `received_us` is when the producer received it.
@@ -132,14 +133,18 @@ impl EventTable {
         Ok(())
     }
 
-    /// Events whose panes are beyond retention, removed from the table (at most once per hour
-    /// of stream time; a tombstone goes to the changelog for each).
+    /// Events whose panes are beyond retention, removed from the table, with a tombstone in the
+    /// changelog for each. It scans the table, so it runs at most once per [`EVICT_EVERY_US`] of
+    /// stream time: an event may outstay retention by that much (memory only; a revision of it is
+    /// still rejected as expired by [`EventTable::apply`]).
     pub fn evict(&mut self) -> Vec<(String, Event)> {
-        let Some(first) = self.first_kept_pane() else { return Vec::new() };
+        let Some(first) = self.first_kept_pane() else {
+            return Vec::new();
+        };
         if self.stream_time < self.next_evict {
             return Vec::new();
         }
-        self.next_evict = (first + 1) * HOUR_S * 1_000_000 + self.retention_us;
+        self.next_evict = self.stream_time + EVICT_EVERY_US;
         let gone: Vec<String> = self
             .events
             .iter()
@@ -249,7 +254,10 @@ mod tests {
         t.apply("future", ev(now + 365 * DAY_US, 1, 3.0), now);
         assert_eq!(t.stream_time(), now + MAX_FUTURE_US);
         assert_eq!(t.apply("old", ev(now - 3 * DAY_US, 1, 3.0), now), Applied::Expired);
-        assert!(matches!(t.apply("recent", ev(now - DAY_US, 1, 3.0), now), Applied::Changed { .. }));
+        assert!(matches!(
+            t.apply("recent", ev(now - DAY_US, 1, 3.0), now),
+            Applied::Changed { .. }
+        ));
         t.apply("b", ev(now + 2 * DAY_US, 1, 3.0), now + 2 * DAY_US);
         let gone: Vec<String> = t.evict().into_iter().map(|(u, _)| u).collect();
         assert_eq!(gone, ["recent"]);

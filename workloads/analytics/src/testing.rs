@@ -74,7 +74,11 @@ pub fn reduce(records: &[Record]) -> BTreeMap<String, StatsRecord> {
 }
 
 /// Differences between what was emitted (latest per key) and the batch result (at most `max`).
-pub fn differences(got: &BTreeMap<String, StatsRecord>, want: &BTreeMap<String, StatsRecord>, max: usize) -> Vec<String> {
+pub fn differences(
+    got: &BTreeMap<String, StatsRecord>,
+    want: &BTreeMap<String, StatsRecord>,
+    max: usize,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (k, w) in want {
         match got.get(k) {
@@ -85,7 +89,10 @@ pub fn differences(got: &BTreeMap<String, StatsRecord>, want: &BTreeMap<String, 
     }
     for (k, g) in got {
         if !want.contains_key(k) && g.count != 0 {
-            out.push(format!("{k}: emitted with count {} but not in the batch result", g.count));
+            out.push(format!(
+                "{k}: emitted with count {} but not in the batch result",
+                g.count
+            ));
         }
     }
     out.truncate(max);
@@ -115,7 +122,9 @@ pub async fn produce(bootstrap: &str, topic: &str, records: &[WireRecord]) {
     for chunk in payloads.chunks(5000) {
         let sends = chunk.iter().map(|(k, v)| {
             producer.send(
-                FutureRecord::<str, [u8]>::to(topic).key(k.as_str()).payload(v.as_slice()),
+                FutureRecord::<str, [u8]>::to(topic)
+                    .key(k.as_str())
+                    .payload(v.as_slice()),
                 Duration::from_secs(30),
             )
         });

@@ -240,7 +240,11 @@ mod tests {
 
     #[test]
     fn a_pane_is_in_its_hour_its_day_and_24_hopping_windows() {
-        let p = pane_of(DateTime::parse_from_rfc3339("2025-04-23T09:41:00Z").unwrap().timestamp_micros());
+        let p = pane_of(
+            DateTime::parse_from_rfc3339("2025-04-23T09:41:00Z")
+                .unwrap()
+                .timestamp_micros(),
+        );
         let ws: Vec<Window> = windows_of_pane(p).collect();
         assert_eq!(ws.len(), 26);
         for w in &ws {
@@ -290,7 +294,14 @@ mod tests {
             .to_string(),
             "1h/1970-01-01T00:00:00Z/band/ge6"
         );
-        for bad in ["", "2h/1970-01-01T00:00:00Z/world", "1d/1970-01-01T01:00:00Z/world", "1h/x/world", "1h/1970-01-01T00:00:00Z/region/", "1h/1970-01-01T00:00:00Z/band/9"] {
+        for bad in [
+            "",
+            "2h/1970-01-01T00:00:00Z/world",
+            "1d/1970-01-01T01:00:00Z/world",
+            "1h/x/world",
+            "1h/1970-01-01T00:00:00Z/region/",
+            "1h/1970-01-01T00:00:00Z/band/9",
+        ] {
             assert_eq!(StatsKey::parse(bad), None, "{bad}");
         }
     }

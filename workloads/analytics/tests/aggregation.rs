@@ -117,7 +117,13 @@ impl Sim {
 }
 
 fn regions() -> Vec<&'static str> {
-    vec!["WESTERN TURKEY", "AEGEAN SEA", "CENTRAL ITALY", "ICELAND", "NORTHERN CALIFORNIA"]
+    vec![
+        "WESTERN TURKEY",
+        "AEGEAN SEA",
+        "CENTRAL ITALY",
+        "ICELAND",
+        "NORTHERN CALIFORNIA",
+    ]
 }
 
 /// One revision: origin time offset (minutes from BASE), revision number, magnitude ×10
@@ -172,7 +178,11 @@ fn scenario() -> impl Strategy<Value = (Vec<(String, Event)>, Vec<usize>, Vec<u8
         .prop_flat_map(|(records, mut order, dups)| {
             order.extend(dups);
             let steps = order.len();
-            (Just(records), Just(order).prop_shuffle(), prop::collection::vec(any::<u8>(), steps))
+            (
+                Just(records),
+                Just(order).prop_shuffle(),
+                prop::collection::vec(any::<u8>(), steps),
+            )
         })
 }
 
@@ -207,7 +217,13 @@ fn check_against_batch(sim: &Sim, records: &[(String, Event)], grace_us: i64) ->
     }
     for (key, got) in &sim.latest {
         if !expected.contains_key(key) {
-            prop_assert_eq!(got.count, 0, "window {} is not in the batch result but counts {}", key, got.count);
+            prop_assert_eq!(
+                got.count,
+                0,
+                "window {} is not in the batch result but counts {}",
+                key,
+                got.count
+            );
         }
     }
     Ok(())
@@ -295,7 +311,15 @@ fn a_global_task_restored_from_its_changelog_continues_identically() {
         .map(|i| {
             (
                 format!("e{i:03}"),
-                make_event((i * 97 % 4000, 1, Some((i % 70) as i16), (i % 4) as u8, (i % 5) as u8, 50, true)),
+                make_event((
+                    i * 97 % 4000,
+                    1,
+                    Some((i % 70) as i16),
+                    (i % 4) as u8,
+                    (i % 5) as u8,
+                    50,
+                    true,
+                )),
             )
         })
         .collect();

@@ -65,7 +65,10 @@ async fn converge(cfg: &AnalyticsConfig, records: &[WireRecord]) -> Vec<testkit:
     let (diff, got) = tokio::task::spawn_blocking(move || wait_for_convergence(&b, &t, &want, WAIT))
         .await
         .unwrap();
-    assert!(diff.is_empty(), "quake-stats does not match the batch result: {diff:#?}");
+    assert!(
+        diff.is_empty(),
+        "quake-stats does not match the batch result: {diff:#?}"
+    );
     got
 }
 
@@ -103,7 +106,11 @@ async fn a_real_recording_with_revisions_and_duplicates_matches_the_batch_result
     produce(&kafka.bootstrap, &cfg.input_topic, &all[base.len()..]).await;
     let records = converge(&cfg, &all).await;
     eventually("every input record consumed", || m.input_records() == all.len() as u64).await;
-    assert_eq!(m.records.with_label_values(&["input", "stale"]).get(), 50, "the replayed records change nothing");
+    assert_eq!(
+        m.records.with_label_values(&["input", "stale"]).get(),
+        50,
+        "the replayed records change nothing"
+    );
     assert!(m.late_corrections.get() > 0, "revisions after close were corrected");
     assert_eq!(
         m.late_corrections.get(),
@@ -191,7 +198,9 @@ async fn bad_records_and_expired_revisions_are_dead_lettered() {
     for (k, v) in [("junk", &b"not json"[..]), ("20250101_0000001", &b"{\"v\":7}"[..])] {
         producer
             .send(
-                rdkafka::producer::FutureRecord::<str, [u8]>::to(&cfg.input_topic).key(k).payload(v),
+                rdkafka::producer::FutureRecord::<str, [u8]>::to(&cfg.input_topic)
+                    .key(k)
+                    .payload(v),
                 Duration::from_secs(30),
             )
             .await
@@ -210,7 +219,9 @@ async fn bad_records_and_expired_revisions_are_dead_lettered() {
     let reasons: std::collections::BTreeSet<String> = dlq.iter().map(|r| r.headers[headers::REASON].clone()).collect();
     assert_eq!(
         reasons,
-        ["bad_json", "beyond_retention", "unsupported_version"].map(String::from).into()
+        ["bad_json", "beyond_retention", "unsupported_version"]
+            .map(String::from)
+            .into()
     );
     for r in &dlq {
         assert_eq!(r.headers[headers::STAGE], "analytics");

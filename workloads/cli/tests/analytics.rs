@@ -34,7 +34,12 @@ impl Instance {
             // Small transactions, often: the kill lands in the middle of the stream.
             .args(["--commit-interval", "50ms", "--max-records-per-transaction", "150"])
             // A dead member is noticed in seconds, not the default 45.
-            .args(["--kafka-option", "session.timeout.ms=6000", "--kafka-option", "heartbeat.interval.ms=500"])
+            .args([
+                "--kafka-option",
+                "session.timeout.ms=6000",
+                "--kafka-option",
+                "heartbeat.interval.ms=500",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -145,7 +150,10 @@ fn sigkill_mid_stream_then_restart_equals_the_batch_result() {
     assert_converges(&cfg, &all);
     let restored = second.metric("quakestream_analytics_restored_records_total", "store=\"events\"");
     let reread = second.input_records();
-    assert!(restored > 0.0, "the restart restored the event table from its changelog");
+    assert!(
+        restored > 0.0,
+        "the restart restored the event table from its changelog"
+    );
     assert!(
         reread > 0.0 && reread < all.len() as f64,
         "the restart resumed from the committed offsets ({reread} of {} re-read)",

@@ -268,7 +268,12 @@ impl GlobalTask for StatsGlobal {
         }
         for ((dim_enc, w), kind) in emit {
             let agg = self.merged(&dim_enc, &w);
-            let Some(s) = self.dims.get(&dim_enc).map(|s| s.dim.clone()).or_else(|| Dim::decode(&dim_enc)) else {
+            let Some(s) = self
+                .dims
+                .get(&dim_enc)
+                .map(|s| s.dim.clone())
+                .or_else(|| Dim::decode(&dim_enc))
+            else {
                 continue;
             };
             let key = StatsKey { window: w, dim: s };
