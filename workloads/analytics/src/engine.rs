@@ -248,6 +248,9 @@ fn create_restorer(cfg: &AnalyticsConfig) -> Result<BaseConsumer, KafkaError> {
         .set("enable.partition.eof", "true")
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
+        // An empty changelog partition is "read to the end" only when a fetch comes back empty:
+        // do not let the broker hold each of those fetches for the default 500 ms.
+        .set("fetch.wait.max.ms", "10")
         .set("fetch.max.bytes", "104857600")
         .set("max.partition.fetch.bytes", "52428800")
         .set("queued.max.messages.kbytes", "262144");

@@ -192,7 +192,7 @@ fn run_sim(records: &[(String, Event)], order: &[usize], schedule: &[u8], w: Win
         let (unid, ev) = &records[r];
         sim.send(unid, ev);
         let s = schedule[i];
-        if s % 3 == 0 {
+        if s.is_multiple_of(3) {
             sim.flush_source(usize::from(s / 3) % 3);
         }
         if s % 4 == 1 {

@@ -101,7 +101,9 @@ async fn a_real_recording_with_revisions_and_duplicates_matches_the_batch_result
     converge(&cfg, &base).await;
     let m = &run.metrics;
     assert!(m.emitted.with_label_values(&["final"]).get() > 0);
-    assert_eq!(m.late_corrections.get(), 0);
+    // (Replayed by lastupdate, events revised days after their origin already arrive after
+    // their windows closed: how many depends on where commits fall, so only the growth counts.)
+    let corrections_before = m.late_corrections.get();
     // ...then the revisions and the replay arrive.
     produce(&kafka.bootstrap, &cfg.input_topic, &all[base.len()..]).await;
     let records = converge(&cfg, &all).await;
@@ -111,7 +113,10 @@ async fn a_real_recording_with_revisions_and_duplicates_matches_the_batch_result
         50,
         "the replayed records change nothing"
     );
-    assert!(m.late_corrections.get() > 0, "revisions after close were corrected");
+    assert!(
+        m.late_corrections.get() > corrections_before,
+        "the revisions of closed windows were corrected"
+    );
     assert_eq!(
         m.late_corrections.get(),
         m.emitted.with_label_values(&["correction"]).get()

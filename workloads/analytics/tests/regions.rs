@@ -32,10 +32,19 @@ fn fe_lookup_agrees_with_emsc() {
         "agreement {agree}/{} = {share:.3}; differences: {differ:#?}",
         records.len()
     );
+    // Measured: 147 of 430 (34%). EMSC writes the newer names that split the 1995 region
+    // "TURKEY" into WESTERN, CENTRAL and EASTERN TURKEY (262 of the 283 differences), so in
+    // Turkey a USGS event and an EMSC event land under different region keys (docs/analytics.md).
     assert!(
-        share >= 0.75,
-        "the lookup agrees with EMSC for {share:.3} of the events: {differ:#?}"
+        (0.30..0.40).contains(&share),
+        "agreement changed: {share:.3}: {differ:#?}"
     );
+    let split: u32 = differ
+        .iter()
+        .filter(|((emsc, fe), _)| fe == "TURKEY" && emsc.ends_with("TURKEY"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(split, 262, "{differ:#?}");
 }
 
 #[test]
