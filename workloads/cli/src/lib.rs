@@ -37,6 +37,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Consume the topic into DynamoDB (conditional upserts, revision history, DLQ).
     Consumer(quakestream_consumer::cli::ConsumerArgs),
+    /// Windowed statistics over the topic into `quake-stats`, exactly once (Kafka transactions).
+    Analytics(quakestream_analytics::cli::AnalyticsArgs),
     /// Serve the live map, the HTTP API and the SSE stream (tails Kafka, warms up from DynamoDB).
     Frontend(quakestream_frontend::FrontendArgs),
     /// Manage the DynamoDB table (`table create`: idempotent).
@@ -158,6 +160,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => run_inspect(&args),
         Command::Producer(args) => run_async(run_producer(args)),
         Command::Consumer(args) => run_async(quakestream_consumer::cli::run(args)),
+        Command::Analytics(args) => run_async(quakestream_analytics::cli::run(args)),
         Command::Table(cmd) => run_async(quakestream_store::cli::run(cmd)),
         Command::Frontend(args) => run_async(quakestream_frontend::run(args)),
         Command::Cost(cmd) => run_async(quakestream_cost::cli::run(cmd)),

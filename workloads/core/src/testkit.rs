@@ -47,12 +47,25 @@ impl TestKafka {
 
     /// Creates a topic with a name no other test uses.
     pub fn topic(&self, prefix: &str, partitions: i32) -> String {
-        let name = format!(
+        let name = self.unique_name(prefix);
+        self.create_topic(&name, partitions);
+        name
+    }
+
+    /// A name no other test uses (nothing is created).
+    pub fn unique_name(&self, prefix: &str) -> String {
+        format!(
             "{prefix}-{}-{}-{}",
             std::process::id(),
             TOPIC_SEQ.fetch_add(1, Ordering::Relaxed),
             chrono::Utc::now().timestamp_micros() % 1_000_000
-        );
+        )
+    }
+
+    /// Creates a topic with exactly this name (for workloads whose topic names derive from a
+    /// prefix, like the analytics' internal topics).
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        let name = name.to_owned();
         match &self.embedded {
             Some(b) => b.create_topic(&name, partitions).expect("creating a mock topic"),
             None => {
@@ -76,7 +89,6 @@ impl TestKafka {
                 }
             }
         }
-        name
     }
 }
 

@@ -1,0 +1,110 @@
+//! `quakestream analytics` flags (every flag also reads the environment variable in brackets)
+//! and the process around [`crate::run`]: logs, `/metrics`, `/healthz`, `/readyz`, signals.
+
+use crate::{AnalyticsConfig, AnalyticsMetrics};
+use anyhow::Context;
+use clap::Args;
+use clap::builder::TypedValueParser;
+use quakestream_core::args::KafkaArgs;
+use quakestream_core::ops::{self, Health, OpsState};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Args, Debug, Clone)]
+pub struct AnalyticsArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Output topic of the windowed statistics (compacted; key = window key).
+    #[arg(long, env = "QS_STATS_TOPIC", default_value = crate::stats::DEFAULT_STATS_TOPIC)]
+    pub stats_topic: String,
+    /// Consumer group, transactional-id prefix and prefix of the internal topics
+    /// (`{id}-events-changelog`, `{id}-stats-repartition`, `{id}-stats-changelog`).
+    #[arg(long, env = "QS_ANALYTICS_APP_ID", default_value = crate::config::DEFAULT_APP_ID)]
+    pub app_id: String,
+    /// This instance's name (its transactional id is `{app-id}-{instance-id}`); default: $HOSTNAME.
+    #[arg(long, env = "QS_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Windows close when stream time passes their end plus this; later revisions become corrections.
+    #[arg(long, env = "QS_GRACE", default_value = "48h", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// How long windows and events are kept behind stream time (older revisions are dead-lettered).
+    #[arg(long, env = "QS_RETENTION", default_value = "35d", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+    /// One transaction, and at most one update per changed window, per interval.
+    #[arg(long, env = "QS_COMMIT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub commit_interval: Duration,
+    /// Most input records in one transaction.
+    #[arg(long, env = "QS_MAX_RECORDS_PER_TRANSACTION", default_value_t = crate::config::MAX_RECORDS_PER_TRANSACTION,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub max_records_per_transaction: usize,
+    /// Extra librdkafka settings for every client, KEY=VALUE (repeatable; comma-separated in the
+    /// environment), e.g. `session.timeout.ms=10000`.
+    #[arg(long = "kafka-option", env = "QS_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_kv)]
+    pub kafka_options: Vec<(String, String)>,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9093")]
+    pub listen: SocketAddr,
+    /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
+    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl AnalyticsArgs {
+    pub fn config(&self) -> AnalyticsConfig {
+        let mut c = AnalyticsConfig::new(&self.kafka.bootstrap_servers, &self.kafka.topic);
+        c.dlq_topic = self.kafka.dlq_topic.clone();
+        c.stats_topic = self.stats_topic.clone();
+        c.app_id = self.app_id.clone();
+        if let Some(id) = &self.instance_id {
+            c.instance_id = id.clone();
+        }
+        c.grace = self.grace;
+        c.retention = self.retention;
+        c.commit_interval = self.commit_interval.max(Duration::from_millis(10));
+        c.kafka_overrides = self.kafka_options.clone();
+        c.max_records_per_transaction = self.max_records_per_transaction;
+        c
+    }
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// `quakestream analytics`: runs until SIGINT/SIGTERM (then commits and exits).
+pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
+    ops::init_logging(&args.log);
+    let cfg = args.config();
+    cfg.validate()?;
+    let registry = prometheus::Registry::new();
+    let metrics = AnalyticsMetrics::new(&registry).context("registering metrics")?;
+    let health = Health::new();
+    let (stop_tx, stop_rx) = ops::shutdown_channel();
+    ops::trigger_on_signal(stop_tx.clone());
+    let state = OpsState {
+        registry,
+        health: health.clone(),
+        on_scrape: vec![],
+    };
+    let (addr, server) = ops::serve(args.listen, ops::ops_router(state), stop_rx.clone())
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %addr, bootstrap = %cfg.bootstrap_servers, topic = %cfg.input_topic,
+        stats_topic = %cfg.stats_topic, grace = %humantime::format_duration(cfg.grace),
+        instance = %cfg.instance_id, "analytics starting");
+    let result = crate::run(cfg, metrics, health, stop_rx).await;
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let report = result.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+    tracing::info!(
+        input = report.input_records,
+        restored = report.restored_records,
+        transactions = report.transactions,
+        dead_lettered = report.dead_lettered,
+        "analytics finished"
+    );
+    Ok(())
+}

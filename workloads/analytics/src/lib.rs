@@ -1,0 +1,29 @@
+//! `quakestream analytics`: a stateful stream processor over `quakes`.
+//!
+//! - [`table`]: per partition of `quakes`, each event's current revision (the input is a
+//!   changelog: a revision replaces the event's previous version), backed by a compacted
+//!   changelog topic co-partitioned with `quakes`.
+//! - [`processor`]: what runs on the table's changes; [`stats`] is the windowed statistics
+//!   (`quake-stats`).
+//! - [`engine`]: the consumer group, restore on assignment, and exactly-once commits (outputs,
+//!   changelogs and consumed offsets in one Kafka transaction).
+//! - [`reader`]: a small reader of `quake-stats` for the frontend.
+//! - [`config`], [`cli`], [`metrics`]: settings, flags and the process around the engine.
+
+pub mod agg;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod event;
+pub mod metrics;
+pub mod moment;
+pub mod processor;
+pub mod reader;
+pub mod stats;
+pub mod table;
+pub mod testing;
+pub mod window;
+
+pub use config::AnalyticsConfig;
+pub use engine::{AnalyticsError, AnalyticsReport, run};
+pub use metrics::AnalyticsMetrics;
