@@ -31,6 +31,7 @@ step "cargo test (workspace)" cargo test --workspace --locked --no-fail-fast
 # examples; the later steps reuse them, because `cargo build -p` would rebuild shared dependencies
 # with one package's feature set alone (minutes of CPU and gigabytes of disk).
 target=${CARGO_TARGET_DIR:-target}
+step "API against its OpenAPI document (schemathesis)" env QS_FIXTURE="$target/debug/examples/fixture" scripts/schemathesis.sh
 step "CRD is fresh" bash -c "$target/debug/crdgen | diff -u crds/quakestream.yaml -"
 step "operator manifests and chart" env QSO_BIN="$target/debug/quakestream-operator" scripts/check-k8s.sh
 step "cluster files (kind, dashboards, images)" scripts/check-cluster-files.sh

@@ -432,6 +432,7 @@ CODE_CALLS = {
     "create_table": ("admin", "dynamodb:CreateTable"),
     "update_time_to_live": ("admin", "dynamodb:UpdateTimeToLive"),
     "wait_until_table_exists": ("admin", "dynamodb:DescribeTable"),
+    "describe_table": ("consumer+frontend", "dynamodb:DescribeTable"),  # Store::probe, for readiness
 }
 
 

@@ -216,6 +216,14 @@ async fn run_producer(args: ProducerArgs) -> anyhow::Result<()> {
     let (addr, server) = ops::serve(args.listen, ops::ops_router(state), stop_rx.clone())
         .await
         .with_context(|| format!("binding {}", args.listen))?;
+    // Readiness follows the broker (checked every few seconds).
+    let kafka = ops::kafka_check(&args.kafka.bootstrap_servers, &args.kafka.topic).context("Kafka readiness client")?;
+    ops::watch_dependency(
+        health.dependency("kafka"),
+        ops::DEPENDENCY_CHECK_INTERVAL,
+        kafka,
+        stop_rx.clone(),
+    );
     tracing::info!(listen = %addr, bootstrap = %args.kafka.bootstrap_servers, topic = %args.kafka.topic, "producer starting");
     let report = producer::run(
         &args.kafka.bootstrap_servers,

@@ -82,6 +82,25 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("creating table {}", store.table()))?;
     }
+    // Readiness follows the broker and the table (checked every few seconds).
+    let kafka = ops::kafka_check(&args.kafka.bootstrap_servers, &args.kafka.topic).context("Kafka readiness client")?;
+    ops::watch_dependency(
+        health.dependency("kafka"),
+        ops::DEPENDENCY_CHECK_INTERVAL,
+        kafka,
+        stop_rx.clone(),
+    );
+    let probed = store.clone();
+    let dynamodb = move || {
+        let s = probed.clone();
+        async move { s.probe().await.map_err(|e| e.to_string()) }
+    };
+    ops::watch_dependency(
+        health.dependency("dynamodb"),
+        ops::DEPENDENCY_CHECK_INTERVAL,
+        dynamodb,
+        stop_rx.clone(),
+    );
     tracing::info!(listen = %addr, bootstrap = %args.kafka.bootstrap_servers, topic = %args.kafka.topic, table = %store.table(),
         endpoint = ?args.dynamo.dynamodb_endpoint, "consumer starting");
     let report = crate::run(args.consumer_config(), store, metrics, health, stop_rx).await?;

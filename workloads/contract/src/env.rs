@@ -63,6 +63,19 @@ pub const SSE_HEARTBEAT: &str = "QS_SSE_HEARTBEAT";
 /// Frontend: close a connection whose client accepts nothing for this long.
 pub const WRITE_STALL_TIMEOUT: &str = "QS_WRITE_STALL_TIMEOUT";
 
+/// Frontend: how many proxies in front of it append to the client-IP header.
+pub const TRUSTED_PROXY_HOPS: &str = "QS_TRUSTED_PROXY_HOPS";
+/// Frontend: the CIDRs proxies connect from (forwarded headers from other peers are ignored).
+pub const TRUSTED_PROXIES: &str = "QS_TRUSTED_PROXIES";
+/// Frontend: a request head must be complete this long after its first byte.
+pub const HEADER_READ_TIMEOUT: &str = "QS_HEADER_READ_TIMEOUT";
+/// Frontend: an idle keep-alive connection is closed after this long.
+pub const KEEP_ALIVE_TIMEOUT: &str = "QS_KEEP_ALIVE_TIMEOUT";
+/// Frontend: open connections at most (streams included).
+pub const MAX_CONNECTIONS: &str = "QS_MAX_CONNECTIONS";
+/// Frontend: byte budget of the /api/quakes response cache.
+pub const CACHE_BYTES: &str = "QS_CACHE_BYTES";
+
 /// `dev`: where the embedded store keeps its data.
 pub const DATA_DIR: &str = "QS_DATA_DIR";
 
@@ -119,6 +132,12 @@ pub const ALL: &[&str] = &[
     CLIENT_IP_HEADER,
     SSE_HEARTBEAT,
     WRITE_STALL_TIMEOUT,
+    TRUSTED_PROXY_HOPS,
+    TRUSTED_PROXIES,
+    HEADER_READ_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    MAX_CONNECTIONS,
+    CACHE_BYTES,
     DATA_DIR,
     COST_TERRAFORM,
     COST_TFVARS,

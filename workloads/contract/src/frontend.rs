@@ -26,6 +26,21 @@ pub const SSE_HEARTBEAT: DurationRange = DurationRange::secs(1, 300);
 pub const DEFAULT_WRITE_STALL_TIMEOUT: &str = "30s";
 /// Bounds of the write-stall timeout.
 pub const WRITE_STALL_TIMEOUT: DurationRange = DurationRange::secs(1, 600);
+/// A request head must be complete this long after its first byte (slow-header clients).
+pub const DEFAULT_HEADER_READ_TIMEOUT: &str = "10s";
+/// Bounds of the header-read timeout.
+pub const HEADER_READ_TIMEOUT: DurationRange = DurationRange::secs(1, 300);
+/// An idle keep-alive connection closes after this long (longer than AWS load balancers' 60 s
+/// idle timeout, so the balancer closes first).
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: &str = "75s";
+/// Bounds of the keep-alive timeout.
+pub const KEEP_ALIVE_TIMEOUT: DurationRange = DurationRange::secs(1, 3_600);
+/// Open connections at most, SSE streams included; the next ones get a 503.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 12_000;
+/// Byte budget of the /api/quakes response cache (bodies and gzip copies).
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// The addresses proxies connect from by default: loopback and private ranges (RFC 1918, ULA).
+pub const DEFAULT_TRUSTED_PROXIES: &str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
 /// The header a proxy appends the client address to; behind an Ingress the operator sets it.
 pub const FORWARDED_FOR: &str = "X-Forwarded-For";
 /// After SIGTERM the frontend ends open streams and gives other requests at most this long
@@ -49,8 +64,14 @@ pub const ENV: &[&str] = &[
     env::WINDOW,
     env::RATE_LIMIT,
     env::CLIENT_IP_HEADER,
+    env::TRUSTED_PROXY_HOPS,
+    env::TRUSTED_PROXIES,
     env::SSE_HEARTBEAT,
     env::WRITE_STALL_TIMEOUT,
+    env::HEADER_READ_TIMEOUT,
+    env::KEEP_ALIVE_TIMEOUT,
+    env::MAX_CONNECTIONS,
+    env::CACHE_BYTES,
     env::LOG,
 ];
 

@@ -89,6 +89,8 @@ async fn serve(bootstrap: String, topic: String) -> anyhow::Result<()> {
     let cfg = FrontendConfig {
         rate_limit: 0, // every client is 127.0.0.1
         sse_channel: 1024,
+        // The benchmark decides how many connections there are, not the production cap.
+        max_connections: env_usize("QS_FANOUT_CLIENTS", 10_000) + 1024,
         ..FrontendConfig::new(bootstrap, topic)
     };
     let fe = start(cfg, prometheus::Registry::new(), rx).await?;

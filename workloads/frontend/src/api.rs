@@ -1,212 +1,76 @@
 //! `/api/quakes`, `/api/quakes/{unid}`, `/api/stream`, `/api/openapi.json`.
 
 use crate::State;
-use crate::geo::{self, Bbox};
+use crate::archive::Archived;
+use crate::cache::Cached;
+use crate::geo;
 use crate::hub::{Resume, wants};
-use crate::index::{Cursor, Filter, RevisionView};
-use axum::extract::{Path, Query, State as AxState};
+use crate::index::{FUTURE_SLACK, Filter, Held, RevisionView, trim_revisions};
+use crate::params::{Format, LIST_PARAMS, ListKey, ListQuery, Params, STREAM_PARAMS, token};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use futures::stream::{self, Stream};
 use quakestream_core::model::{Quake, Source, fmt_time, validate_unid};
 use serde_json::json;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::sync::Arc;
 
-pub const DEFAULT_LIMIT: usize = 1000;
-pub const MAX_LIMIT: usize = 20_000;
-const DEFAULT_SPAN: Duration = Duration::hours(24);
-
-/// A 4xx answer: `{"error": code, "parameter": name, "message": text}`.
+/// A 4xx or 5xx answer: `{"error": code, "parameter": name, "message": text}`.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
+    /// A stable code: `invalid_parameter`, `bad_request`, `not_found`, `unavailable`, ...
     pub code: &'static str,
-    pub parameter: Option<&'static str>,
+    pub parameter: Option<String>,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn param(parameter: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_parameter",
-            parameter: Some(parameter),
+            status,
+            code,
+            parameter: None,
             message: message.into(),
         }
+    }
+    pub fn param(parameter: &'static str, message: impl Into<String>) -> Self {
+        Self::param_named(parameter.to_owned(), message)
+    }
+    pub fn param_named(parameter: String, message: impl Into<String>) -> Self {
+        ApiError {
+            parameter: Some(parameter),
+            ..Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            parameter: None,
-            message: message.into(),
-        }
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "unavailable",
-            parameter: None,
-            message: message.into(),
-        }
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// The JSON body (also written by `conn` for errors answered before routing).
+    pub fn body(&self) -> String {
+        json!({"error": self.code, "parameter": self.parameter, "message": self.message}).to_string()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code, "parameter": self.parameter, "message": self.message});
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
-    }
-}
-
-type Params = Query<HashMap<String, String>>;
-
-fn num(p: &HashMap<String, String>, name: &'static str) -> Result<Option<f64>, ApiError> {
-    match p.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .map(Some)
-            .ok_or_else(|| ApiError::param(name, format!("{s:?} is not a number"))),
-    }
-}
-
-fn time(p: &HashMap<String, String>, name: &'static str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    match p.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|e| ApiError::param(name, format!("{s:?} is not an RFC 3339 time ({e})"))),
-    }
-}
-
-/// The magnitude, depth and bbox filters shared by `/api/quakes` and `/api/stream`.
-pub fn parse_filter(p: &HashMap<String, String>) -> Result<Filter, ApiError> {
-    let f = Filter {
-        minmag: num(p, "minmag")?,
-        maxmag: num(p, "maxmag")?,
-        mindepth: num(p, "mindepth")?,
-        maxdepth: num(p, "maxdepth")?,
-        bbox: match p.get("bbox").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(Bbox::parse(s).map_err(|e| ApiError::param("bbox", e))?),
-        },
-    };
-    if let (Some(a), Some(b)) = (f.minmag, f.maxmag)
-        && a > b
-    {
-        return Err(ApiError::param(
-            "minmag",
-            format!("minmag {a} is greater than maxmag {b}"),
-        ));
-    }
-    if let (Some(a), Some(b)) = (f.mindepth, f.maxdepth)
-        && a > b
-    {
-        return Err(ApiError::param(
-            "mindepth",
-            format!("mindepth {a} is greater than maxdepth {b}"),
-        ));
-    }
-    Ok(f)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    GeoJson,
-    Csv,
-}
-
-struct ListQuery {
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-    relative: bool,
-    filter: Filter,
-    limit: usize,
-    format: Format,
-    token: Option<String>,
-}
-
-fn parse_list(p: &HashMap<String, String>, now: DateTime<Utc>) -> Result<ListQuery, ApiError> {
-    let since = time(p, "since")?;
-    let until = time(p, "until")?;
-    let relative = since.is_none() && until.is_none();
-    let until_v = until.unwrap_or(now);
-    let since_v = since.unwrap_or(until_v - DEFAULT_SPAN);
-    if since_v > until_v {
-        return Err(ApiError::param("since", "since is after until"));
-    }
-    let limit = match p.get("limit").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => DEFAULT_LIMIT,
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::param("limit", format!("{s:?} is not an integer from 1 to {MAX_LIMIT}")))?,
-    };
-    let format = match p.get("format").map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("geojson") => Format::GeoJson,
-        Some("csv") => Format::Csv,
-        Some(other) => {
-            return Err(ApiError::param(
-                "format",
-                format!("{other:?} is not one of geojson, csv"),
-            ));
+        let mut resp = (self.status, [(header::CONTENT_TYPE, "application/json")], self.body()).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
-    };
-    let token = p
-        .get("page_token")
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    Ok(ListQuery {
-        since: since_v,
-        until: until_v,
-        relative,
-        filter: parse_filter(p)?,
-        limit,
-        format,
-        token,
-    })
-}
-
-/// A cached list response, valid while the index version is unchanged (and, for windows relative
-/// to now, for one second). The gzipped body is made once, by the first client that accepts gzip,
-/// and shared by every clone of the entry, so gzip clients are served from memory too.
-#[derive(Clone)]
-pub struct Cached {
-    version: u64,
-    built: Instant,
-    body: Bytes,
-    gzip: Arc<OnceLock<Bytes>>,
-    etag: HeaderValue,
-    next: Option<String>,
-    format: Format,
-}
-
-impl Cached {
-    fn gzipped(&self) -> &Bytes {
-        self.gzip.get_or_init(|| {
-            use std::io::Write as _;
-            // Level 6 (zlib's default): about 12x smaller GeoJSON for a few ms, paid once per version.
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(self.body.len() / 8 + 64),
-                flate2::Compression::default(),
-            );
-            enc.write_all(&self.body).expect("writing to a Vec cannot fail");
-            Bytes::from(enc.finish().expect("writing to a Vec cannot fail"))
-        })
+        resp
     }
 }
 
@@ -227,63 +91,33 @@ fn accepts_gzip(req: &HeaderMap) -> bool {
         })
 }
 
-pub type ResponseCache = parking_lot::Mutex<HashMap<String, Cached>>;
-const CACHE_ENTRIES: usize = 512;
-
-pub async fn list(AxState(state): AxState<State>, Query(p): Params, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    AxState(state): AxState<State>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let now = Utc::now();
-    let q = parse_list(&p, now)?;
-    // The in-memory window answers unless the query reaches before it and a store exists.
-    let window_start = state.index.window_start(now) + Duration::seconds(5);
-    let from_store =
-        state.store.is_some() && (q.since < window_start || q.token.as_deref().is_some_and(|t| t.starts_with("s.")));
-    let cached = if from_store {
-        None
-    } else {
-        memory_list(&state, &p, &q, now)?.into()
-    };
-    let c = match cached {
-        Some(c) => c,
-        None => store_list(&state, &q).await?,
-    };
-    Ok(respond(c, &headers))
-}
-
-fn cache_key(p: &HashMap<String, String>) -> String {
-    let mut kv: Vec<_> = p.iter().filter(|(k, _)| !k.starts_with('_')).collect();
-    kv.sort();
-    let mut s = String::new();
-    for (k, v) in kv {
-        s.push_str(k);
-        s.push('=');
-        s.push_str(v);
-        s.push('&');
+    let q = ListQuery::parse(&Params::parse(raw.as_deref(), LIST_PARAMS)?, now)?;
+    // Memory answers every window it covers (the configured one plus a slack); older windows,
+    // and only those, go to the store.
+    if state.store.is_some() && q.since < state.index.covers_from(now) {
+        let c = store_list(&state, &q, now).await?;
+        return Ok(respond(&state, None, c, &headers));
     }
-    s
+    let key = q.key();
+    let c = memory_list(&state, &key, &q);
+    Ok(respond(&state, Some(&key), c, &headers))
 }
 
-fn memory_list(
-    state: &State,
-    p: &HashMap<String, String>,
-    q: &ListQuery,
-    now: DateTime<Utc>,
-) -> Result<Cached, ApiError> {
-    let key = cache_key(p);
+fn memory_list(state: &State, key: &ListKey, q: &ListQuery) -> Cached {
     let version = state.index.version();
-    if let Some(c) = state.cache.lock().get(&key)
-        && c.version == version
-        && (!q.relative || c.built.elapsed() < std::time::Duration::from_secs(1))
-    {
-        return Ok(c.clone());
+    if let Some(c) = state.cache.get(key, version, q.open_ended) {
+        return c;
     }
-    let after = match &q.token {
-        None => None,
-        Some(t) => {
-            Some(parse_memory_token(t).ok_or_else(|| ApiError::param("page_token", "not a token from this API"))?)
-        }
-    };
-    let (items, next) = state.index.query(q.since, q.until, &q.filter, q.limit, after.as_ref());
-    let next = next.map(|c| format!("m.{}.{}", c.time.timestamp_micros(), c.unid));
+    let (items, next) = state
+        .index
+        .query(q.since, q.until, &q.filter, q.limit, q.after.as_ref());
+    let next = next.map(|c| token(&c));
     let body = match q.format {
         Format::GeoJson => {
             let mut s = String::with_capacity(256 + items.iter().map(|c| c.json.len() + 1).sum::<usize>());
@@ -305,14 +139,9 @@ fn memory_list(
             s
         }
     };
-    let _ = now;
-    let c = finish(body, next, q.format, version);
-    let mut cache = state.cache.lock();
-    if cache.len() >= CACHE_ENTRIES {
-        cache.clear();
-    }
-    cache.insert(key, c.clone());
-    Ok(c)
+    let c = Cached::new(body, next, q.format, version);
+    state.cache.insert(key.clone(), c.clone());
+    c
 }
 
 fn meta_prefix(q: &ListQuery, count: usize, next: Option<&str>, source: &str) -> String {
@@ -328,45 +157,37 @@ fn meta_prefix(q: &ListQuery, count: usize, next: Option<&str>, source: &str) ->
     format!("{{\"type\":\"FeatureCollection\",\"metadata\":{meta},\"features\":[")
 }
 
-fn parse_memory_token(t: &str) -> Option<Cursor> {
-    let rest = t.strip_prefix("m.")?;
-    let (micros, unid) = rest.split_once('.')?;
-    let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    validate_unid(unid).ok()?;
-    Some(Cursor {
-        time,
-        unid: unid.to_owned(),
-    })
+/// Counts `calls` store requests of `kind`, the last one failed if `failed`.
+pub(crate) fn count_store_calls(state: &State, kind: &str, calls: u32, failed: bool) {
+    let ok = if failed { calls.saturating_sub(1) } else { calls };
+    state
+        .metrics
+        .store_queries
+        .with_label_values(&[kind, "ok"])
+        .inc_by(u64::from(ok));
+    if failed {
+        state.metrics.store_queries.with_label_values(&[kind, "error"]).inc();
+    }
 }
 
-async fn store_list(state: &State, q: &ListQuery) -> Result<Cached, ApiError> {
+async fn store_list(state: &State, q: &ListQuery, now: DateTime<Utc>) -> Result<Cached, ApiError> {
     let store = state
         .store
         .as_ref()
-        .ok_or_else(|| ApiError::unavailable("no store configured"))?;
-    let token = match &q.token {
-        None => None,
-        Some(t) => Some(
-            t.strip_prefix("s.")
-                .ok_or_else(|| ApiError::param("page_token", "not a token for this window"))?
-                .to_owned(),
-        ),
-    };
-    let (quakes, next) = store
-        .query_window(q.since, q.until, &q.filter, q.limit, token)
-        .await
-        .map_err(|e| {
-            state
-                .metrics
-                .store_queries
-                .with_label_values(&["window", "error"])
-                .inc();
-            tracing::warn!(error = %e, "store window query failed");
-            ApiError::unavailable("the archive is unavailable; try again")
-        })?;
-    state.metrics.store_queries.with_label_values(&["window", "ok"]).inc();
-    let quakes: Vec<Quake> = quakes.into_iter().filter(|qk| q.filter.matches(qk)).collect();
-    let next = next.map(|t| format!("s.{t}"));
+        .expect("routed to the store only when there is one");
+    // No origin time is later than this (the index's rule), so the days after it are not read.
+    let until = q.until.min(now + FUTURE_SLACK);
+    let mut calls = 0;
+    let result = store
+        .query_window(q.since, until, &q.filter, q.limit, q.after.as_ref(), &mut calls)
+        .await;
+    count_store_calls(state, "window", calls, result.is_err());
+    let page = result.map_err(|e| {
+        tracing::warn!(error = %e, calls, "store window query failed");
+        ApiError::unavailable("the archive is unavailable; try again")
+    })?;
+    let quakes: Vec<Quake> = page.quakes.into_iter().filter(|qk| q.filter.matches(qk)).collect();
+    let next = page.next.map(|c| token(&c));
     let body = match q.format {
         Format::GeoJson => {
             let mut s = meta_prefix(q, quakes.len(), next.as_deref(), "store");
@@ -387,23 +208,12 @@ async fn store_list(state: &State, q: &ListQuery) -> Result<Cached, ApiError> {
             s
         }
     };
-    Ok(finish(body, next, q.format, 0))
+    Ok(Cached::new(body, next, q.format, 0))
 }
 
-fn finish(body: String, next: Option<String>, format: Format, version: u64) -> Cached {
-    let etag = HeaderValue::from_str(&format!("W/\"{:016x}\"", fnv1a(body.as_bytes()))).expect("hex is a valid header");
-    Cached {
-        version,
-        built: Instant::now(),
-        body: Bytes::from(body),
-        gzip: Arc::default(),
-        etag,
-        next,
-        format,
-    }
-}
-
-fn respond(c: Cached, req: &HeaderMap) -> Response {
+/// The response for a cached (or just built) body. `key`: where it is cached, so that a gzip
+/// copy made now is counted against the cache's budget.
+fn respond(state: &State, key: Option<&ListKey>, c: Cached, req: &HeaderMap) -> Response {
     let matches = req
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -431,69 +241,54 @@ fn respond(c: Cached, req: &HeaderMap) -> Response {
     // Bodies are served compressed from the cache; the compression layer leaves a response that
     // already has a Content-Encoding alone.
     if accepts_gzip(req) {
+        let made_now = !c.has_gzip();
+        let gz = c.gzipped().clone();
+        if made_now && let Some(k) = key {
+            state.cache.grew(k, &c);
+        }
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        return (StatusCode::OK, h, c.gzipped().clone()).into_response();
+        return (StatusCode::OK, h, gz).into_response();
     }
     (StatusCode::OK, h, c.body).into_response()
-}
-
-/// FNV-1a, 64 bit: stable across processes, so replicas give the same ETag for the same body.
-fn fnv1a(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 pub fn event_url(q: &Quake) -> String {
     match q.source {
         Source::Emsc => geo::emsc_url(&q.unid),
-        Source::Usgs => format!("https://earthquake.usgs.gov/earthquakes/eventpage/{}", q.unid),
+        Source::Usgs => geo::usgs_url(&q.unid),
     }
 }
 
-pub async fn detail(AxState(state): AxState<State>, Path(unid): Path<String>) -> Result<Response, ApiError> {
+pub async fn detail(
+    AxState(state): AxState<State>,
+    unid: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(unid) = unid.map_err(|e| ApiError::param("unid", format!("cannot decode the path: {}", e.body_text())))?;
     validate_unid(&unid).map_err(|e| ApiError::param("unid", e.to_string()))?;
     let mem = state.index.get(&unid);
     let stored = match &state.store {
         Some(store) => match store.get(&unid).await {
             Ok(s) => {
-                state.metrics.store_queries.with_label_values(&["get", "ok"]).inc();
+                count_store_calls(&state, "get", 1, false);
                 s
             }
             Err(e) => {
-                state.metrics.store_queries.with_label_values(&["get", "error"]).inc();
+                count_store_calls(&state, "get", 1, true);
                 tracing::warn!(unid = %unid, error = %e, "store get failed; answering from memory");
                 None
             }
         },
         None => None,
     };
-    // The newest of the two is current; revisions are the union, by lastupdate.
-    let (quake, first_seen, mut revisions) = match (mem, stored) {
-        (None, None) => return Err(ApiError::not_found(format!("no event {unid:?}"))),
-        (Some((c, fs, revs)), None) => (c.quake.clone(), Some(fs), revs),
-        (None, Some(s)) => (s.quake, s.first_seen, s.revisions),
-        (Some((c, fs, mut revs)), Some(s)) => {
-            let quake = if s.quake.lastupdate > c.quake.lastupdate {
-                s.quake
-            } else {
-                c.quake.clone()
-            };
-            revs.extend(s.revisions);
-            (quake, s.first_seen.or(Some(fs)), revs)
-        }
+    let Some(view) = merge_views(mem, stored) else {
+        return Err(ApiError::not_found(format!("no event {unid:?}")));
     };
-    revisions.sort_by_key(|r| r.lastupdate);
-    revisions.dedup_by_key(|r| r.lastupdate);
-    let mut f = geo::feature_value(&quake);
+    let mut f = geo::feature_value(&view.quake);
     let props = f["properties"].as_object_mut().expect("properties is an object");
-    props.insert("url".into(), json!(event_url(&quake)));
-    props.insert("first_seen".into(), json!(first_seen.map(|t| fmt_time(&t))));
-    props.insert("revision_count".into(), json!(revisions.len()));
-    f["revisions"] = json!(revisions);
+    props.insert("url".into(), json!(event_url(&view.quake)));
+    props.insert("first_seen".into(), json!(view.first_seen.map(|t| fmt_time(&t))));
+    props.insert("revision_count".into(), json!(view.revision_count));
+    f["revisions"] = json!(view.revisions);
     Ok((
         [
             (header::CONTENT_TYPE, "application/geo+json"),
@@ -502,6 +297,55 @@ pub async fn detail(AxState(state): AxState<State>, Path(unid): Path<String>) ->
         f.to_string(),
     )
         .into_response())
+}
+
+/// One event as `/api/quakes/{unid}` shows it, from memory, the archive or both.
+struct EventView {
+    quake: Quake,
+    first_seen: Option<DateTime<Utc>>,
+    revisions: Vec<RevisionView>,
+    revision_count: u32,
+}
+
+/// The newest of the two is current; the history is the union (by `lastupdate`), trimmed by the
+/// store's rule; the count is the larger of the two counts (each counts every distinct revision
+/// it saw, including those trimmed from its list) and never less than the list shown.
+fn merge_views(mem: Option<Held>, stored: Option<Archived>) -> Option<EventView> {
+    let mut view = match (mem, stored) {
+        (None, None) => return None,
+        (Some(h), None) => EventView {
+            quake: h.current.quake.clone(),
+            first_seen: Some(h.first_seen),
+            revisions: h.revisions,
+            revision_count: h.revision_count,
+        },
+        (None, Some(s)) => EventView {
+            quake: s.quake,
+            first_seen: s.first_seen,
+            revisions: s.revisions,
+            revision_count: s.revision_count,
+        },
+        (Some(h), Some(s)) => {
+            let quake = if s.quake.lastupdate > h.current.quake.lastupdate {
+                s.quake
+            } else {
+                h.current.quake.clone()
+            };
+            let mut revisions = h.revisions;
+            revisions.extend(s.revisions);
+            EventView {
+                quake,
+                first_seen: s.first_seen.or(Some(h.first_seen)),
+                revisions,
+                revision_count: h.revision_count.max(s.revision_count),
+            }
+        }
+    };
+    view.revisions.sort_by_key(|r| r.lastupdate);
+    view.revisions.dedup_by_key(|r| r.lastupdate);
+    view.revision_count = view.revision_count.max(view.revisions.len() as u32);
+    trim_revisions(&mut view.revisions);
+    Some(view)
 }
 
 /// Keeps the SSE client gauge honest however the stream ends.
@@ -514,15 +358,16 @@ impl Drop for ClientGuard {
 
 pub async fn stream(
     AxState(state): AxState<State>,
-    Query(p): Params,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
-    let filter = parse_filter(&p)?;
+    let p = Params::parse(raw.as_deref(), STREAM_PARAMS)?;
+    let filter = p.filter()?;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| p.get("last_event_id").cloned());
+        .or_else(|| p.get("last_event_id").map(str::to_owned));
     let (rx, resume) = state.hub.subscribe(last.as_deref());
     state.metrics.sse_clients.inc();
     let guard = ClientGuard(state.clone());
@@ -613,6 +458,43 @@ pub async fn stream(
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(state.heartbeat).text("heartbeat")))
 }
 
+/// A handler that panicked (a bug) answers 500 with the API's body instead of dropping the
+/// connection; the panic is logged.
+pub fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| err.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %what, "a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server failed on this request",
+    )
+    .into_response()
+}
+
+/// Middleware: an error the router answers by itself (405 for a method a route does not take)
+/// gets the API's JSON body too; its headers (`Allow`) stay.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED || resp.headers().contains_key(header::CONTENT_TYPE) {
+        return resp;
+    }
+    let (mut parts, _) = resp.into_parts();
+    let err = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method (see the Allow header)",
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, axum::body::Body::from(err.body()))
+}
+
 pub async fn openapi() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -629,10 +511,6 @@ pub fn revision_of(q: &Quake) -> RevisionView {
 mod tests {
     use super::*;
 
-    fn m(kv: &[(&str, &str)]) -> HashMap<String, String> {
-        kv.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
-    }
-
     #[test]
     fn accept_encoding_is_parsed_with_q_values() {
         let h = |v: &str| {
@@ -648,49 +526,5 @@ mod tests {
         assert!(!h("gzip; q=0.0, identity"));
         assert!(!h("br, deflate"));
         assert!(!accepts_gzip(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn the_gzipped_body_is_made_once_and_shared_by_clones() {
-        let c = finish("{\"type\":\"FeatureCollection\"}".repeat(50), None, Format::GeoJson, 1);
-        let clone = c.clone();
-        let a = c.gzipped().clone();
-        assert_eq!(clone.gzipped().as_ptr(), a.as_ptr(), "one compression per cache entry");
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&a[..]), &mut out).unwrap();
-        assert_eq!(out, c.body);
-    }
-
-    #[test]
-    fn errors_name_the_parameter() {
-        let now = Utc::now();
-        for (kv, param) in [
-            (vec![("minmag", "big")], "minmag"),
-            (vec![("minmag", "5"), ("maxmag", "3")], "minmag"),
-            (vec![("since", "yesterday")], "since"),
-            (
-                vec![("since", "2025-01-02T00:00:00Z"), ("until", "2025-01-01T00:00:00Z")],
-                "since",
-            ),
-            (vec![("limit", "0")], "limit"),
-            (vec![("limit", "100000")], "limit"),
-            (vec![("format", "xml")], "format"),
-            (vec![("bbox", "1,2,3")], "bbox"),
-            (vec![("maxdepth", "NaN")], "maxdepth"),
-        ] {
-            let e = parse_list(&m(&kv), now)
-                .err()
-                .unwrap_or_else(|| panic!("{kv:?} accepted"));
-            assert_eq!(e.parameter, Some(param), "{kv:?}");
-            assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        }
-    }
-
-    #[test]
-    fn memory_tokens_round_trip() {
-        let c = parse_memory_token("m.1714806408000000.us7000abcd").unwrap();
-        assert_eq!(c.unid, "us7000abcd");
-        assert!(parse_memory_token("s.xyz").is_none());
-        assert!(parse_memory_token("m.notanumber.x").is_none());
     }
 }

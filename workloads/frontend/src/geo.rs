@@ -14,18 +14,19 @@ pub struct Bbox {
 }
 
 impl Bbox {
+    /// `minlon,minlat,maxlon,maxlat`, each a plain decimal (`-12`, `45.5`: no spaces, signs
+    /// other than a leading minus, or exponents), as `openapi.json`'s pattern says.
     pub fn parse(s: &str) -> Result<Bbox, String> {
-        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let parts: Vec<&str> = s.split(',').collect();
         if parts.len() != 4 {
             return Err("expected four numbers: minlon,minlat,maxlon,maxlat".into());
         }
         let mut v = [0f64; 4];
         for (i, p) in parts.iter().enumerate() {
-            v[i] = p
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| format!("{p:?} is not a number"))?;
+            v[i] = Some(*p)
+                .filter(|p| is_plain_decimal(p))
+                .and_then(|p| p.parse::<f64>().ok())
+                .ok_or_else(|| format!("{p:?} is not a plain decimal number"))?;
         }
         let [minlon, minlat, maxlon, maxlat] = v;
         if !(-180.0..=180.0).contains(&minlon) || !(-180.0..=180.0).contains(&maxlon) {
@@ -54,9 +55,35 @@ impl Bbox {
     }
 }
 
-/// EMSC's public page of an event.
+/// `-?(0|[1-9][0-9]{0,2})(\.[0-9]{1,15})?`: a plain decimal, as `openapi.json`'s bbox pattern
+/// has it (no spaces, plus signs, leading zeros or exponents).
+fn is_plain_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let digits = |d: &str, max: usize| (1..=max).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+    digits(int, 3) && (int == "0" || !int.starts_with('0')) && frac.is_none_or(|f| digits(f, 15))
+}
+
+/// Everything but unreserved characters is escaped in a URL component.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// EMSC's public page of an event (the unid percent-encoded: it comes from the feed).
 pub fn emsc_url(unid: &str) -> String {
+    let unid = percent_encoding::utf8_percent_encode(unid, COMPONENT);
     format!("https://www.seismicportal.eu/eventdetails.html?unid={unid}")
+}
+
+/// USGS's public page of an event (the id percent-encoded).
+pub fn usgs_url(id: &str) -> String {
+    let id = percent_encoding::utf8_percent_encode(id, COMPONENT);
+    format!("https://earthquake.usgs.gov/earthquakes/eventpage/{id}")
 }
 
 /// One event as a GeoJSON Feature: `id` = `unid`, a 2-D point, the normalised fields as properties.
@@ -137,6 +164,34 @@ mod tests {
         assert!(Bbox::parse("1,2,3").is_err());
         assert!(Bbox::parse("0,10,5,5").is_err());
         assert!(Bbox::parse("0,x,5,5").is_err());
+        assert_eq!(Bbox::parse("-1.5,-2,3,4.25").unwrap().minlon, -1.5);
+        for odd in [
+            "1e1,0,5,5",
+            " 1,0,5,5",
+            "+1,0,5,5",
+            ".5,0,5,5",
+            "1.,0,5,5",
+            "1,0,5,5,",
+            "inf,0,5,5",
+        ] {
+            assert!(Bbox::parse(odd).is_err(), "{odd}");
+        }
+    }
+
+    #[test]
+    fn agency_links_are_percent_encoded() {
+        assert_eq!(
+            emsc_url("20250305_0000090"),
+            "https://www.seismicportal.eu/eventdetails.html?unid=20250305_0000090"
+        );
+        assert_eq!(
+            emsc_url("a&b=c#d"),
+            "https://www.seismicportal.eu/eventdetails.html?unid=a%26b%3Dc%23d"
+        );
+        assert_eq!(
+            usgs_url("us7000m0bk/../x?y"),
+            "https://earthquake.usgs.gov/earthquakes/eventpage/us7000m0bk%2F..%2Fx%3Fy"
+        );
     }
 
     #[test]

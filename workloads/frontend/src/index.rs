@@ -1,5 +1,6 @@
 //! The in-memory index of the recent window: every event whose origin time is inside
-//! `[now - window, now + slack]`, at its newest `lastupdate`, with the revisions this replica saw.
+//! `[now - window - MEMORY_SLACK, now + FUTURE_SLACK]`, at its newest `lastupdate`, with the
+//! revisions this replica saw.
 //! Records from the Kafka tail and from the DynamoDB warm-up merge here by `lastupdate`, so the
 //! order they arrive in does not matter.
 
@@ -13,9 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How far in the future an origin time may be and still be indexed (clock skew of agencies).
-const FUTURE_SLACK: Duration = Duration::hours(1);
-/// At most this many revisions are kept per event in memory.
-const MAX_REVISIONS: usize = 64;
+pub const FUTURE_SLACK: Duration = Duration::hours(1);
+/// Memory holds this much more than the configured window, so that a view of "the last 7 days"
+/// whose start the page rounded down (to the minute) is still answered from memory.
+pub const MEMORY_SLACK: Duration = Duration::hours(1);
+/// A position in the newest-first order of a window, for paging (shared with the archive).
+pub use quakestream_store::Cursor;
+/// At most this many revisions are kept per event, the first and the newest: the store's rule.
+pub use quakestream_store::MAX_REVISIONS;
 
 /// One version of an event, as listed by `/api/quakes/{unid}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,6 +68,17 @@ struct Entry {
     current: Arc<Current>,
     first_seen: DateTime<Utc>,
     revisions: Vec<RevisionView>,
+    /// Distinct `lastupdate`s seen (more than `revisions.len()` once the list is trimmed).
+    revision_count: u32,
+}
+
+/// An event as the index holds it, for `/api/quakes/{unid}`.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub current: Arc<Current>,
+    pub first_seen: DateTime<Utc>,
+    pub revisions: Vec<RevisionView>,
+    pub revision_count: u32,
 }
 
 #[derive(Default)]
@@ -121,13 +138,22 @@ impl Filter {
         }
         self.bbox.as_ref().is_none_or(|b| b.contains(q.lon, q.lat))
     }
-}
 
-/// A position in the newest-first order of a window, for paging.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub time: DateTime<Utc>,
-    pub unid: String,
+    /// The filter's values as hashable bits (for cache keys).
+    pub fn key(&self) -> [Option<u64>; 8] {
+        let b = |v: Option<f64>| v.map(f64::to_bits);
+        let bb = self.bbox.map(|b| [b.minlon, b.minlat, b.maxlon, b.maxlat]);
+        [
+            b(self.minmag),
+            b(self.maxmag),
+            b(self.mindepth),
+            b(self.maxdepth),
+            b(bb.map(|v| v[0])),
+            b(bb.map(|v| v[1])),
+            b(bb.map(|v| v[2])),
+            b(bb.map(|v| v[3])),
+        ]
+    }
 }
 
 pub struct Index {
@@ -145,11 +171,14 @@ impl Index {
         }
     }
 
-    /// The oldest origin time the index holds (events before it are answered by the store).
-    pub fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - self.window
+    /// The oldest origin time the index holds: the configured window plus [`MEMORY_SLACK`].
+    /// A query that starts at or after it is answered from memory; one that starts before it, by
+    /// the store.
+    pub fn covers_from(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.window - MEMORY_SLACK
     }
 
+    /// The configured window (what the page offers; memory holds a little more).
     pub fn window(&self) -> Duration {
         self.window
     }
@@ -170,7 +199,7 @@ impl Index {
     /// Merges one revision. Returns what happened and, if it became the current state, the
     /// rendered event to push to the browsers.
     pub fn apply(&self, quake: &Quake, now: DateTime<Utc>) -> (Applied, Option<Arc<Current>>) {
-        let in_window = quake.time >= self.window_start(now) && quake.time <= now + FUTURE_SLACK;
+        let in_window = quake.time >= self.covers_from(now) && quake.time <= now + FUTURE_SLACK;
         let mut inner = self.inner.write();
         let Inner { by_id, by_time } = &mut *inner;
         match by_id.get_mut(quake.unid.as_str()) {
@@ -179,7 +208,9 @@ impl Index {
                 if quake.lastupdate == held.lastupdate {
                     return (Applied::Duplicate, None);
                 }
-                insert_revision(&mut entry.revisions, quake);
+                if insert_revision(&mut entry.revisions, quake) {
+                    entry.revision_count += 1;
+                }
                 if quake.lastupdate < held.lastupdate {
                     return (Applied::Older, None);
                 }
@@ -212,6 +243,7 @@ impl Index {
                         current: current.clone(),
                         first_seen: now,
                         revisions: vec![RevisionView::of(quake)],
+                        revision_count: 1,
                     },
                 );
                 drop(inner);
@@ -223,7 +255,7 @@ impl Index {
 
     /// Drops events whose origin time has left the window. Returns how many went.
     pub fn prune(&self, now: DateTime<Utc>) -> usize {
-        let start = self.window_start(now);
+        let start = self.covers_from(now);
         let mut inner = self.inner.write();
         let Inner { by_id, by_time } = &mut *inner;
         let mut gone = 0;
@@ -242,12 +274,14 @@ impl Index {
         gone
     }
 
-    pub fn get(&self, unid: &str) -> Option<(Arc<Current>, DateTime<Utc>, Vec<RevisionView>)> {
+    pub fn get(&self, unid: &str) -> Option<Held> {
         let inner = self.inner.read();
-        inner
-            .by_id
-            .get(unid)
-            .map(|e| (e.current.clone(), e.first_seen, e.revisions.clone()))
+        inner.by_id.get(unid).map(|e| Held {
+            current: e.current.clone(),
+            first_seen: e.first_seen,
+            revisions: e.revisions.clone(),
+            revision_count: e.revision_count,
+        })
     }
 
     /// Events with `since <= time <= until` that match `filter`, newest first, starting after
@@ -264,6 +298,8 @@ impl Index {
         let lo = (since, Arc::<str>::from(""));
         let mut out = Vec::new();
         let range: Box<dyn DoubleEndedIterator<Item = &(DateTime<Utc>, Arc<str>)>> = match after {
+            // A cursor before the window: nothing is left (any cursor is valid, see `Cursor`).
+            Some(c) if (c.time, c.unid.as_str()) <= (since, "") => return (Vec::new(), None),
             Some(c) => Box::new(inner.by_time.range(lo..(c.time, Arc::<str>::from(c.unid.as_str())))),
             None => Box::new(inner.by_time.range(lo..)),
         };
@@ -289,16 +325,24 @@ impl Index {
     }
 }
 
-fn insert_revision(revs: &mut Vec<RevisionView>, q: &Quake) {
+/// Adds a revision to the history (oldest first) unless its `lastupdate` is there; returns
+/// whether it was new.
+fn insert_revision(revs: &mut Vec<RevisionView>, q: &Quake) -> bool {
     match revs.binary_search_by(|r| r.lastupdate.cmp(&q.lastupdate)) {
-        Ok(_) => {}
+        Ok(_) => false,
         Err(pos) => {
             revs.insert(pos, RevisionView::of(q));
-            if revs.len() > MAX_REVISIONS {
-                // Keep the first (origin) revision and the newest ones.
-                revs.remove(1);
-            }
+            trim_revisions(revs);
+            true
         }
+    }
+}
+
+/// The store's rule for a long history: keep the first (origin) revision and the newest
+/// [`MAX_REVISIONS`]` - 1`. `revs` is sorted by `lastupdate` without repeats.
+pub fn trim_revisions(revs: &mut Vec<RevisionView>) {
+    if revs.len() > MAX_REVISIONS {
+        revs.drain(1..revs.len() - (MAX_REVISIONS - 1));
     }
 }
 
@@ -342,13 +386,49 @@ mod tests {
         assert_eq!(idx.apply(&v3, now).0, Applied::Revised);
         assert_eq!(idx.apply(&v1, now).0, Applied::Older);
         assert_eq!(idx.apply(&v3, now).0, Applied::Duplicate);
-        let (cur, _, revs) = idx.get("a").unwrap();
-        assert_eq!(cur.quake.mag, Some(3.6));
+        let held = idx.get("a").unwrap();
+        assert_eq!(held.current.quake.mag, Some(3.6));
         assert_eq!(
-            revs.iter().map(|r| r.mag.unwrap()).collect::<Vec<_>>(),
+            held.revisions.iter().map(|r| r.mag.unwrap()).collect::<Vec<_>>(),
             vec![3.0, 3.4, 3.6]
         );
+        assert_eq!(held.revision_count, 3);
         assert_eq!(idx.len(), 1);
+    }
+
+    #[test]
+    fn a_long_history_is_trimmed_like_the_stores_and_still_counted() {
+        let now = Utc::now();
+        let idx = Index::new(std::time::Duration::from_secs(7 * 86400));
+        for i in 0..120 {
+            idx.apply(&q("long", 30, i, 3.0, now), now);
+        }
+        let held = idx.get("long").unwrap();
+        assert_eq!(held.revision_count, 120);
+        assert_eq!(held.revisions.len(), MAX_REVISIONS);
+        let lus: Vec<i64> = held
+            .revisions
+            .iter()
+            .map(|r| (r.lastupdate - held.revisions[0].lastupdate).num_seconds())
+            .collect();
+        assert_eq!(lus[0], 0, "the first revision stays");
+        assert_eq!(lus[1], 120 - MAX_REVISIONS as i64 + 1, "then the newest");
+        assert_eq!(*lus.last().unwrap(), 119);
+    }
+
+    #[test]
+    fn memory_covers_the_window_plus_the_slack() {
+        let now = Utc::now();
+        let idx = Index::new(std::time::Duration::from_secs(7 * 86400));
+        // What the page asks for: 7 days ago, rounded down to the minute.
+        let seven_days = now - Duration::days(7) - Duration::seconds(59);
+        assert!(seven_days >= idx.covers_from(now));
+        let (applied, _) = idx.apply(&q("edge", 7 * 24 * 60 + 30, 0, 2.0, now), now);
+        assert_eq!(applied, Applied::New, "30 min before the window is still held");
+        assert_eq!(
+            idx.apply(&q("gone", 7 * 24 * 60 + 61, 0, 2.0, now), now).0,
+            Applied::OutOfWindow
+        );
     }
 
     #[test]
@@ -376,6 +456,18 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 27);
+        // Any cursor is a place: one before the window leaves nothing, one after it is the top.
+        let before = Cursor::after(since - Duration::seconds(1), "x");
+        assert_eq!(idx.query(since, now, &Filter::default(), 4, Some(&before)).0.len(), 0);
+        let at_start = Cursor::after(since, "");
+        assert_eq!(idx.query(since, now, &Filter::default(), 4, Some(&at_start)).0.len(), 0);
+        let after = Cursor::after(now + Duration::days(1), "x");
+        assert_eq!(
+            idx.query(since, now, &Filter::default(), 4, Some(&after)).0[0]
+                .quake
+                .unid,
+            "e00"
+        );
         let mut dedup = seen.clone();
         dedup.sort();
         dedup.dedup();
@@ -386,10 +478,11 @@ mod tests {
     #[test]
     fn prunes_what_leaves_the_window() {
         let now = Utc::now();
+        // One hour of window plus the hour of slack.
         let idx = Index::new(std::time::Duration::from_secs(3600));
-        idx.apply(&q("old", 50, 0, 2.0, now), now);
+        idx.apply(&q("old", 110, 0, 2.0, now), now);
         idx.apply(&q("new", 5, 0, 2.0, now), now);
-        assert_eq!(idx.apply(&q("ancient", 120, 0, 2.0, now), now).0, Applied::OutOfWindow);
+        assert_eq!(idx.apply(&q("ancient", 180, 0, 2.0, now), now).0, Applied::OutOfWindow);
         assert_eq!(idx.prune(now + Duration::minutes(20)), 1);
         assert!(idx.get("old").is_none());
         assert!(idx.get("new").is_some());

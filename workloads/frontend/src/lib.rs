@@ -7,11 +7,14 @@
 pub mod api;
 pub mod archive;
 mod assets;
+pub mod cache;
 pub mod conn;
+pub mod edge;
 pub mod geo;
 pub mod hub;
 pub mod index;
 pub mod metrics;
+pub mod params;
 mod ratelimit;
 pub mod tail;
 
@@ -64,10 +67,18 @@ pub struct FrontendArgs {
     #[arg(long, env = env::RATE_LIMIT, default_value_t = defaults::DEFAULT_RATE_LIMIT,
         value_parser = clap::value_parser!(u32).range(defaults::RATE_LIMIT.bounds()))]
     pub rate_limit: u32,
-    /// Take the client IP for the rate limit from the last entry of this header (e.g.
-    /// X-Forwarded-For behind a load balancer) instead of the TCP peer.
+    /// The header trusted proxies write the client's address to (behind a load balancer:
+    /// X-Forwarded-For). Giving it alone trusts one proxy hop.
     #[arg(long, env = env::CLIENT_IP_HEADER)]
     pub client_ip_header: Option<String>,
+    /// How many proxies in front of this server append to the client-IP header (an ALB or an
+    /// ingress controller: 1); 0 never believes the header. Default: 1 with --client-ip-header, else 0.
+    #[arg(long, env = env::TRUSTED_PROXY_HOPS)]
+    pub trusted_proxy_hops: Option<usize>,
+    /// The addresses (CIDRs) proxies connect from; forwarded headers from any other peer (a
+    /// direct caller) are ignored.
+    #[arg(long, env = env::TRUSTED_PROXIES, default_value = defaults::DEFAULT_TRUSTED_PROXIES)]
+    pub trusted_proxies: String,
     /// Interval of SSE heartbeat comments.
     #[arg(long, env = env::SSE_HEARTBEAT, default_value = defaults::DEFAULT_SSE_HEARTBEAT,
         value_parser = defaults::SSE_HEARTBEAT.parser())]
@@ -77,10 +88,28 @@ pub struct FrontendArgs {
     #[arg(long, env = env::WRITE_STALL_TIMEOUT, default_value = defaults::DEFAULT_WRITE_STALL_TIMEOUT,
         value_parser = defaults::WRITE_STALL_TIMEOUT.parser())]
     pub write_stall_timeout: Duration,
+    /// Close a connection whose request head is not complete this long after its first byte.
+    #[arg(long, env = env::HEADER_READ_TIMEOUT, default_value = defaults::DEFAULT_HEADER_READ_TIMEOUT,
+        value_parser = defaults::HEADER_READ_TIMEOUT.parser())]
+    pub header_read_timeout: Duration,
+    /// Close a connection that has no request in progress for this long (longer than the load
+    /// balancer's idle timeout, 60 s on AWS, so the balancer closes first).
+    #[arg(long, env = env::KEEP_ALIVE_TIMEOUT, default_value = defaults::DEFAULT_KEEP_ALIVE_TIMEOUT,
+        value_parser = defaults::KEEP_ALIVE_TIMEOUT.parser())]
+    pub keep_alive_timeout: Duration,
+    /// Open connections at most (SSE streams included); the next ones get a 503 and are closed.
+    #[arg(long, env = env::MAX_CONNECTIONS, default_value_t = defaults::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Byte budget of the /api/quakes response cache (bodies and gzip copies).
+    #[arg(long, env = env::CACHE_BYTES, default_value_t = defaults::DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: usize,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
     #[arg(long = "log", env = env::LOG, default_value = contract::DEFAULT_LOG)]
     pub log: String,
 }
+
+/// The default connection cap: the 10,000 browsers one replica is sized for, and headroom.
+pub use defaults::DEFAULT_MAX_CONNECTIONS;
 
 /// Everything `start` needs; `quakestream dev` builds one in-process.
 #[derive(Clone)]
@@ -90,7 +119,10 @@ pub struct FrontendConfig {
     pub listen: SocketAddr,
     pub window: Duration,
     pub rate_limit: u32,
+    /// See [`FrontendArgs::client_ip_header`] and the two after it.
     pub client_ip_header: Option<String>,
+    pub trusted_proxy_hops: Option<usize>,
+    pub trusted_proxies: String,
     pub sse_heartbeat: Duration,
     /// The archive (DynamoDB); `None` serves only the Kafka tail.
     pub archive: Option<Arc<dyn Archive>>,
@@ -100,12 +132,31 @@ pub struct FrontendConfig {
     pub sse_ring: usize,
     /// A connection whose writes make no progress for this long is closed.
     pub write_stall_timeout: Duration,
+    /// A request head must be complete this long after its first byte.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress is closed after this.
+    pub keep_alive_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Byte budget of the response cache.
+    pub cache_bytes: usize,
+    /// How often Kafka and the archive are checked for readiness.
+    pub dependency_check_interval: Duration,
     /// Where the data comes from, shown on the page (`quakestream dev` says whether it replays a
     /// recording or follows the live feed); `None` on a cluster, where the producer owns that.
     pub source_note: Option<String>,
 }
 
 impl FrontendConfig {
+    /// Whom forwarded headers are believed from (see [`edge`]).
+    pub fn proxies(&self) -> anyhow::Result<edge::Proxies> {
+        let hops = self
+            .trusted_proxy_hops
+            .unwrap_or(usize::from(self.client_ip_header.is_some()));
+        let header = self.client_ip_header.as_deref().unwrap_or("X-Forwarded-For");
+        edge::Proxies::new(header, hops, &self.trusted_proxies).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
     pub fn new(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
         FrontendConfig {
             bootstrap_servers: bootstrap_servers.into(),
@@ -114,11 +165,18 @@ impl FrontendConfig {
             window: Duration::from_secs(7 * 86400),
             rate_limit: 500,
             client_ip_header: None,
+            trusted_proxy_hops: None,
+            trusted_proxies: edge::DEFAULT_TRUSTED_PROXIES.to_owned(),
             sse_heartbeat: Duration::from_secs(15),
             archive: None,
             sse_channel: 1024,
             sse_ring: 4096,
             write_stall_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(75),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            cache_bytes: cache::DEFAULT_CACHE_BYTES,
+            dependency_check_interval: ops::DEPENDENCY_CHECK_INTERVAL,
             source_note: None,
         }
     }
@@ -132,7 +190,7 @@ pub struct State {
     pub metrics: FrontendMetrics,
     pub health: Health,
     pub store: Option<Arc<dyn Archive>>,
-    pub cache: Arc<api::ResponseCache>,
+    pub cache: Arc<cache::ResponseCache>,
     pub heartbeat: Duration,
     /// Sent to every stream in its `hello` event; see [`FrontendConfig::source_note`].
     pub source_note: Option<Arc<str>>,
@@ -192,7 +250,7 @@ pub async fn start(
         metrics: metrics.clone(),
         health: health.clone(),
         store: cfg.archive.clone(),
-        cache: Arc::new(Default::default()),
+        cache: Arc::new(cache::ResponseCache::new(cfg.cache_bytes, metrics.cache.clone())),
         heartbeat: cfg.sse_heartbeat,
         source_note: cfg.source_note.as_deref().map(Arc::from),
         live: Arc::new(AtomicBool::new(false)),
@@ -207,19 +265,19 @@ pub async fn start(
         })],
     };
     // What the load balancer, the WAF and the internet egress bill for (the cost rules read it).
-    let router = router(state.clone(), ops_state, &cfg).layer(middleware::from_fn_with_state(
+    let router = router(state.clone(), ops_state, &cfg)?.layer(middleware::from_fn_with_state(
         edge_meter,
         quakestream_core::meter::edge,
     ));
-    let (addr, server) = conn::serve(
-        cfg.listen,
-        router,
-        shutdown.clone(),
-        cfg.write_stall_timeout,
-        state.metrics.write_stalls.clone(),
-    )
-    .await
-    .with_context(|| format!("binding {}", cfg.listen))?;
+    let limits = conn::ConnLimits {
+        header_read_timeout: cfg.header_read_timeout,
+        keep_alive_timeout: cfg.keep_alive_timeout,
+        max_connections: cfg.max_connections,
+        write_stall_timeout: cfg.write_stall_timeout,
+    };
+    let (addr, server) = conn::serve(cfg.listen, router, shutdown.clone(), limits, state.metrics.clone())
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
     tracing::info!(listen = %addr, bootstrap = %cfg.bootstrap_servers, topic = %cfg.topic,
         archive = cfg.archive.is_some(), window_s = cfg.window.as_secs(), "frontend listening");
 
@@ -228,7 +286,7 @@ pub async fn start(
     let start_ms = if cfg.archive.is_some() {
         (now - chrono::Duration::minutes(5)).timestamp_millis()
     } else {
-        state.index.window_start(now).timestamp_millis()
+        state.index.covers_from(now).timestamp_millis()
     };
     let (caught_tx, mut caught_rx) = watch::channel(false);
     let tail_health = health.clone();
@@ -252,6 +310,7 @@ pub async fn start(
     if let Some(archive) = cfg.archive.clone() {
         tokio::spawn(warm_up(state.clone(), archive, warm_tx, shutdown.clone()));
     }
+    watch_dependencies(&state, &cfg, shutdown.clone())?;
     // Ready = warmed up and the tail has read what the topic held when it started.
     let ready_state = state.clone();
     let mut stop = shutdown.clone();
@@ -312,16 +371,22 @@ async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bo
     loop {
         let started = Instant::now();
         let now = Utc::now();
-        let since = state.index.window_start(now);
-        let until = now + chrono::Duration::hours(1);
-        let mut token = None;
-        let mut loaded = 0usize;
-        let result: anyhow::Result<()> = async {
+        let since = state.index.covers_from(now);
+        let until = now + index::FUTURE_SLACK;
+        let (mut cursor, mut loaded, mut calls) = (None, 0usize, 0u32);
+        let result: Result<(), archive::ArchiveError> = async {
             loop {
-                let (quakes, next) = archive
-                    .query_window(since, until, &index::Filter::default(), 1000, token.take())
+                let page = archive
+                    .query_window(
+                        since,
+                        until,
+                        &index::Filter::default(),
+                        1000,
+                        cursor.as_ref(),
+                        &mut calls,
+                    )
                     .await?;
-                for q in &quakes {
+                for q in &page.quakes {
                     let (applied, _) = state.index.apply(q, Utc::now());
                     state
                         .metrics
@@ -329,33 +394,27 @@ async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bo
                         .with_label_values(&["store", applied.as_str()])
                         .inc();
                 }
-                loaded += quakes.len();
-                match next {
-                    Some(t) => token = Some(t),
+                loaded += page.quakes.len();
+                match page.next {
+                    Some(c) => cursor = Some(c),
                     None => return Ok(()),
                 }
             }
         }
         .await;
+        api::count_store_calls(&state, "warmup", calls, result.is_err());
         match result {
             Ok(()) => {
-                state.metrics.store_queries.with_label_values(&["warmup", "ok"]).inc();
                 tracing::info!(
                     loaded,
+                    calls,
                     ms = started.elapsed().as_millis() as u64,
                     "warm-up from the archive done"
                 );
                 let _ = done.send(true);
                 return;
             }
-            Err(e) => {
-                state
-                    .metrics
-                    .store_queries
-                    .with_label_values(&["warmup", "error"])
-                    .inc();
-                tracing::warn!(error = format!("{e:#}"), "warm-up failed; retrying");
-            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "warm-up failed; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
@@ -365,8 +424,32 @@ async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bo
     }
 }
 
-fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> Router {
-    let limiter = ratelimit::Limiter::new(cfg.rate_limit, cfg.client_ip_header.clone(), state.metrics.clone());
+/// Readiness follows Kafka (a metadata request for the topic) and the archive (DescribeTable),
+/// each checked every `dependency_check_interval`.
+fn watch_dependencies(state: &State, cfg: &FrontendConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let every = cfg.dependency_check_interval;
+    let kafka = ops::kafka_check(&cfg.bootstrap_servers, &cfg.topic).context("creating the Kafka readiness client")?;
+    ops::watch_dependency(state.health.dependency("kafka"), every, kafka, shutdown.clone());
+    if let Some(archive) = cfg.archive.clone() {
+        let st = state.clone();
+        let check = move || {
+            let (archive, st) = (archive.clone(), st.clone());
+            async move {
+                let r = archive.probe().await;
+                api::count_store_calls(&st, "probe", 1, r.is_err());
+                r.map_err(|e| e.to_string())
+            }
+        };
+        ops::watch_dependency(state.health.dependency("archive"), every, check, shutdown);
+    }
+    Ok(())
+}
+
+fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> anyhow::Result<Router> {
+    let proxies = cfg
+        .proxies()
+        .context("--client-ip-header, --trusted-proxy-hops, --trusted-proxies")?;
+    let limiter = ratelimit::Limiter::new(cfg.rate_limit, proxies.clone(), state.metrics.clone());
     let api = Router::new()
         .route("/api/quakes", get(api::list))
         .route("/api/quakes/{unid}", get(api::detail))
@@ -376,9 +459,14 @@ fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> Router {
         .merge(assets::router())
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(limiter, ratelimit::limit));
-    api.merge(ops::ops_router(ops_state))
+    Ok(api
+        .merge(ops::ops_router(ops_state))
         .fallback(|| async { api::ApiError::not_found("no such route") })
-        .layer(middleware::from_fn_with_state(state, track))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(api::panicked))
+        .layer(middleware::from_fn(api::json_errors))
+        .layer(middleware::from_fn(conn::limit_uri))
+        .layer(middleware::from_fn_with_state(proxies, edge::headers))
+        .layer(middleware::from_fn_with_state(state, track)))
 }
 
 /// Counts requests by route and status and times them.
@@ -426,8 +514,14 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
         window: args.window,
         rate_limit: args.rate_limit,
         client_ip_header: args.client_ip_header.clone(),
+        trusted_proxy_hops: args.trusted_proxy_hops,
+        trusted_proxies: args.trusted_proxies.clone(),
         sse_heartbeat: args.sse_heartbeat,
         write_stall_timeout: args.write_stall_timeout,
+        header_read_timeout: args.header_read_timeout,
+        keep_alive_timeout: args.keep_alive_timeout,
+        max_connections: args.max_connections,
+        cache_bytes: args.cache_bytes,
         archive,
         ..FrontendConfig::new("", "")
     };

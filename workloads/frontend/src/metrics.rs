@@ -1,5 +1,6 @@
 //! `quakestream_frontend_*` metrics.
 
+use crate::cache::CacheMetrics;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, exponential_buckets,
 };
@@ -18,6 +19,10 @@ pub struct FrontendMetrics {
     pub store_queries: IntCounterVec,
     /// Bytes and records fetched by the Kafka tail (`quakestream_kafka_*{component="frontend"}`, for the cost rules).
     pub kafka: quakestream_core::meter::KafkaMeter,
+    pub cache: CacheMetrics,
+    pub connections: IntGauge,
+    /// `reason`: header_timeout, idle_timeout, over_capacity, bad_request.
+    pub connections_closed: IntCounterVec,
 }
 
 impl FrontendMetrics {
@@ -72,9 +77,34 @@ impl FrontendMetrics {
         let store_queries = IntCounterVec::new(
             Opts::new(
                 "quakestream_frontend_store_queries_total",
-                "DynamoDB reads, by kind and outcome",
+                "DynamoDB requests (every Query page, GetItem and DescribeTable), by kind (warmup, window, get, probe) and outcome",
             ),
             &["kind", "outcome"],
+        )?;
+        let cache = CacheMetrics {
+            bytes: IntGauge::new(
+                "quakestream_frontend_response_cache_bytes",
+                "Bytes held by the /api/quakes response cache (bodies, gzip copies, keys, overhead)",
+            )?,
+            entries: IntGauge::new(
+                "quakestream_frontend_response_cache_entries",
+                "Entries in the /api/quakes response cache",
+            )?,
+            events: IntCounterVec::new(
+                Opts::new(
+                    "quakestream_frontend_response_cache_total",
+                    "Response cache lookups and removals, by outcome (hit, miss, evicted, too_large)",
+                ),
+                &["outcome"],
+            )?,
+        };
+        let connections = IntGauge::new("quakestream_frontend_connections", "Open HTTP connections")?;
+        let connections_closed = IntCounterVec::new(
+            Opts::new(
+                "quakestream_frontend_connections_closed_total",
+                "Connections the server closed or refused, by reason (header_timeout, idle_timeout, over_capacity, bad_request)",
+            ),
+            &["reason"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
@@ -86,8 +116,19 @@ impl FrontendMetrics {
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(push_delay.clone()))?;
         registry.register(Box::new(store_queries.clone()))?;
+        registry.register(Box::new(cache.bytes.clone()))?;
+        registry.register(Box::new(cache.entries.clone()))?;
+        registry.register(Box::new(cache.events.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(connections_closed.clone()))?;
         // Start known label values at zero, so dashboards show zeros rather than gaps.
         sse_dropped.with_label_values(&["lagged"]);
+        for o in ["hit", "miss", "evicted", "too_large"] {
+            cache.events.with_label_values(&[o]);
+        }
+        for r in ["header_timeout", "idle_timeout", "over_capacity", "bad_request"] {
+            connections_closed.with_label_values(&[r]);
+        }
         Ok(FrontendMetrics {
             requests,
             latency,
@@ -100,6 +141,9 @@ impl FrontendMetrics {
             push_delay,
             store_queries,
             kafka: quakestream_core::meter::KafkaMeter::new(registry, "frontend")?,
+            cache,
+            connections,
+            connections_closed,
         })
     }
 }

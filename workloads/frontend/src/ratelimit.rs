@@ -1,16 +1,18 @@
 //! Per-client-IP rate limit, the same policy as the WAF rule of the AWS deployment: N requests
 //! per 5 minutes (a GCRA bucket: bursts up to N, refilled evenly). Refusals are 429 with
-//! `Retry-After`. Probes and metrics are never limited.
+//! `Retry-After`. Probes and metrics are never limited. The client is who `edge::Proxies` says
+//! it is (the TCP peer, or the address a trusted proxy forwarded).
 
+use crate::edge::{Proxies, peer};
 use crate::metrics::FrontendMetrics;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +24,12 @@ type Keyed = RateLimiter<IpAddr, DashMapStateStore<IpAddr>, DefaultClock>;
 #[derive(Clone)]
 pub struct Limiter {
     inner: Option<Arc<Keyed>>,
-    header: Option<axum::http::HeaderName>,
+    proxies: Proxies,
     metrics: FrontendMetrics,
 }
 
 impl Limiter {
-    pub fn new(per_5_min: u32, header: Option<String>, metrics: FrontendMetrics) -> Self {
+    pub fn new(per_5_min: u32, proxies: Proxies, metrics: FrontendMetrics) -> Self {
         let inner = NonZeroU32::new(per_5_min).map(|n| {
             let quota = Quota::with_period(PERIOD / n.get())
                 .expect("non-zero period")
@@ -46,8 +48,11 @@ impl Limiter {
             });
             limiter
         });
-        let header = header.and_then(|h| axum::http::HeaderName::try_from(h.trim()).ok());
-        Limiter { inner, header, metrics }
+        Limiter {
+            inner,
+            proxies,
+            metrics,
+        }
     }
 }
 
@@ -59,17 +64,7 @@ pub async fn limit(State(l): State<Limiter>, req: Request, next: Next) -> Respon
     if matches!(path, "/healthz" | "/readyz" | "/metrics") {
         return next.run(req).await;
     }
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let from_header = l.header.as_ref().and_then(|h| {
-        req.headers()
-            .get_all(h)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .next_back()
-    });
-    let Some(ip) = from_header.or(peer) else {
+    let Some(ip) = l.proxies.client(peer(&req), req.headers()) else {
         return next.run(req).await;
     };
     match inner.check_key(&ip) {

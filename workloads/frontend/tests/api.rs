@@ -44,7 +44,7 @@ async fn produce(bootstrap: &str, topic: &str, quakes: &[Quake]) {
 
 /// 30 recent events on Kafka (mag 2.0..4.9, depth 0..290 km, lon -145..145) and 3 old ones in
 /// the archive only; the frontend is ready when it returns.
-async fn setup(rate_limit: u32) -> (Frontend, String, Vec<Quake>) {
+async fn setup(rate_limit: u32) -> (Frontend, String, Vec<Quake>, String) {
     let kafka = testkit::kafka();
     let topic = kafka.topic("quakes-api", 2);
     let recent: Vec<Quake> = (0..30)
@@ -64,6 +64,19 @@ async fn setup(rate_limit: u32) -> (Frontend, String, Vec<Quake>) {
         let q = quake(&format!("old{i}"), 30 * 86400 / 60 + i64::from(i) * 60, 5.0, 10.0, 0.0);
         store
             .upsert(&WireRecord::new(Action::Snapshot, q, Utc::now()))
+            .await
+            .unwrap();
+    }
+    // An old, heavily revised event: 120 revisions in the store, none in memory.
+    let base = quake("heavy-old", 60 * 86400 / 60, 4.0, 10.0, 0.0);
+    for i in 0..120 {
+        let q = Quake {
+            lastupdate: base.lastupdate + Duration::seconds(i),
+            mag: Some(4.0 + i as f64 / 1000.0),
+            ..base.clone()
+        };
+        store
+            .upsert(&WireRecord::new(Action::Update, q, Utc::now()))
             .await
             .unwrap();
     }
@@ -88,7 +101,7 @@ async fn setup(rate_limit: u32) -> (Frontend, String, Vec<Quake>) {
         let _ = tokio::time::timeout(std::time::Duration::from_millis(10), futures::future::pending::<()>()).await;
     }
     assert!(ready, "frontend never became ready");
-    (fe, url, recent)
+    (fe, url, recent, topic)
 }
 
 async fn get_json(url: &str) -> (u16, Value, reqwest::header::HeaderMap) {
@@ -110,7 +123,7 @@ fn unids(fc: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_formats_errors_paging_etag() {
-    let (_fe, url, recent) = setup(0).await;
+    let (_fe, url, recent, _) = setup(0).await;
 
     // Default: GeoJSON, last 24 h, newest first, every field.
     let (s, fc, h) = get_json(&format!("{url}/api/quakes")).await;
@@ -185,19 +198,28 @@ async fn filters_formats_errors_paging_etag() {
         lines[1]
     );
 
-    // Errors name the parameter.
+    // Errors name the parameter, on the memory path and on the store path alike (a bad token or
+    // a `since` older than any event used to be a "503 try again" from the store).
+    let old_since = urlencode(&(Utc::now() - Duration::days(40)).to_rfc3339());
     for (q, param) in [
-        ("minmag=x", "minmag"),
-        ("since=yesterday", "since"),
-        ("limit=0", "limit"),
-        ("format=xml", "format"),
-        ("bbox=1,2", "bbox"),
-        ("page_token=zzz", "page_token"),
+        ("minmag=x".to_owned(), "minmag"),
+        ("minmag=11".to_owned(), "minmag"),
+        ("minmag=".to_owned(), "minmag"),
+        ("min_mag=3".to_owned(), "min_mag"),
+        ("since=yesterday".to_owned(), "since"),
+        ("since=1850-01-01T00:00:00Z".to_owned(), "since"),
+        ("limit=0".to_owned(), "limit"),
+        ("format=xml".to_owned(), "format"),
+        ("bbox=1,2".to_owned(), "bbox"),
+        ("page_token=zzz".to_owned(), "page_token"),
+        (format!("since={old_since}&page_token=zzz"), "page_token"),
+        (format!("since={old_since}&maxdepth=900"), "maxdepth"),
     ] {
         let (s, e, _) = get_json(&format!("{url}/api/quakes?{q}")).await;
-        assert_eq!(s, 400, "{q}");
+        assert_eq!(s, 400, "{q}: {e}");
         assert_eq!(e["parameter"], param, "{q}: {e}");
         assert_eq!(e["error"], "invalid_parameter");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{q}: {e}");
     }
 
     // ETag: same body, same tag; If-None-Match gives 304; a new record changes it.
@@ -298,6 +320,16 @@ async fn filters_formats_errors_paging_etag() {
     assert_eq!(f["properties"]["revision_count"], 1);
     let (s, _, _) = get_json(&format!("{url}/api/quakes/nope")).await;
     assert_eq!(s, 404);
+    // A heavily revised event: the count is the store's (every revision ever stored), the list
+    // the store's rule (the first and the newest), the same constant for memory and store.
+    let (s, f, _) = get_json(&format!("{url}/api/quakes/heavy-old")).await;
+    assert_eq!(s, 200, "{f}");
+    assert_eq!(f["properties"]["revision_count"], 120);
+    let revs = f["revisions"].as_array().unwrap();
+    assert_eq!(revs.len(), quakestream_store::MAX_REVISIONS);
+    assert_eq!(revs[0]["mag"], 4.0, "the first revision is kept");
+    assert_eq!(revs.last().unwrap()["mag"], 4.119, "and the newest");
+    assert_eq!(f["properties"]["mag"], 4.119);
 
     // OpenAPI and metrics.
     let (s, spec, _) = get_json(&format!("{url}/api/openapi.json")).await;
@@ -319,7 +351,7 @@ async fn filters_formats_errors_paging_etag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_retry_after() {
-    let (_fe, url, _) = setup(5).await;
+    let (_fe, url, _, _) = setup(5).await;
     let client = reqwest::Client::new();
     for i in 0..5 {
         assert_eq!(
@@ -334,6 +366,93 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     // Probes are never limited.
     assert_eq!(client.get(format!("{url}/readyz")).send().await.unwrap().status(), 200);
+}
+
+/// The value of the first sample of `name` (with labels, as printed) on `/metrics`, or 0.
+async fn metric(url: &str, name: &str) -> f64 {
+    let m = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+const WINDOW_CALLS_OK: &str = "quakestream_frontend_store_queries_total{kind=\"window\",outcome=\"ok\"}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_views_share_one_answer_and_seven_days_come_from_memory() {
+    let (fe, url, _, topic) = setup(0).await;
+    // An event just inside the 7-day window, sent live (so only memory has it).
+    let kafka = testkit::kafka();
+    let edge = quake("edge-7d", 7 * 24 * 60 - 2, 3.3, 5.0, 0.0);
+    produce(&kafka.bootstrap, &topic, std::slice::from_ref(&edge)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fe.state.index.get("edge-7d").is_none() {
+        assert!(std::time::Instant::now() < deadline, "the edge event never arrived");
+        tokio::task::yield_now().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(10), futures::future::pending::<()>()).await;
+    }
+
+    // What the page asks for: since = now - 7 d rounded down to the minute, limit 20000.
+    let minute = |t: chrono::DateTime<Utc>| {
+        t - Duration::seconds(t.timestamp() % 60) - Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos()))
+    };
+    let since = minute(Utc::now() - Duration::days(7));
+    let calls_before = metric(&url, WINDOW_CALLS_OK).await;
+    let (s, fc, h1) = get_json(&format!(
+        "{url}/api/quakes?since={}&limit=20000",
+        urlencode(&since.to_rfc3339())
+    ))
+    .await;
+    assert_eq!(s, 200, "{fc}");
+    assert_eq!(fc["metadata"]["source"], "memory");
+    assert!(unids(&fc).contains(&"edge-7d".to_owned()));
+    assert_eq!(
+        metric(&url, WINDOW_CALLS_OK).await,
+        calls_before,
+        "no store query for a 7-day view"
+    );
+
+    // Another view of the same window, spelt differently, is the same cached answer.
+    let hits = "quakestream_frontend_response_cache_total{outcome=\"hit\"}";
+    let hits_before = metric(&url, hits).await;
+    let other = since
+        .with_timezone(&chrono::FixedOffset::east_opt(3600).unwrap())
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+    let (s, _, h2) = get_json(&format!("{url}/api/quakes?limit=20000&since={}", urlencode(&other))).await;
+    assert_eq!(s, 200);
+    assert_eq!(h1["etag"], h2["etag"]);
+    assert!(metric(&url, hits).await > hits_before, "served from the cache");
+
+    // A two-year window with a magnitude no event has: each request reads at most
+    // MAX_QUERIES_PER_CALL days (every Query counted) and says where to go on.
+    let since = urlencode(&(Utc::now() - Duration::days(731)).to_rfc3339());
+    let before = metric(&url, WINDOW_CALLS_OK).await;
+    let (s, fc, _) = get_json(&format!("{url}/api/quakes?since={since}&minmag=10.4")).await;
+    assert_eq!(s, 200, "{fc}");
+    assert_eq!(fc["metadata"]["count"], 0);
+    let token = fc["metadata"]["next_page_token"]
+        .as_str()
+        .expect("more to read")
+        .to_owned();
+    let per_call = f64::from(quakestream_store::MAX_QUERIES_PER_CALL);
+    assert_eq!(metric(&url, WINDOW_CALLS_OK).await - before, per_call);
+    let (s, fc, _) = get_json(&format!(
+        "{url}/api/quakes?since={since}&minmag=10.4&page_token={}",
+        urlencode(&token)
+    ))
+    .await;
+    assert_eq!(s, 200, "{fc}");
+    assert_eq!(metric(&url, WINDOW_CALLS_OK).await - before, 2.0 * per_call);
+    assert_ne!(
+        fc["metadata"]["next_page_token"].as_str(),
+        Some(token.as_str()),
+        "the next page moved on"
+    );
 }
 
 fn urlencode(s: &str) -> String {

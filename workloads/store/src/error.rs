@@ -29,10 +29,7 @@ pub enum StoreError {
     /// An item in the table does not have the shape this build writes.
     #[error("item {unid:?} is malformed: {detail}")]
     Malformed { unid: String, detail: String },
-    /// A page token that this build did not issue.
-    #[error("invalid page token")]
-    BadPageToken,
-    /// Arguments out of range (e.g. a time window longer than the store serves in one call).
+    /// Arguments the store cannot use (e.g. no region configured).
     #[error("invalid request: {0}")]
     InvalidArgument(String),
     /// Anything else the SDK reports (misconfiguration, a malformed response).
@@ -68,7 +65,6 @@ impl StoreError {
             StoreError::AccessDenied { .. } => "access_denied",
             StoreError::Rejected { .. } => "rejected",
             StoreError::Malformed { .. } => "malformed",
-            StoreError::BadPageToken => "bad_page_token",
             StoreError::InvalidArgument(_) => "invalid_argument",
             StoreError::Other(_) => "other",
         }

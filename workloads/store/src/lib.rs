@@ -23,6 +23,7 @@ pub mod testkit;
 pub use error::StoreError;
 pub use item::{MAX_REVISIONS, Revision, StoredQuake};
 pub use meter::DynamoMeter;
+pub use page::Cursor;
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::credentials::CredentialsProviderChain;
@@ -85,8 +86,9 @@ pub struct QueryFilter {
     pub maxdepth: Option<f64>,
 }
 
-/// The longest window one `query_window` call serves (one `Query` per day).
-pub const MAX_WINDOW_DAYS: i64 = 731;
+/// The most DynamoDB `Query` calls one `query_window` call sends (one per UTC day of the window,
+/// more for a day with more than one DynamoDB page); the rest of the window is the next page's.
+pub const MAX_QUERIES_PER_CALL: u32 = 32;
 /// The largest page `query_window` returns.
 pub const MAX_PAGE: usize = 10_000;
 
@@ -373,71 +375,56 @@ impl Store {
         out.item.as_ref().map(item::decode).transpose()
     }
 
+    /// One `DescribeTable` (free of read capacity): succeeds when DynamoDB is reachable, the
+    /// credentials work and the table exists. For readiness checks.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&*self.table)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// The event with its revision history (strongly consistent read).
     pub async fn get(&self, unid: &str) -> Result<Option<StoredQuake>, StoreError> {
         Ok(self.get_state(unid).await?.map(|s| s.stored))
     }
 
     /// Events whose origin time is in `[since, until)`, newest first, filtered by magnitude and
-    /// depth, at most `limit` (capped at [`MAX_PAGE`]) per call. Pass the returned token to get the
-    /// next page; `None` means the window is exhausted. One `Query` on `by_day` per UTC day
-    /// (more when a day holds more than one DynamoDB page); never a `Scan`.
+    /// depth, at most `limit` (capped at [`MAX_PAGE`]) per call, continuing after `after`. Returns
+    /// the page and the cursor of the next one; `None` means the window is exhausted. One `Query`
+    /// on `by_day` per UTC day (more when a day holds more than one DynamoDB page), never a
+    /// `Scan`, and at most [`MAX_QUERIES_PER_CALL`] per call: a long, sparse window comes back as
+    /// short (even empty) pages with a cursor, so one call's work is bounded whatever the window.
+    /// `queries` is incremented for every `Query` sent, whether it succeeds or not.
     pub async fn query_window(
         &self,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
         filter: &QueryFilter,
         limit: usize,
-        page_token: Option<String>,
-    ) -> Result<(Vec<Quake>, Option<String>), StoreError> {
+        after: Option<&Cursor>,
+        queries: &mut u32,
+    ) -> Result<(Vec<Quake>, Option<Cursor>), StoreError> {
         let limit = limit.min(MAX_PAGE);
         if until <= since || limit == 0 {
             return Ok((Vec::new(), None));
         }
         let last = until - ChronoDuration::microseconds(1);
         let first_day = since.date_naive();
-        let last_day = last.date_naive();
-        if (last_day - first_day).num_days() >= MAX_WINDOW_DAYS {
-            return Err(StoreError::InvalidArgument(format!(
-                "time window longer than {MAX_WINDOW_DAYS} days; page through shorter windows"
-            )));
-        }
-        let mut pos = match page_token {
-            Some(t) => {
-                let p = page::Position::decode(&t)?;
-                if p.day < first_day || p.day > last_day {
-                    return Err(StoreError::BadPageToken);
-                }
-                p
-            }
-            None => page::Position {
-                day: last_day,
-                after: None,
-            },
+        let Some(mut pos) = page::Position::start(since, last, after) else {
+            return Ok((Vec::new(), None));
         };
-        let (lo, hi) = (fmt_time(&since), fmt_time(&last));
+        let lo = fmt_time(&since);
+        let (filter_expr, names, values) = filter_expression(filter);
         let mut out: Vec<Quake> = Vec::new();
-        let mut filter_expr = Vec::new();
-        let mut values = vec![];
-        let mut names = vec![("#d", attr::DAY), ("#t", attr::TIME)];
-        let mut bound = |expr: &str, name: (&'static str, &'static str), key: &'static str, v: Option<f64>| {
-            if let Some(v) = v {
-                filter_expr.push(expr.replace("K", name.0).replace("V", key));
-                values.push((key, AttributeValue::N(v.to_string())));
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-        };
-        bound("K >= V", ("#m", attr::MAG), ":minmag", filter.minmag);
-        bound("K <= V", ("#m", attr::MAG), ":maxmag", filter.maxmag);
-        bound("K >= V", ("#z", attr::DEPTH_KM), ":mindepth", filter.mindepth);
-        bound("K <= V", ("#z", attr::DEPTH_KM), ":maxdepth", filter.maxdepth);
-        let filter_expr = (!filter_expr.is_empty()).then(|| filter_expr.join(" AND "));
+        let mut sent = 0u32;
         loop {
             let remaining = limit - out.len();
             // Without a filter, DynamoDB's Limit is exact; with one it counts evaluated items,
-            // so ask for more and cut (the token then points at the last item returned).
+            // so ask for more and cut (the cursor then points at the last item returned).
             let page = if filter_expr.is_some() {
                 remaining.clamp(100, 1000)
             } else {
@@ -451,7 +438,7 @@ impl Store {
                 .key_condition_expression("#d = :d AND #t BETWEEN :lo AND :hi")
                 .expression_attribute_values(":d", AttributeValue::S(pos.day.format("%Y-%m-%d").to_string()))
                 .expression_attribute_values(":lo", AttributeValue::S(lo.clone()))
-                .expression_attribute_values(":hi", AttributeValue::S(hi.clone()))
+                .expression_attribute_values(":hi", AttributeValue::S(fmt_time(&pos.hi)))
                 .scan_index_forward(false)
                 .limit(page as i32)
                 .set_filter_expression(filter_expr.clone())
@@ -463,6 +450,8 @@ impl Store {
             for (k, v) in &values {
                 q = q.expression_attribute_values(*k, v.clone());
             }
+            *queries += 1;
+            sent += 1;
             let res = q.send().await;
             self.meter.record(
                 &self.table,
@@ -476,39 +465,86 @@ impl Store {
             for it in &items[..take] {
                 out.push(item::decode_quake(it)?);
             }
-            if out.len() >= limit {
-                if take < items.len() {
-                    let q = out.last().expect("limit > 0");
-                    pos.after = Some((fmt_time(&q.time), q.unid.clone()));
-                    return Ok((out, Some(pos.encode())));
-                }
-                // Exactly full: continue after DynamoDB's page, or with the next day.
-                return Ok((
-                    out,
-                    next_position(pos, res.last_evaluated_key, first_day).map(|p| p.encode()),
-                ));
+            if take < items.len() {
+                let q = out.last().expect("limit > 0");
+                let next = Cursor::after(q.time, &q.unid);
+                return Ok((out, Some(next)));
             }
-            match next_position(pos, res.last_evaluated_key, first_day) {
-                Some(p) => pos = p,
-                None => return Ok((out, None)),
+            let Some(next) = next_position(&pos, res.last_evaluated_key, first_day, last) else {
+                return Ok((out, None));
+            };
+            if out.len() >= limit || sent >= MAX_QUERIES_PER_CALL {
+                return Ok((out, Some(next.cursor)));
             }
+            pos = next.position;
         }
     }
 }
 
+/// The filter expression of the magnitude and depth bounds, with its names and values.
+type Expr = (
+    Option<String>,
+    Vec<(&'static str, &'static str)>,
+    Vec<(&'static str, AttributeValue)>,
+);
+
+fn filter_expression(filter: &QueryFilter) -> Expr {
+    let mut filter_expr = Vec::new();
+    let mut values = vec![];
+    let mut names = vec![("#d", attr::DAY), ("#t", attr::TIME)];
+    let mut bound = |expr: &str, name: (&'static str, &'static str), key: &'static str, v: Option<f64>| {
+        if let Some(v) = v {
+            filter_expr.push(expr.replace("K", name.0).replace("V", key));
+            values.push((key, AttributeValue::N(v.to_string())));
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    };
+    bound("K >= V", ("#m", attr::MAG), ":minmag", filter.minmag);
+    bound("K <= V", ("#m", attr::MAG), ":maxmag", filter.maxmag);
+    bound("K >= V", ("#z", attr::DEPTH_KM), ":mindepth", filter.mindepth);
+    bound("K <= V", ("#z", attr::DEPTH_KM), ":maxdepth", filter.maxdepth);
+    (
+        (!filter_expr.is_empty()).then(|| filter_expr.join(" AND ")),
+        names,
+        values,
+    )
+}
+
+/// Where reading continues after a `Query` at `pos`: the same day after DynamoDB's page, or the
+/// day before (`None` when the window is exhausted), as a position and as the caller's cursor.
+struct Next {
+    position: page::Position,
+    cursor: Cursor,
+}
+
 fn next_position(
-    pos: page::Position,
+    pos: &page::Position,
     lek: Option<std::collections::HashMap<String, AttributeValue>>,
     first_day: chrono::NaiveDate,
-) -> Option<page::Position> {
-    if let Some(k) = lek.and_then(|k| page::Position::after_of(&k)) {
-        return Some(page::Position {
-            day: pos.day,
-            after: Some(k),
+    last: DateTime<Utc>,
+) -> Option<Next> {
+    if let Some((t, u)) = lek.as_ref().and_then(page::Position::after_of) {
+        let time = quakestream_core::model::parse_time("time", &t).ok()?;
+        return Some(Next {
+            cursor: Cursor::after(time, &u),
+            position: page::Position {
+                day: pos.day,
+                after: Some((t, u)),
+                hi: pos.hi,
+            },
         });
     }
     let prev = pos.day.pred_opt()?;
-    (prev >= first_day).then_some(page::Position { day: prev, after: None })
+    (prev >= first_day).then(|| Next {
+        position: page::Position {
+            day: prev,
+            after: None,
+            hi: last,
+        },
+        cursor: Cursor::before_day(pos.day),
+    })
 }
 
 /// The standard chain without IMDS, then dummy credentials: for a non-AWS endpoint only.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use quakestream_core::model::{Quake, Source};
 use quakestream_core::wire::{Action, WireRecord};
 use quakestream_store::testkit;
-use quakestream_store::{QueryFilter, Store, StoreError, UpsertOutcome};
+use quakestream_store::{Cursor, MAX_QUERIES_PER_CALL, QueryFilter, Store, StoreError, UpsertOutcome};
 use std::collections::BTreeSet;
 
 fn quake(unid: &str, time: DateTime<Utc>, lu: DateTime<Utc>, mag: f64, depth: f64) -> Quake {
@@ -107,11 +107,16 @@ async fn window_query_pages_across_days_with_filters() {
         let store = store.clone();
         async move {
             let mut out = Vec::new();
-            let mut token = None;
+            let mut token: Option<Cursor> = None;
             let mut pages = 0;
             loop {
-                let (items, next) = store.query_window(since, until, &filter, limit, token).await.unwrap();
+                let mut calls = 0;
+                let (items, next) = store
+                    .query_window(since, until, &filter, limit, token.as_ref(), &mut calls)
+                    .await
+                    .unwrap();
                 assert!(items.len() <= limit);
+                assert!((1..=MAX_QUERIES_PER_CALL).contains(&calls), "{calls} queries");
                 out.extend(items);
                 pages += 1;
                 assert!(pages < 1000);
@@ -151,15 +156,88 @@ async fn window_query_pages_across_days_with_filters() {
     }
     let uniq: BTreeSet<_> = want.iter().collect();
     assert_eq!(uniq.len(), want.len());
-    assert!(matches!(
-        store
-            .query_window(since, until, &QueryFilter::default(), 5, Some("zz".into()))
-            .await,
-        Err(StoreError::BadPageToken)
-    ));
+    let mut calls = 0;
     let (none, next) = store
-        .query_window(until, since, &QueryFilter::default(), 5, None)
+        .query_window(until, since, &QueryFilter::default(), 5, None, &mut calls)
         .await
         .unwrap();
     assert!(none.is_empty() && next.is_none());
+    assert_eq!(calls, 0, "an empty window costs nothing");
+
+    // Any cursor is a place in the window, not only the ones the store returned: one naming an
+    // event that does not exist continues just below it; one after the window starts at the
+    // top; one before it ends the window.
+    let page = |after: Cursor| {
+        let store = store.clone();
+        async move {
+            let mut calls = 0;
+            let (items, _) = store
+                .query_window(since, until, &QueryFilter::default(), 3, Some(&after), &mut calls)
+                .await
+                .unwrap();
+            items.into_iter().map(|q| q.unid).collect::<Vec<_>>()
+        }
+    };
+    let every = expect(&|_| true);
+    let mid = start + Duration::minutes(30 * 50);
+    assert_eq!(
+        page(Cursor::after(mid, "zzz-not-an-event")).await,
+        vec!["ev050", "ev049", "ev048"]
+    );
+    assert_eq!(page(Cursor::after(mid, "")).await, vec!["ev049", "ev048", "ev047"]);
+    assert_eq!(
+        page(Cursor::after(until + Duration::days(9), "x")).await,
+        every[..3].to_vec()
+    );
+    assert!(page(Cursor::after(since - Duration::seconds(1), "x")).await.is_empty());
+}
+
+#[tokio::test]
+async fn one_call_sends_a_bounded_number_of_queries_however_long_the_window() {
+    let store = testkit::fresh_store("bounded").await;
+    let now = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap();
+    let old = now - Duration::days(700);
+    store.upsert(&rec(quake("old-one", old, old, 4.0, 10.0))).await.unwrap();
+    store.upsert(&rec(quake("new-one", now, now, 4.0, 10.0))).await.unwrap();
+    // Two years, and a magnitude no stored event has: every day is read and nothing matches.
+    let (since, until) = (now - Duration::days(731), now + Duration::hours(1));
+    let filter = QueryFilter {
+        minmag: Some(9.9),
+        ..QueryFilter::default()
+    };
+    let (mut cursor, mut calls_total, mut pages) = (None::<Cursor>, 0u32, 0u32);
+    loop {
+        let mut calls = 0;
+        let (items, next) = store
+            .query_window(since, until, &filter, 100, cursor.as_ref(), &mut calls)
+            .await
+            .unwrap();
+        assert!(items.is_empty());
+        assert!(calls <= MAX_QUERIES_PER_CALL, "{calls} queries in one call");
+        calls_total += calls;
+        pages += 1;
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // One Query per day, each counted, over pages of at most MAX_QUERIES_PER_CALL.
+    let days = (until.date_naive() - since.date_naive()).num_days() as u32 + 1;
+    assert_eq!(calls_total, days);
+    assert_eq!(pages, days.div_ceil(MAX_QUERIES_PER_CALL));
+    // Without the impossible filter the same paging finds both events, in order.
+    let (mut cursor, mut found) = (None::<Cursor>, Vec::new());
+    loop {
+        let mut calls = 0;
+        let (items, next) = store
+            .query_window(since, until, &QueryFilter::default(), 100, cursor.as_ref(), &mut calls)
+            .await
+            .unwrap();
+        found.extend(items.into_iter().map(|q| q.unid));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(found, vec!["new-one", "old-one"]);
 }
