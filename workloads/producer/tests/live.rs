@@ -488,3 +488,70 @@ pub fn promtool_accepts(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_answers_pings_but_sends_no_frames_is_replaced_and_backfilled() {
+    let events = real_events();
+    let frames: Vec<String> = events.iter().take(40).map(|(a, f)| frame(a, f)).collect();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // The first connection sends 20 frames, then stays open answering pings (Stay reads, so
+    // tungstenite answers each ping) but never sends another frame; frames 20..30 exist only
+    // in FDSN (published meanwhile); the second connection sends 30..40.
+    let ws = ws_server(
+        vec![
+            Script::Stay(frames[..20].to_vec()),
+            Script::Stay(frames[30..].to_vec()),
+        ],
+        stop_rx,
+    )
+    .await;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let catalogue: Vec<Value> = events.iter().take(40).map(|(_, f)| f.clone()).collect();
+    let fdsn = fdsn_server(catalogue[20..30].to_vec(), requests.clone()).await;
+    let cfg = LiveConfig {
+        silence_timeout: Duration::from_secs(30),
+        feed_silence_timeout: Duration::from_millis(500),
+        ..test_live_config(ws.url.clone(), fdsn)
+    };
+    let run = run_live(cfg, 40).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(
+        *ws.connections.lock().unwrap(),
+        2,
+        "the connection that only answered pings was replaced"
+    );
+    assert_eq!(versions(&run.records).len(), 40, "the gap was backfilled");
+    assert!(metric(&run.metrics, "quakestream_producer_feed_silences_total") >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2_mib_frame_is_dead_lettered_as_too_large_and_the_connection_stays_up() {
+    use sha2::Digest;
+    let events = real_events();
+    let big = format!(
+        r#"{{"action":"create","data":{{"type":"Feature","properties":{{"note":"{}"}}}}}}"#,
+        "w".repeat(2 << 20)
+    );
+    let frames = vec![frame("create", &events[0].1), big.clone(), frame("create", &events[1].1)];
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ws = ws_server(vec![Script::Stay(frames)], stop_rx).await;
+    let fdsn = fdsn_server(Vec::new(), Arc::new(Mutex::new(Vec::new()))).await;
+    let run = run_live(test_live_config(ws.url.clone(), fdsn), 2).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(versions(&run.records).len(), 2, "the valid frame after the big one arrives");
+    assert_eq!(*ws.connections.lock().unwrap(), 1, "the connection stayed up");
+    assert_eq!(run.dlq.len(), 1);
+    let d = &run.dlq[0];
+    assert_eq!(d.headers[headers::REASON], "too_large");
+    assert_eq!(d.headers[headers::ORIGINAL_LENGTH], big.len().to_string());
+    let sha: String = sha2::Sha256::digest(big.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(d.headers[headers::ORIGINAL_SHA256], sha);
+    assert_eq!(
+        d.value.as_deref().unwrap(),
+        &big.as_bytes()[..quakestream_contract::limits::DLQ_PREFIX_BYTES]
+    );
+    assert_eq!(metric(&run.metrics, "quakestream_producer_dlq_truncated_total"), 1.0);
+}
