@@ -160,11 +160,11 @@ async fn the_malformed_corpus_stores_every_valid_event_and_dead_letters_every_re
     }
     assert_eq!(got_reasons, want_reasons);
     let value_of = |pred: &dyn Fn(&Record) -> bool| letters.iter().find(|l| pred(l)).unwrap().value.clone().unwrap();
-    let utf8 = value_of(&|l| l.headers[headers::REASON] == "bad_utf8");
+    let utf8 = value_of(&|l: &Record| l.headers[headers::REASON] == "bad_utf8");
     assert!(utf8.windows(2).any(|w| w == b"\xFF\xFE"), "invalid UTF-8 kept as bytes");
     let doc = std::fs::read(testdata("malformed").join("document-reject.json")).unwrap();
-    assert_eq!(value_of(&|l| l.headers[headers::REASON] == "out_of_range"), doc.trim_ascii(), "document payload kept");
-    let between = value_of(&|l| l.value.as_ref().is_some_and(|v| v.len() == 1_040_000));
+    assert_eq!(value_of(&|l: &Record| l.headers[headers::REASON] == "out_of_range"), doc.trim_ascii(), "document payload kept");
+    let between = value_of(&|l: &Record| l.value.as_ref().is_some_and(|v| v.len() == 1_040_000));
     assert!(between.starts_with(br#"{"action":"create","data":"nnn"#), "kept whole");
 
     // The consumer stores every valid event.

@@ -98,7 +98,7 @@ pub async fn send_dead_letter(
                 value: Some(t.sha256.as_str()),
             });
     }
-    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(&raw.bytes).headers(hdrs);
+    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(raw.bytes.as_slice()).headers(hdrs);
     if let Some(k) = key {
         rec = rec.key(k);
     }

@@ -646,7 +646,8 @@ impl<R: Read> Read for Bounded<R> {
                 "item over the {MAX_ITEM_BYTES}-byte limit"
             )));
         }
-        let n = self.inner.read(&mut buf[..buf.len().min(room)])?;
+        let len = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..len])?;
         cap.since_mark.extend_from_slice(&buf[..n]);
         Ok(n)
     }
