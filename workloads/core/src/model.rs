@@ -69,7 +69,9 @@ pub enum InvalidQuake {
     Missing(&'static str),
     #[error("field `unid` is empty")]
     EmptyUnid,
-    #[error("field `unid` is invalid: {0:?} (at most {MAX_UNID_LEN} printable characters, no control, space or invisible format characters)")]
+    #[error(
+        "field `unid` is invalid: {0:?} (at most {MAX_UNID_LEN} printable characters, no control, space or invisible format characters)"
+    )]
     BadUnid(String),
     #[error("field `{field}` is out of range: {value} (allowed {min} to {max})")]
     OutOfRange {
@@ -310,14 +312,23 @@ mod tests {
             assert!(e.to_string().contains("`time`"), "{e}");
         }
         let far = from_epoch_ms("time", 1_000_000_000_000_000 - 1).unwrap();
-        assert!(check_time("time", far, now).is_err(), "USGS epoch ms near 1e15 is year 33658");
+        assert!(
+            check_time("time", far, now).is_err(),
+            "USGS epoch ms near 1e15 is year 33658"
+        );
         let before = from_epoch_ms("time", -62_200_000_000_000).unwrap();
         assert!(check_time("time", before, now).is_err());
     }
 
     #[test]
     fn unids_with_invisible_format_characters_are_rejected() {
-        for bad in ["2025\u{200B}0426", "\u{202E}20250426", "\u{FEFF}20250426", "ab\u{00AD}c", "x\u{2066}y"] {
+        for bad in [
+            "2025\u{200B}0426",
+            "\u{202E}20250426",
+            "\u{FEFF}20250426",
+            "ab\u{00AD}c",
+            "x\u{2066}y",
+        ] {
             assert_eq!(validate_unid(bad).unwrap_err().reason(), "bad_unid", "{bad:?}");
         }
         assert!(validate_unid("20250426_0000123").is_ok());

@@ -6,8 +6,8 @@ use crate::model::{InvalidQuake, Quake, Source, clean_text, from_epoch_ms, parse
 use crate::wire::Action;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-use std::fmt;
 use std::cell::RefCell;
+use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::rc::Rc;
 
@@ -280,7 +280,6 @@ fn opt_i64(p: &Map<String, Value>, field: &'static str) -> Result<Option<i64>, I
     }
 }
 
-
 /// The bytes of a rejected input, as the dead-letter topic keeps them: the whole input up to
 /// [`MAX_ITEM_BYTES`], or, beyond, its first [`DLQ_PREFIX_BYTES`] with its length and SHA-256.
 /// Bytes stay bytes: invalid UTF-8 is kept as it came.
@@ -312,9 +311,7 @@ impl Raw {
 
     /// The input's full length.
     pub fn len(&self) -> u64 {
-        self.truncated
-            .as_ref()
-            .map_or(self.bytes.len() as u64, |t| t.len)
+        self.truncated.as_ref().map_or(self.bytes.len() as u64, |t| t.len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -582,7 +579,11 @@ fn read_json_lines<R: BufRead>(mut r: R, on_item: &mut impl FnMut(FileItem)) -> 
                 Ok(v) => parse_value(v),
             },
         };
-        let raw = if result.is_err() { Raw::of(bytes) } else { Raw::default() };
+        let raw = if result.is_err() {
+            Raw::of(bytes)
+        } else {
+            Raw::default()
+        };
         on_item(FileItem {
             position: Position::Line(line_no),
             result,
@@ -804,7 +805,9 @@ impl<'de, F: FnMut(FileItem)> Visitor<'de> for Features<'_, '_, F> {
         loop {
             // Each feature may take up to MAX_ITEM_BYTES of its own.
             self.state.cap.borrow_mut().mark();
-            let Some(feature) = seq.next_element::<Value>()? else { break };
+            let Some(feature) = seq.next_element::<Value>()? else {
+                break;
+            };
             self.state.summary.items += 1;
             let position = Position::Feature(self.state.summary.items);
             let result = parse_feature(&feature).map(|quake| Item::Event {

@@ -120,7 +120,9 @@ fn a_50_mb_single_feature_is_rejected_within_the_budget() {
 
 #[test]
 fn a_50_mb_feature_in_a_collection_ends_the_read_within_the_budget_after_the_ones_before() {
-    let head = format!(r#"{{"type":"FeatureCollection","features":[{FEATURE},{FEATURE},{{"type":"Feature","properties":{{"note":""#);
+    let head = format!(
+        r#"{{"type":"FeatureCollection","features":[{FEATURE},{FEATURE},{{"type":"Feature","properties":{{"note":""#
+    );
     let (items, peak) = read_generated(&[(head.as_bytes(), 1), (b"y", FIFTY_MB), (b"\"}}]}", 1)]);
     assert!(peak < BUDGET, "peak {peak} bytes");
     assert_eq!(events(&items), 2);

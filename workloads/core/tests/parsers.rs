@@ -502,7 +502,10 @@ fn good_frames(n: usize) -> Vec<String> {
 #[test]
 fn a_bad_first_line_never_loses_the_rest_of_a_json_lines_file() {
     let frames = good_frames(3).join("\n");
-    let huge = format!(r#"{{"action":"create","data":"{}"}}"#, "z".repeat(parse::MAX_ITEM_BYTES + 10));
+    let huge = format!(
+        r#"{{"action":"create","data":"{}"}}"#,
+        "z".repeat(parse::MAX_ITEM_BYTES + 10)
+    );
     let cases: [(&str, Vec<u8>, Option<&str>); 6] = [
         ("blank first line", format!("\n   \n{frames}\n").into_bytes(), None),
         (
@@ -511,8 +514,16 @@ fn a_bad_first_line_never_loses_the_rest_of_a_json_lines_file() {
             Some("bad_json"),
         ),
         ("byte-order mark", [b"\xEF\xBB\xBF", frames.as_bytes()].concat(), None),
-        ("first line over 1 MiB", format!("{huge}\n{frames}\n").into_bytes(), Some("too_large")),
-        ("[] first line", format!("[]\n{frames}\n").into_bytes(), Some("bad_shape")),
+        (
+            "first line over 1 MiB",
+            format!("{huge}\n{frames}\n").into_bytes(),
+            Some("too_large"),
+        ),
+        (
+            "[] first line",
+            format!("[]\n{frames}\n").into_bytes(),
+            Some("bad_shape"),
+        ),
         (
             "invalid UTF-8 first line",
             [b"{\"action\":\"create\",\"data\":\"\xFF\xFE\"}\n", frames.as_bytes()].concat(),
@@ -540,13 +551,31 @@ fn rejected_lines_keep_their_bytes_and_oversize_lines_their_length_and_hash() {
     use sha2::Digest;
     let bad = b"{\"action\":\"create\",\"data\":\"\xFF\"}".to_vec();
     let huge = format!(r#"{{"action":"create","data":"{}"}}"#, "q".repeat(3 << 20)).into_bytes();
-    let near = format!(r#"{{"action":"create","data":"{}"}}"#, "n".repeat(parse::MAX_ITEM_BYTES - 64)).into_bytes();
-    let text = [&bad[..], b"\n", &huge, b"\n", &near, b"\n", good_frames(1)[0].as_bytes(), b"\n"].concat();
+    let near = format!(
+        r#"{{"action":"create","data":"{}"}}"#,
+        "n".repeat(parse::MAX_ITEM_BYTES - 64)
+    )
+    .into_bytes();
+    let text = [
+        &bad[..],
+        b"\n",
+        &huge,
+        b"\n",
+        &near,
+        b"\n",
+        good_frames(1)[0].as_bytes(),
+        b"\n",
+    ]
+    .concat();
     let (_, items) = read_bytes(&text);
     assert_eq!(items.len(), 4);
     assert_eq!(items[0].raw.bytes, bad, "invalid UTF-8 is kept as bytes");
     assert!(items[0].raw.truncated.is_none());
-    let t = items[1].raw.truncated.as_ref().expect("an oversize line keeps a prefix");
+    let t = items[1]
+        .raw
+        .truncated
+        .as_ref()
+        .expect("an oversize line keeps a prefix");
     assert_eq!(items[1].raw.bytes, huge[..parse::DLQ_PREFIX_BYTES]);
     assert_eq!(t.len, huge.len() as u64);
     let sha: String = sha2::Sha256::digest(&huge).iter().map(|b| format!("{b:02x}")).collect();
@@ -572,7 +601,10 @@ fn feature_collections_with_a_bom_or_on_one_line_are_documents() {
         .iter()
         .map(|f| f.to_string())
         .collect();
-    let lines = format!("{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}\n", feats.join(",\n"));
+    let lines = format!(
+        "{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}\n",
+        feats.join(",\n")
+    );
     let (format, items) = read_bytes(lines.as_bytes());
     assert_eq!(format, FileFormat::Document);
     assert_eq!(events(&items).len(), 3);
@@ -611,7 +643,11 @@ fn impossible_times_and_invisible_unids_are_rejected_at_the_edge() {
             "properties": {"time": time, "updated": time, "mag": 2.0}})
     };
     for t in [999_999_999_999_999_i64, -62_000_000_000_000] {
-        assert_eq!(parse::parse_feature(&usgs(t)).unwrap_err().code(), "impossible_time", "{t}");
+        assert_eq!(
+            parse::parse_feature(&usgs(t)).unwrap_err().code(),
+            "impossible_time",
+            "{t}"
+        );
     }
     assert!(parse::parse_feature(&usgs(1_714_000_000_000)).is_ok());
 }

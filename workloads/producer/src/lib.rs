@@ -290,16 +290,8 @@ impl Pipeline {
                 let topic = self.cfg.dlq_topic.clone();
                 self.in_flight.push(Box::pin(async move {
                     let code = reason.code();
-                    match kafka::send_dead_letter(
-                        &producer,
-                        &topic,
-                        "producer",
-                        code,
-                        &reason.to_string(),
-                        None,
-                        &raw,
-                    )
-                    .await
+                    match kafka::send_dead_letter(&producer, &topic, "producer", code, &reason.to_string(), None, &raw)
+                        .await
                     {
                         Ok(()) => Outcome::DeadLettered,
                         Err(error) => Outcome::DeadLetterFailed { error },

@@ -431,10 +431,7 @@ async fn backfill(
 
 /// Reads a page body of at most [`MAX_FDSN_PAGE_BYTES`] (None if it is longer: it is not read on).
 async fn read_page(mut resp: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_FDSN_PAGE_BYTES as u64)
-    {
+    if resp.content_length().is_some_and(|n| n > MAX_FDSN_PAGE_BYTES as u64) {
         return Ok(None);
     }
     let mut body = Vec::new();

@@ -498,10 +498,7 @@ async fn a_peer_that_answers_pings_but_sends_no_frames_is_replaced_and_backfille
     // tungstenite answers each ping) but never sends another frame; frames 20..30 exist only
     // in FDSN (published meanwhile); the second connection sends 30..40.
     let ws = ws_server(
-        vec![
-            Script::Stay(frames[..20].to_vec()),
-            Script::Stay(frames[30..].to_vec()),
-        ],
+        vec![Script::Stay(frames[..20].to_vec()), Script::Stay(frames[30..].to_vec())],
         stop_rx,
     )
     .await;
@@ -532,13 +529,21 @@ async fn a_2_mib_frame_is_dead_lettered_as_too_large_and_the_connection_stays_up
         r#"{{"action":"create","data":{{"type":"Feature","properties":{{"note":"{}"}}}}}}"#,
         "w".repeat(2 << 20)
     );
-    let frames = vec![frame("create", &events[0].1), big.clone(), frame("create", &events[1].1)];
+    let frames = vec![
+        frame("create", &events[0].1),
+        big.clone(),
+        frame("create", &events[1].1),
+    ];
     let (stop_tx, stop_rx) = watch::channel(false);
     let ws = ws_server(vec![Script::Stay(frames)], stop_rx).await;
     let fdsn = fdsn_server(Vec::new(), Arc::new(Mutex::new(Vec::new()))).await;
     let run = run_live(test_live_config(ws.url.clone(), fdsn), 2).await;
     let _ = stop_tx.send(true);
-    assert_eq!(versions(&run.records).len(), 2, "the valid frame after the big one arrives");
+    assert_eq!(
+        versions(&run.records).len(),
+        2,
+        "the valid frame after the big one arrives"
+    );
     assert_eq!(*ws.connections.lock().unwrap(), 1, "the connection stayed up");
     assert_eq!(run.dlq.len(), 1);
     let d = &run.dlq[0];
