@@ -120,6 +120,12 @@ enum BrokerCmd {
         partitions: i32,
         reply: mpsc::Sender<Result<(), KafkaError>>,
     },
+    /// Takes a broker down (`up: false`: its connections fail) or back up.
+    SetBroker {
+        id: i32,
+        up: bool,
+        reply: mpsc::Sender<Result<(), KafkaError>>,
+    },
     Stop,
 }
 
@@ -156,6 +162,14 @@ impl EmbeddedBroker {
                         } => {
                             let _ = reply.send(cluster.create_topic(&name, partitions, 1));
                         }
+                        BrokerCmd::SetBroker { id, up, reply } => {
+                            let res = if up {
+                                cluster.broker_up(id)
+                            } else {
+                                cluster.broker_down(id)
+                            };
+                            let _ = reply.send(res);
+                        }
                         BrokerCmd::Stop => break,
                     }
                 }
@@ -182,6 +196,15 @@ impl EmbeddedBroker {
                 partitions,
                 reply,
             })
+            .map_err(|_| KafkaError::Canceled)?;
+        rx.recv().map_err(|_| KafkaError::Canceled)?
+    }
+
+    /// Takes broker `id` (1-based) down or back up, to test a broker outage.
+    pub fn set_broker_up(&self, id: i32, up: bool) -> Result<(), KafkaError> {
+        let (reply, rx) = mpsc::channel();
+        self.cmd
+            .send(BrokerCmd::SetBroker { id, up, reply })
             .map_err(|_| KafkaError::Canceled)?;
         rx.recv().map_err(|_| KafkaError::Canceled)?
     }

@@ -560,3 +560,55 @@ async fn a_2_mib_frame_is_dead_lettered_as_too_large_and_the_connection_stays_up
     );
     assert_eq!(metric(&run.metrics, "quakestream_producer_dlq_truncated_total"), 1.0);
 }
+
+/// The broker goes away while the producer has records in flight and comes back: every record
+/// arrives, once. Uses a broker of its own (the shared one serves the other tests meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_mid_replay_then_up_every_record_arrives_once() {
+    let broker = quakestream_core::kafka::EmbeddedBroker::start(1).unwrap();
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    broker.create_topic("quakes", 3).unwrap();
+    broker.create_topic("quakes.dlq", 1).unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = ProducerMetrics::new(&registry).unwrap();
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let cfg = quakestream_producer::replay::ReplayConfig {
+        path: testdata("usgs-all-week-2024-05-04.geojson"),
+        speed: quakestream_producer::replay::Speed::Max,
+        retime: false,
+        max_pause: Duration::from_secs(1),
+    };
+    broker.set_broker_up(1, false).unwrap();
+    let leaked: &'static str = Box::leak(bootstrap.clone().into_boxed_str());
+    let producer = tokio::spawn(quakestream_producer::run(
+        leaked,
+        PipelineConfig::default(),
+        SourceConfig::Replay(cfg),
+        metrics.clone(),
+        Health::new(),
+        stop_rx,
+    ));
+    // Wait (bounded) until records are handed to librdkafka with the broker down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while metrics.kafka.bytes("quakes", "produced") < 100_000 {
+        assert!(std::time::Instant::now() < deadline, "nothing handed to librdkafka");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        metrics.published.with_label_values(&["snapshot", "usgs"]).get(),
+        0,
+        "the broker is down"
+    );
+    broker.set_broker_up(1, true).unwrap();
+    let report = producer.await.unwrap().unwrap();
+    assert_eq!(report.published, 2588);
+    assert_eq!(report.undelivered, 0);
+    let records =
+        tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, "quakes", Duration::from_secs(60)))
+            .await
+            .unwrap();
+    let keys: HashSet<Vec<u8>> = records.iter().filter_map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), 2588, "every record arrived");
+    assert_eq!(records.len(), 2588, "each once (idempotent producer)");
+    drop(broker);
+}
