@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
 use quakestream_core::model::fmt_time;
 use quakestream_core::ops::Health;
-use quakestream_core::parse::{self, FileItem, Item, Raw};
+use quakestream_core::parse::{self, FileItem, Item, Raw, RejectReason};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -396,15 +396,25 @@ async fn backfill(
         };
         let mut items: Vec<FileItem> = Vec::new();
         let summary = parse::parse_fdsn_page(&body, |it| items.push(it));
-        if let Some(FileItem {
-            result: Err(e),
-            position: parse::Position::Document,
-            ..
-        }) = items.last()
-        {
-            metrics.backfill_requests.with_label_values(&["error"]).inc();
-            return Err(LiveError::BadPage(e.to_string()));
-        }
+        // A feature over the item limit ends the page's read: it is dead-lettered (with the
+        // rest of the page), and the next request starts right after it. Any other
+        // document-level error is a bad page, asked again.
+        let cut = match items.last() {
+            Some(FileItem {
+                result: Err(RejectReason::TooLarge(_)),
+                position: parse::Position::Document,
+                ..
+            }) => true,
+            Some(FileItem {
+                result: Err(e),
+                position: parse::Position::Document,
+                ..
+            }) => {
+                metrics.backfill_requests.with_label_values(&["error"]).inc();
+                return Err(LiveError::BadPage(e.to_string()));
+            }
+            _ => false,
+        };
         metrics.backfill_requests.with_label_values(&["ok"]).inc();
         let n = summary.items;
         total += n;
@@ -421,10 +431,10 @@ async fn backfill(
                 return Ok(total);
             }
         }
-        if n < u64::from(limit) {
+        if !cut && n < u64::from(limit) {
             break;
         }
-        offset += n;
+        offset += n + u64::from(cut);
     }
     Ok(total)
 }

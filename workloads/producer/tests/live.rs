@@ -612,3 +612,35 @@ async fn broker_down_mid_replay_then_up_every_record_arrives_once() {
     assert_eq!(records.len(), 2588, "each once (idempotent producer)");
     drop(broker);
 }
+
+/// An FDSN page with a feature over the item limit: the features before it are published, it is
+/// dead-lettered as `too_large`, and the backfill goes on right after it (not stuck retrying).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_page_with_a_feature_over_the_limit_goes_on_after_it() {
+    let now = chrono::Utc::now();
+    let mut catalogue: Vec<Value> = real_events().into_iter().take(5).map(|(_, f)| f).collect();
+    for (i, f) in catalogue.iter_mut().enumerate() {
+        let t = quakestream_core::model::fmt_time(&(now - chrono::Duration::minutes(60 - i as i64)));
+        f["properties"]["time"] = t.clone().into();
+        f["properties"]["lastupdate"] = t.into();
+    }
+    catalogue[2]["properties"]["note"] = "h".repeat(2 << 20).into();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ws = ws_server(vec![Script::Stay(Vec::new())], stop_rx).await;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let fdsn = fdsn_server(catalogue, requests.clone()).await;
+    let run = run_live(test_live_config(ws.url.clone(), fdsn), 4).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(
+        versions(&run.records).len(),
+        4,
+        "the features before and after the big one"
+    );
+    assert_eq!(run.dlq.len(), 1);
+    assert_eq!(run.dlq[0].headers[headers::REASON], "too_large");
+    let reqs = requests.lock().unwrap().clone();
+    assert!(
+        reqs.iter().any(|r| r.ends_with("&offset=4")),
+        "went on after it: {reqs:?}"
+    );
+}
