@@ -644,3 +644,42 @@ async fn a_backfill_page_with_a_feature_over_the_limit_goes_on_after_it() {
         "went on after it: {reqs:?}"
     );
 }
+
+/// An FDSN page over MAX_FDSN_PAGE_BYTES (32 MiB) is not read on: the same events are asked
+/// again in pages of half the size, and all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_fdsn_page_over_the_byte_limit_is_asked_again_in_smaller_pages() {
+    let now = chrono::Utc::now();
+    let base = real_events();
+    // 40 valid features of about 0.9 MiB each: a page of 50 is about 36 MiB.
+    let catalogue: Vec<Value> = (0..40)
+        .map(|i| {
+            let mut f = base[i].1.clone();
+            let t = quakestream_core::model::fmt_time(&(now - chrono::Duration::minutes(100 - i as i64)));
+            f["properties"]["time"] = t.clone().into();
+            f["properties"]["lastupdate"] = t.into();
+            f["properties"]["note"] = "p".repeat(900 << 10).into();
+            f
+        })
+        .collect();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ws = ws_server(vec![Script::Stay(Vec::new())], stop_rx).await;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let fdsn = fdsn_server(catalogue, requests.clone()).await;
+    let run = run_live(test_live_config(ws.url.clone(), fdsn), 40).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(versions(&run.records).len(), 40);
+    assert!(run.dlq.is_empty());
+    let reqs = requests.lock().unwrap().clone();
+    assert!(
+        reqs.iter().any(|r| r.contains("&limit=25&")),
+        "halved the page size: {reqs:?}"
+    );
+    assert_eq!(
+        metric(
+            &run.metrics,
+            "quakestream_producer_backfill_requests_total{outcome=\"too_large\"}"
+        ),
+        1.0
+    );
+}
