@@ -16,8 +16,6 @@ const INSTANCE_ID: &str = "dev";
 /// A running analytics engine.
 pub struct DevAnalytics {
     task: tokio::task::JoinHandle<Result<AnalyticsReport, quakestream_analytics::AnalyticsError>>,
-    /// Ready once its first partitions are restored.
-    pub health: Health,
 }
 
 /// Creates the analytics' topics for an input of `partitions` partitions (changelogs
@@ -39,9 +37,9 @@ pub fn start_analytics(
             .with_context(|| format!("creating the analytics topic {}", t.name))?;
     }
     let metrics = AnalyticsMetrics::new(registry).context("analytics metrics")?;
-    let health = Health::new();
-    let task = tokio::spawn(quakestream_analytics::run(cfg, metrics, health.clone(), stop));
-    Ok(DevAnalytics { task, health })
+    // Its readiness is its own: the map is ready without it, and fills in as it catches up.
+    let task = tokio::spawn(quakestream_analytics::run(cfg, metrics, Health::new(), stop));
+    Ok(DevAnalytics { task })
 }
 
 impl DevAnalytics {
