@@ -234,13 +234,18 @@ fn dev_stats_agree_with_the_events_it_serves() {
             .filter(|((k, d, s), _)| *k == "24h" && d != "world" && *s == current)
             .max_by_key(|(_, c)| c.count)
             .map(|((_, d, _), _)| d.clone())
-            .expect("the bundled recordings end now: the last day has earthquakes");
-        let enc: String = form_urlencoded_byte_serialize(&region).collect();
+            .unwrap_or_default();
         let mut diffs = Vec::new();
         for kind in ["1h", "1d", "24h"] {
             diffs.extend(differences(&dev, "", kind, "world", &want));
         }
-        diffs.extend(differences(&dev, &format!("&region={enc}"), "24h", &region, &want));
+        if region.is_empty() {
+            // The bundled recordings end now: the last day has earthquakes, once stored.
+            diffs.push("no earthquake in the last 24 hours of /api/quakes yet".into());
+        } else {
+            let enc: String = form_urlencoded_byte_serialize(&region).collect();
+            diffs.extend(differences(&dev, &format!("&region={enc}"), "24h", &region, &want));
+        }
         if diffs.is_empty() || Instant::now() > deadline {
             break (events, diffs, region);
         }
