@@ -4,7 +4,7 @@
 // live stream. The chart library (uPlot) is in a chunk of its own (chart.js), loaded after the
 // first frame, and only drawn while the view is open.
 import { isoSeconds } from './filters.js';
-import { magText } from './format.js';
+import { magText, cssVar } from './format.js';
 
 const HOUR = 3600e3;
 /** Magnitude bands of the analytics, bottom of the stack first: [key in `bands`, label]. */
@@ -150,7 +150,7 @@ export function createActivity({ root, $, since, selectedRegion }) {
   function ensureChart() {
     if (chart || chartLoading) return chartLoading;
     chartLoading = import('./chart.js').then(({ activityChart }) => {
-      chart = activityChart($('a-chart'), chartData(), BANDS.map(([, l]) => l).reverse());
+      chart = activityChart($('a-chart'), chartData(), BANDS.map(([, l]) => l).reverse(), cssVar);
       $('a-chart').dataset.ready = 'true';
     });
     return chartLoading;

@@ -1,14 +1,14 @@
 // The activity chart (uPlot, in a chunk of its own): stacked hourly bars, one colour per
 // magnitude band. `data` is activity.js's stacked(): x, then cumulative counts from the top band
-// down; `labels` the bands in that order.
+// down; `labels` the bands in that order. `colour(name)` reads a theme colour (format.js's
+// cssVar, passed in so this chunk imports nothing of the page's and adds no shared chunk).
 import uPlot from 'uplot';
-import { cssVar } from './format.js';
 
 const HEIGHT = 150;
 /** Band colours, top of the stack first (CSS variables, light and dark themes). */
 const COLOURS = ['--b3', '--b2', '--b1', '--b0'];
 
-export function activityChart(el, data, labels) {
+export function activityChart(el, data, labels, cssVar) {
   const bars = uPlot.paths.bars({ size: [0.9, 40], align: 1 });
   const width = () => Math.max(200, el.clientWidth);
   const opts = {
