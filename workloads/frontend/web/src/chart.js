@@ -15,8 +15,11 @@ export function activityChart(el, data, labels, cssVar) {
     width: width(),
     height: HEIGHT,
     legend: { show: false },
+    // Hours in UTC, like every time on the page.
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     cursor: { y: false, points: { show: false }, drag: { x: false, y: false } },
-    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.1))] } },
+    // Each bar covers its hour, from x to x + 1 h: the axis ends an hour after the last start.
+    scales: { x: { time: true, range: (u, min, max) => [min, max + 3600] }, y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.1))] } },
     axes: [
       { stroke: cssVar('--muted'), grid: { show: false }, ticks: { stroke: cssVar('--line') }, font: '11px system-ui, sans-serif' },
       { stroke: cssVar('--muted'), grid: { stroke: cssVar('--line-soft') }, ticks: { show: false }, size: 34, font: '11px system-ui, sans-serif' },
