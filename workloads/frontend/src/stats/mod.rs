@@ -145,8 +145,8 @@ impl Stats {
             return (Vec::new(), false);
         };
         // Window starts are whole hours: start >= since <=> first hour >= ceil(since / 1 h).
-        let from = since_s.map_or(i64::MIN, |s| ceil_hours(s));
-        let to = until_s.map_or(i64::MAX, |u| ceil_hours(u));
+        let from = since_s.map_or(i64::MIN, ceil_hours);
+        let to = until_s.map_or(i64::MAX, ceil_hours);
         if from >= to {
             return (Vec::new(), false);
         }
