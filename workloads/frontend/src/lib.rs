@@ -319,7 +319,7 @@ pub async fn start(
         r
     });
     let (stats_tx, mut stats_rx) = watch::channel(false);
-    tokio::spawn(stats::tail::run(
+    tokio::spawn(stats::tail::supervise(
         state.clone(),
         cfg.bootstrap_servers.clone(),
         cfg.stats_topic.clone(),

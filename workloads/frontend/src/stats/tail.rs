@@ -19,21 +19,48 @@ use tokio::sync::watch;
 
 /// How often positions are compared with the start's high watermarks while catching up.
 const CATCH_UP_CHECK: Duration = Duration::from_millis(200);
-/// Longest wait between two looks for a missing topic.
+/// Longest wait between two looks for a missing topic, and between two restarts of the tail.
 const TOPIC_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// Runs until `shutdown`. Sends `true` on `settled` once the tail is caught up, or has found that
-/// the topic does not exist (a cluster without analytics still serves the map; `/api/stats`
-/// answers 503 until the topic appears and is read).
-pub async fn run(
+/// Runs the tail until `shutdown`, starting it again (with backoff) when it fails: the map does
+/// not depend on the statistics, so a failing tail makes `/api/stats` a 503, not the replica dead.
+pub async fn supervise(
     state: State,
     bootstrap: String,
     topic: String,
     settled: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match run(&state, &bootstrap, &topic, &settled, shutdown.clone()).await {
+            Ok(()) => return,
+            Err(e) => {
+                state.stats.set_state(TailState::Loading);
+                tracing::error!(%topic, error = format!("{e:#}"), "statistics tail failed; starting it again");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(TOPIC_BACKOFF_MAX);
+    }
+}
+
+/// Runs until `shutdown`. Sends `true` on `settled` once the tail is caught up, or has found that
+/// the topic does not exist (a cluster without analytics still serves the map; `/api/stats`
+/// answers 503 until the topic appears and is read).
+pub async fn run(
+    state: &State,
+    bootstrap: &str,
+    topic: &str,
+    settled: &watch::Sender<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let topic = topic.to_owned();
     let stats = state.stats.clone();
-    let mut cfg = quakestream_analytics::reader::consumer_config(&bootstrap);
+    let mut cfg = quakestream_analytics::reader::consumer_config(bootstrap);
     cfg.set("fetch.wait.max.ms", "50")
         .set("client.id", "quakestream-frontend-stats");
     let consumer: Arc<StreamConsumer> = Arc::new(cfg.create()?);
@@ -86,20 +113,20 @@ pub async fn run(
     consumer.assign(&assign)?;
     let mut check = tokio::time::interval(CATCH_UP_CHECK);
     if pending.is_empty() {
-        go_live(&stats, &topic, &settled);
+        go_live(&stats, &topic, settled);
     }
     loop {
         tokio::select! {
             m = consumer.recv() => match m {
                 Ok(msg) => {
                     state.metrics.kafka.fetched(&topic, msg.key(), msg.payload());
-                    handle(&state, &stats, msg.key(), msg.payload(), msg.partition(), msg.offset());
+                    handle(state, &stats, msg.key(), msg.payload(), msg.partition(), msg.offset());
                 }
                 Err(e) => tracing::warn!(error = %e, "kafka consume error (statistics)"),
             },
             _ = check.tick(), if !pending.is_empty() => {
                 if caught_up(&consumer, &topic, &mut pending) {
-                    go_live(&stats, &topic, &settled);
+                    go_live(&stats, &topic, settled);
                 }
             }
             _ = shutdown.wait_for(|s| *s) => break,
