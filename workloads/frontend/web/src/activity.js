@@ -11,6 +11,8 @@ const HOUR = 3600e3;
 export const BANDS = [['lt2', 'M < 2'], ['2-4', 'M 2–4'], ['4-6', 'M 4–6'], ['ge6', 'M ≥ 6']];
 /** Redraws of the chart happen at most this often, however many windows change. */
 const REDRAW_MS = 500;
+/** The cursor must rest on a marker this long before its region is asked for. */
+const HOVER_MS = 150;
 
 /** Start of the 24-hour window that ends with the current hour (the analytics' "last day"). */
 export function currentDayStart(now = Date.now()) {
@@ -51,7 +53,9 @@ export function createActivity({ root, $, since, selectedRegion }) {
   let dayStart = currentDayStart();
   let world = null;
   let region = null; // { key, at?, record }
-  let regionWanted = null; // what the selection asks for: { name } or { at }
+  let regionWanted = null; // what is shown: the hovered event's region, else the selected one's
+  let selectedWant = null; // what the selection asks for: { name } or { at }
+  let hoverTimer = null;
   let chart = null;
   let chartLoading = null;
   let redrawTimer = null;
@@ -121,6 +125,14 @@ export function createActivity({ root, $, since, selectedRegion }) {
     region = body ? { key: body.key, record: newer(pushedDay.get(body.key), n0) ?? body.windows[0] ?? null } : null;
     showRegion();
   }
+  function showWanted(want) {
+    const same = (a, b) => (a?.name ?? a?.at) === (b?.name ?? b?.at);
+    if (same(want, regionWanted) && region) return;
+    regionWanted = want;
+    region = null;
+    showRegion();
+    loadRegion().catch(() => {});
+  }
   const note = () => { $('a-note').textContent = unavailable ? 'Statistics are not available yet.' : ''; };
   const loadAll = () => Promise.all([loadHourly(), loadWorld(), loadRegion()]).then(note)
     .catch(() => { $('a-note').textContent = 'Could not load the statistics.'; });
@@ -189,10 +201,14 @@ export function createActivity({ root, $, since, selectedRegion }) {
     },
     /** The selected event changed (null: none). */
     select(feature) {
-      regionWanted = selectedRegion(feature);
-      region = null;
-      showRegion();
-      loadRegion().catch(() => {});
+      selectedWant = selectedRegion(feature);
+      showWanted(selectedWant);
+    },
+    /** The cursor is on an event of the map (null: left it): its region, while it stays. */
+    hover(feature) {
+      clearTimeout(hoverTimer);
+      const want = feature ? selectedRegion(feature) : selectedWant;
+      hoverTimer = setTimeout(() => showWanted(want), feature ? HOVER_MS : 0);
     },
   };
 }

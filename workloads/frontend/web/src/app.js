@@ -73,6 +73,7 @@ const mapReady = new Promise((ok) => requestAnimationFrame(() => setTimeout(asyn
     basemapPref: state.filters.basemap,
     fullscreenTarget: document.querySelector('main'),
     onSelect: (id) => select(id, { fromMap: true }),
+    onHover: (f) => activity.hover(f),
     onFallback: () => note('basemap', 'OpenStreetMap tiles could not be loaded: showing the offline basemap.'),
     onBasemapPick: (b) => { state.filters.basemap = b; writeUrl(); note('basemap', ''); },
   });

@@ -336,6 +336,23 @@ test('the activity view: hourly bars by band and the last 24 hours of the world 
   assert.ok(hawaii.windows[0].count >= 1);
   await page.click('#d-close');
   assert.equal(await page.isVisible('#a-region'), false, 'no selection, no region figures');
+  // The region under the cursor: resting on an event of the map shows its region (the one its
+  // tooltip names; events produced by other tests share the spot), leaving it hides it again.
+  const spot = await page.evaluate((id) => {
+    const { map } = window.__qs.view;
+    const [lon, lat] = window.__qs.events.get(id).f.geometry.coordinates;
+    const p = map.latLngToContainerPoint([lat, lon]);
+    const r = document.getElementById('map').getBoundingClientRect();
+    return { x: r.x + p.x, y: r.y + p.y };
+  }, unid);
+  await page.mouse.move(spot.x, spot.y);
+  const tip = page.locator('.leaflet-tooltip');
+  await tip.waitFor({ timeout: LIMIT });
+  const under = (await tip.textContent()).split(' · ')[1].toUpperCase();
+  await page.waitForFunction((r) => !document.getElementById('a-region').hidden
+    && document.getElementById('a-region-name').textContent.toUpperCase() === r, under, { timeout: LIMIT });
+  await page.mouse.move(5, 5);
+  await page.waitForFunction(() => document.getElementById('a-region').hidden, null, { timeout: LIMIT });
   await page.screenshot({ path: join(artifacts, 'frontend-activity.png') });
   await axe(page, 'desktop, activity view');
   assert.deepEqual(await problems(), { errors: [], httpErrors: [], csp: [], console: [] });
