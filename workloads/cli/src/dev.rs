@@ -20,6 +20,7 @@ const TOPIC: &str = "quakes";
 const DLQ_TOPIC: &str = "quakes.dlq";
 const TABLE: &str = "quakes";
 const GROUP: &str = "quakestream-dev";
+const PARTITIONS: i32 = 3;
 
 /// Real recordings shipped in the binary, replayed when the live feed is unreachable.
 const BUNDLED: [(&str, &[u8]); 2] = [
@@ -84,7 +85,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating the data dir {}", data_dir.display()))?;
 
     let broker = EmbeddedBroker::start(1).context("starting the embedded Kafka broker")?;
-    broker.create_topic(TOPIC, 3).context("creating the quakes topic")?;
+    broker
+        .create_topic(TOPIC, PARTITIONS)
+        .context("creating the quakes topic")?;
     broker
         .create_topic(DLQ_TOPIC, 1)
         .context("creating the dead-letter topic")?;
@@ -103,6 +106,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let store = store.with_meter(quakestream_store::DynamoMeter::new(&registry).context("DynamoDB meter")?);
     let (stop_all_tx, stop_all) = ops::shutdown_channel();
     let (stop_ingest_tx, stop_ingest) = ops::shutdown_channel();
+    let analytics =
+        crate::dev_analytics::start_analytics(&broker, TOPIC, DLQ_TOPIC, PARTITIONS, &registry, stop_all.clone())?;
 
     let consumer = tokio::spawn(quakestream_consumer::run(
         ConsumerConfig::new(&bootstrap, TOPIC, DLQ_TOPIC, GROUP),
@@ -188,6 +193,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         );
     }
     let _ = frontend.task.await;
+    analytics.stop().await;
     drop(broker);
     drop(dynamo);
     say!("stopped");

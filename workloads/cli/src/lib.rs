@@ -2,6 +2,7 @@
 //! in its help, so a Kubernetes ConfigMap can configure a workload.
 
 mod dev;
+mod dev_analytics;
 
 use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};

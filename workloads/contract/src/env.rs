@@ -78,6 +78,8 @@ pub const KEEP_ALIVE_TIMEOUT: &str = "QS_KEEP_ALIVE_TIMEOUT";
 pub const MAX_CONNECTIONS: &str = "QS_MAX_CONNECTIONS";
 /// Frontend: byte budget of the /api/quakes response cache.
 pub const CACHE_BYTES: &str = "QS_CACHE_BYTES";
+/// Frontend (tails it), analytics (writes it): the topic of windowed statistics.
+pub const STATS_TOPIC: &str = "QS_STATS_TOPIC";
 
 /// `dev`: where the embedded store keeps its data.
 pub const DATA_DIR: &str = "QS_DATA_DIR";
@@ -142,6 +144,7 @@ pub const ALL: &[&str] = &[
     KEEP_ALIVE_TIMEOUT,
     MAX_CONNECTIONS,
     CACHE_BYTES,
+    STATS_TOPIC,
     DATA_DIR,
     COST_TERRAFORM,
     COST_TFVARS,

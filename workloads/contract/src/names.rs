@@ -12,6 +12,8 @@ pub const DEFAULT_INSTANCE: &str = "quakestream";
 pub const DEFAULT_TOPIC: &str = "quakes";
 /// Dead-letter topic.
 pub const DEFAULT_DLQ_TOPIC: &str = "quakes.dlq";
+/// Topic of the analytics' windowed statistics (compacted; the frontend tails it).
+pub const DEFAULT_STATS_TOPIC: &str = "quake-stats";
 /// Consumer group of the consumer (`<instance>-consumer`).
 pub const DEFAULT_GROUP_ID: &str = "quakestream-consumer";
 /// DynamoDB table.

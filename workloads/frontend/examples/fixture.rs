@@ -1,6 +1,8 @@
 //! A frontend on real parts for the browser tests and the benchmarks: librdkafka's mock cluster
 //! (or the broker in KAFKA_BOOTSTRAP_SERVERS), a topic loaded with a real recording retimed so it
-//! ends now, and the frontend on top. Prints one JSON line once the frontend is ready:
+//! ends now, the analytics over it (its `quake-stats` tailed by the frontend), and the frontend
+//! on top. Prints one JSON line once the frontend is ready and its statistics of the world equal
+//! the batch computation over the recording:
 //! `{"url": "http://…", "control": "http://…", "events": N}`; `POST {control}/produce` with a
 //! Quake as JSON (or `{"action": …, "quake": …}`) sends a wire record to the topic.
 //! Stops when stdin closes or on SIGINT/SIGTERM.
@@ -106,6 +108,8 @@ async fn main() -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = quakestream_core::ops::shutdown_channel();
     quakestream_core::ops::trigger_on_signal(stop_tx.clone());
+    let registry = prometheus::Registry::new();
+    let stats_topic = start_analytics(kafka, &topic, &registry, stop_rx.clone())?;
     // The archive holds what the consumer would have written (dynoxide, in-process).
     let archive: Option<std::sync::Arc<dyn quakestream_frontend::archive::Archive>> = if with_store {
         let store = quakestream_store::testkit::fresh_store("fixture").await;
@@ -126,15 +130,23 @@ async fn main() -> anyhow::Result<()> {
         rate_limit,
         archive,
         source_note: Some("Replay of the USGS week (test fixture)".into()),
+        stats_topic,
         ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone())
     };
-    let fe = start(cfg, prometheus::Registry::new(), stop_rx.clone()).await?;
+    let fe = start(cfg, registry, stop_rx.clone()).await?;
     let ctl = Ctl { producer, topic };
     let app = axum::Router::new().route("/produce", post(produce)).with_state(ctl);
     let (ctl_addr, _ctl_task) = quakestream_core::ops::serve("127.0.0.1:0".parse()?, app, stop_rx.clone()).await?;
     // The fixture, not a test: poll readiness to know when to announce the URL.
     while !fe.health.is_ready() {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let want = world_counts(&quakestream_analytics::testing::expected(
+        &records,
+        quakestream_analytics::config::DEFAULT_GRACE,
+    ));
+    while world_counts_of(&fe.state.stats) != want {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     println!(
         "{}",
@@ -155,4 +167,53 @@ async fn main() -> anyhow::Result<()> {
     let _ = rx.wait_for(|s| *s).await;
     let _ = fe.task.await;
     Ok(())
+}
+
+/// Creates the analytics' topics beside `input` and runs it until `stop`; returns its output topic.
+fn start_analytics(
+    kafka: &testkit::TestKafka,
+    input: &str,
+    registry: &prometheus::Registry,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<String> {
+    let mut cfg = quakestream_analytics::AnalyticsConfig::new(&kafka.bootstrap, input);
+    cfg.app_id = kafka.unique_name("fixture-analytics");
+    cfg.stats_topic = kafka.unique_name("fixture-stats");
+    cfg.dlq_topic = kafka.topic("fixture-analytics-dlq", 1);
+    cfg.instance_id = "fixture".into();
+    cfg.commit_interval = Duration::from_millis(200);
+    for t in cfg.topics(3) {
+        kafka.create_topic(&t.name, t.partitions);
+    }
+    let metrics = quakestream_analytics::AnalyticsMetrics::new(registry)?;
+    let stats_topic = cfg.stats_topic.clone();
+    let health = quakestream_core::ops::Health::new();
+    tokio::spawn(async move {
+        if let Err(e) = quakestream_analytics::run(cfg, metrics, health, stop).await {
+            eprintln!("fixture: the analytics stopped: {e}");
+        }
+    });
+    Ok(stats_topic)
+}
+
+/// Count of every hourly and "last 24 hours" window of the world, by key.
+fn world_counts(
+    m: &std::collections::BTreeMap<String, quakestream_analytics::stats::StatsRecord>,
+) -> std::collections::BTreeMap<String, u64> {
+    m.iter()
+        .filter(|(_, r)| r.dimension == "world" && r.window != quakestream_analytics::window::WindowKind::Day)
+        .map(|(k, r)| (k.clone(), r.count))
+        .collect()
+}
+
+/// The same counts as the frontend holds them.
+fn world_counts_of(stats: &quakestream_frontend::stats::Stats) -> std::collections::BTreeMap<String, u64> {
+    use quakestream_analytics::window::{Dim, WindowKind};
+    let mut out = std::collections::BTreeMap::new();
+    for kind in [WindowKind::Hour, WindowKind::Last24h] {
+        for h in stats.query(kind, &Dim::World, None, None).0 {
+            out.insert(h.key.to_string(), h.record.count);
+        }
+    }
+    out
 }

@@ -392,7 +392,7 @@ pub async fn stream(
                 if wants(&filter, &it) {
                     first.push_back(
                         Event::default()
-                            .event("quake")
+                            .event(it.event())
                             .id(state.hub.event_id(it.seq))
                             .data(&*it.data),
                     );
@@ -438,7 +438,7 @@ pub async fn stream(
                     }
                     st.last_seq = p.seq;
                     let e = Event::default()
-                        .event("quake")
+                        .event(p.event())
                         .id(st.state.hub.event_id(p.seq))
                         .data(&*p.data);
                     return Some((Ok(e), st));

@@ -57,7 +57,7 @@ impl Bbox {
 
 /// `-?(0|[1-9][0-9]{0,2})(\.[0-9]{1,15})?`: a plain decimal, as `openapi.json`'s bbox pattern
 /// has it (no spaces, plus signs, leading zeros or exponents).
-fn is_plain_decimal(s: &str) -> bool {
+pub(crate) fn is_plain_decimal(s: &str) -> bool {
     let s = s.strip_prefix('-').unwrap_or(s);
     let (int, frac) = match s.split_once('.') {
         Some((i, f)) => (i, Some(f)),

@@ -14,11 +14,20 @@ use tokio::sync::broadcast;
 #[derive(Debug)]
 pub struct Pushed {
     pub seq: u64,
-    /// `new` or `update`.
+    /// `new` or `update` (SSE event `quake`), or the kind of another event (its SSE event name,
+    /// e.g. `stats`; pages ignore event names they do not know).
     pub kind: &'static str,
-    pub current: Arc<Current>,
-    /// `{"kind":…,"feature":…}`, rendered once for every client.
+    /// The event, for kinds about one earthquake; `None` for the others, which every client gets.
+    pub current: Option<Arc<Current>>,
+    /// `{"kind":…,"feature":…}` (or the other kind's body), rendered once for every client.
     pub data: Arc<str>,
+}
+
+impl Pushed {
+    /// The SSE event name: `quake` for earthquakes, else the kind.
+    pub fn event(&self) -> &'static str {
+        if self.current.is_some() { "quake" } else { self.kind }
+    }
 }
 
 pub struct Hub {
@@ -66,6 +75,15 @@ impl Hub {
 
     pub fn publish(&self, kind: &'static str, current: Arc<Current>) -> u64 {
         let data: Arc<str> = format!("{{\"kind\":\"{kind}\",\"feature\":{}}}", current.json).into();
+        self.push(kind, Some(current), data)
+    }
+
+    /// Publishes an event that is not about one earthquake (SSE event name `kind`, body `data`).
+    pub fn publish_other(&self, kind: &'static str, data: Arc<str>) -> u64 {
+        self.push(kind, None, data)
+    }
+
+    fn push(&self, kind: &'static str, current: Option<Arc<Current>>, data: Arc<str>) -> u64 {
         let mut ring = self.ring.lock();
         let seq = ring.next_seq;
         ring.next_seq += 1;
@@ -116,8 +134,9 @@ impl Hub {
     }
 }
 
+/// Whether a client with this filter gets the event (events not about one earthquake: always).
 pub fn wants(filter: &Filter, p: &Pushed) -> bool {
-    filter.matches(&p.current.quake)
+    p.current.as_ref().is_none_or(|c| filter.matches(&c.quake))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod index;
 pub mod metrics;
 pub mod params;
 mod ratelimit;
+pub mod stats;
 pub mod tail;
 
 use crate::archive::Archive;
@@ -103,6 +104,9 @@ pub struct FrontendArgs {
     /// Byte budget of the /api/quakes response cache (bodies and gzip copies).
     #[arg(long, env = env::CACHE_BYTES, default_value_t = defaults::DEFAULT_CACHE_BYTES)]
     pub cache_bytes: usize,
+    /// The analytics' windowed statistics (`/api/stats`, `stats` events); tailed read-committed.
+    #[arg(long, env = env::STATS_TOPIC, default_value = contract::names::DEFAULT_STATS_TOPIC)]
+    pub stats_topic: String,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
     #[arg(long = "log", env = env::LOG, default_value = contract::DEFAULT_LOG)]
     pub log: String,
@@ -116,6 +120,8 @@ pub use defaults::DEFAULT_MAX_CONNECTIONS;
 pub struct FrontendConfig {
     pub bootstrap_servers: String,
     pub topic: String,
+    /// The analytics' statistics (`quake-stats`); see [`stats`].
+    pub stats_topic: String,
     pub listen: SocketAddr,
     pub window: Duration,
     pub rate_limit: u32,
@@ -161,6 +167,7 @@ impl FrontendConfig {
         FrontendConfig {
             bootstrap_servers: bootstrap_servers.into(),
             topic: topic.into(),
+            stats_topic: contract::names::DEFAULT_STATS_TOPIC.to_owned(),
             listen: "127.0.0.1:0".parse().expect("valid address"),
             window: Duration::from_secs(7 * 86400),
             rate_limit: 500,
@@ -187,6 +194,7 @@ impl FrontendConfig {
 pub struct State {
     pub index: Arc<Index>,
     pub hub: Arc<Hub>,
+    pub stats: Arc<stats::Stats>,
     pub metrics: FrontendMetrics,
     pub health: Health,
     pub store: Option<Arc<dyn Archive>>,
@@ -247,6 +255,10 @@ pub async fn start(
     let state = State {
         index: Arc::new(Index::new(cfg.window)),
         hub: Arc::new(Hub::new(cfg.sse_channel, cfg.sse_ring)),
+        stats: Arc::new(stats::Stats::new(
+            cfg.window,
+            stats::StatsMetrics::new(&registry).context("registering stats metrics")?,
+        )),
         metrics: metrics.clone(),
         health: health.clone(),
         store: cfg.archive.clone(),
@@ -306,16 +318,29 @@ pub async fn start(
         }
         r
     });
+    let (stats_tx, mut stats_rx) = watch::channel(false);
+    tokio::spawn(stats::tail::supervise(
+        state.clone(),
+        cfg.bootstrap_servers.clone(),
+        cfg.stats_topic.clone(),
+        stats_tx,
+        shutdown.clone(),
+    ));
     let (warm_tx, mut warm_rx) = watch::channel(cfg.archive.is_none());
     if let Some(archive) = cfg.archive.clone() {
         tokio::spawn(warm_up(state.clone(), archive, warm_tx, shutdown.clone()));
     }
     watch_dependencies(&state, &cfg, shutdown.clone())?;
-    // Ready = warmed up and the tail has read what the topic held when it started.
+    // Ready = warmed up and the tails have read what their topics held when they started (or
+    // found no statistics topic).
     let ready_state = state.clone();
     let mut stop = shutdown.clone();
     tokio::spawn(async move {
-        let both = async { warm_rx.wait_for(|w| *w).await.is_ok() && caught_rx.wait_for(|c| *c).await.is_ok() };
+        let both = async {
+            warm_rx.wait_for(|w| *w).await.is_ok()
+                && caught_rx.wait_for(|c| *c).await.is_ok()
+                && stats_rx.wait_for(|c| *c).await.is_ok()
+        };
         tokio::select! {
             true = both => {
                 ready_state.live.store(true, Ordering::Relaxed);
@@ -334,6 +359,7 @@ pub async fn start(
             tokio::select! {
                 _ = tick.tick() => {
                     let gone = prune_state.index.prune(Utc::now());
+                    prune_state.stats.prune(Utc::now());
                     prune_state.metrics.index_events.set(prune_state.index.len() as i64);
                     if gone > 0 { tracing::debug!(gone, "pruned events older than the window"); }
                 }
@@ -456,6 +482,7 @@ fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> anyhow::Re
         .route("/api/stream", get(api::stream))
         .route("/api/openapi.json", get(api::openapi))
         .with_state(state.clone())
+        .merge(stats::api::router(state.clone()))
         .merge(assets::router())
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(middleware::from_fn_with_state(limiter, ratelimit::limit));
@@ -478,6 +505,7 @@ async fn track(axum::extract::State(state): axum::extract::State<State>, req: Re
             "/api/quakes" => "/api/quakes",
             "/api/quakes/{unid}" => "/api/quakes/{unid}",
             "/api/stream" => "/api/stream",
+            "/api/stats" => "/api/stats",
             "/api/openapi.json" => "/api/openapi.json",
             "/healthz" => "/healthz",
             "/readyz" => "/readyz",
@@ -522,6 +550,7 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
         keep_alive_timeout: args.keep_alive_timeout,
         max_connections: args.max_connections,
         cache_bytes: args.cache_bytes,
+        stats_topic: args.stats_topic.clone(),
         archive,
         ..FrontendConfig::new("", "")
     };

@@ -3,7 +3,8 @@
 // at run time. What it writes:
 //   index.html                 the page, naming the hashed files below
 //   app-HASH.js, app-HASH.css  the bundle (esbuild), and its chunks under esbuild's hashed names
-//                              (mapview-HASH.js: the map and Leaflet; chunk-HASH.js: shared code)
+//                              (mapview-HASH.js: the map and Leaflet; chart-HASH.js: the activity
+//                              chart and uPlot; chunk-HASH.js: shared code)
 //   countries-HASH.json        Natural Earth 1:110m (TopoJSON, world-atlas), the offline basemap
 //   plates-HASH.json           PB2002 plate boundaries as GeoJSON (plates.mjs)
 //   icon-HASH.svg              the favicon
@@ -99,6 +100,7 @@ const licence = (p) => readFileSync(join(here, 'node_modules', p), 'utf8');
 files['THIRD-PARTY.txt'] = Buffer.from([
   'Leaflet (BSD-2-Clause)\n' + licence('leaflet/LICENSE'),
   'topojson-client (ISC)\n' + licence('topojson-client/LICENSE'),
+  'uPlot (MIT), the activity chart\n' + licence('uplot/LICENSE'),
   'world-atlas (ISC); data: Natural Earth, public domain\n' + licence('world-atlas/LICENSE'),
   'Tectonic plate boundaries: model PB2002, Bird, P. (2003), An updated digital model of plate boundaries,\n'
     + 'Geochemistry, Geophysics, Geosystems, 4(3), 1027, doi:10.1029/2001GC000252.\n'

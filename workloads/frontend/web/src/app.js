@@ -8,6 +8,7 @@ import { liveStream } from './stream.js';
 import { showDetail } from './detail.js';
 import { ago } from './format.js';
 import { yieldToPage } from './tasks.js';
+import { createActivity, regionOf } from './activity.js';
 
 /** Markers added per task when a list loads, so a big window never blocks the page for long. */
 const MARKER_CHUNK = 100;
@@ -72,11 +73,14 @@ const mapReady = new Promise((ok) => requestAnimationFrame(() => setTimeout(asyn
     basemapPref: state.filters.basemap,
     fullscreenTarget: document.querySelector('main'),
     onSelect: (id) => select(id, { fromMap: true }),
+    onHover: (f) => activity.hover(f),
     onFallback: () => note('basemap', 'OpenStreetMap tiles could not be loaded: showing the offline basemap.'),
     onBasemapPick: (b) => { state.filters.basemap = b; writeUrl(); note('basemap', ''); },
   });
   ok(view);
 }, 0)));
+const activity = createActivity({ root: $('activity'), $, since: () => state.since, selectedRegion: regionOf });
+requestAnimationFrame(() => setTimeout(() => activity.start(), 0));
 const list = new VirtualList($('list-scroll'), $('list'), { onSelect: (id) => select(id, { fromList: true }) });
 list.setData(state.events);
 
@@ -86,6 +90,7 @@ async function select(unid, { fromMap = false, fromList = false } = {}) {
   view?.select(unid);
   list.setSelected(unid);
   const e = state.events.entries.get(unid);
+  activity.select(e?.f ?? null);
   if (e && fromList && !PHONE.matches) view?.map.panTo(latLng(e.f));
   if (fromMap) list.revealId(unid);
   await showDetail(unid, () => state.selected === unid);
@@ -96,6 +101,7 @@ function closeDetail() {
   $('detail').hidden = true;
   state.selected = null;
   writeUrl();
+  activity.select(null);
   view?.select(null);
   list.setSelected(null);
   const li = prev && document.querySelector(`#list li[data-unid="${CSS.escape(prev)}"] button`);
@@ -125,6 +131,7 @@ for (const b of document.querySelectorAll('.views button')) b.addEventListener('
 function layoutChanged() {
   // On a phone the filters fold away; on a wide screen they are always shown.
   $('filters-box').open = !PHONE.matches;
+  $('activity').open = !PHONE.matches;
   view?.map.invalidateSize();
 }
 PHONE.addEventListener('change', layoutChanged);
@@ -154,6 +161,7 @@ async function load(started = startList()) {
   const fc = await r.json();
   if (seq !== state.loadSeq) return;
   state.since = since;
+  if (seq > 1) activity.refresh({ reload: true });
   state.events.replaceAll(fc.features);
   list.refresh();
   showCount();
@@ -212,6 +220,7 @@ function tick() {
     showCount();
     updateDownloads();
   }
+  activity.refresh();
   showLast();
 }
 function showLast() {
@@ -254,6 +263,7 @@ const stream = liveStream({
     if (resumed) reload();
   },
   onReset: reload,
+  onStats: (rec) => activity.onStats(rec),
   onQuake: ({ feature }) => {
     state.lastEventAt = new Date();
     queue(feature);
@@ -278,4 +288,4 @@ writeUrl();
 updateDownloads();
 load(firstList).then(() => { if (state.selected) select(state.selected); }).catch(() => note('list', 'Could not load events; retrying on the next update.'))
   .finally(() => mapReady.then((v) => v.loadPlates()));
-window.__qs = { state, list, stream, get view() { return view; }, get events() { return state.events.entries; } }; // for tests and the curious
+window.__qs = { state, list, stream, activity, get view() { return view; }, get events() { return state.events.entries; } }; // for tests and the curious

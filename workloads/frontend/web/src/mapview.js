@@ -18,7 +18,7 @@ export function homeView(el) {
   return { center: [20, 10], zoom: el.clientWidth >= 900 ? 2 : 1 };
 }
 
-export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasemapPick, fullscreenTarget }) {
+export function createMap(el, { urls, basemapPref, onSelect, onHover, onFallback, onBasemapPick, fullscreenTarget }) {
   const home = homeView(el);
   const map = L.map(el, { preferCanvas: true, worldCopyJump: true, minZoom: 1, maxZoom: 12, zoomControl: true })
     .setView(home.center, home.zoom);
@@ -69,8 +69,9 @@ export function createMap(el, { urls, basemapPref, onSelect, onFallback, onBasem
     const q = e.layer.qsFeature.properties;
     tip.setLatLng(e.layer.getLatLng()).setContent(`M ${magText(q.mag)} · ${esc(q.region || '')}`);
     map.openTooltip(tip);
+    onHover?.(e.layer.qsFeature);
   });
-  quakes.on('mouseout', () => map.closeTooltip(tip));
+  quakes.on('mouseout', () => { map.closeTooltip(tip); onHover?.(null); });
 
   const style = (f) => {
     const q = f.properties;

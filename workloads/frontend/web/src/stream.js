@@ -14,10 +14,11 @@ export function backoff(n, rnd = Math.random()) {
 
 /**
  * Opens the stream. `query()` gives the filters' URLSearchParams; handlers: onHello(data, resumed),
- * onQuake(data), onReset(), onState(state, detail) with state one of
+ * onQuake(data), onStats(record) (a window of the analytics changed), onReset(),
+ * onState(state, detail) with state one of
  * 'connecting' | 'live' | 'waiting' (detail: seconds until the next try) | 'offline'.
  */
-export function liveStream({ query, onHello, onQuake, onReset, onState }) {
+export function liveStream({ query, onHello, onQuake, onStats, onReset, onState }) {
   let es = null;
   let lastId = '';
   let failures = 0;
@@ -41,6 +42,9 @@ export function liveStream({ query, onHello, onQuake, onReset, onState }) {
       wasDown = false;
     });
     es.addEventListener('quake', (e) => { lastId = e.lastEventId || lastId; onQuake(JSON.parse(e.data)); });
+    es.addEventListener('stats', (e) => { lastId = e.lastEventId || lastId; onStats?.(JSON.parse(e.data).record); });
+    // Event names it does not know (a newer server's) are never dispatched: EventSource only
+    // delivers the names a listener was added for.
     es.addEventListener('reset', () => onReset());
     // The server dropped this client for falling behind: catch up from its ring straight away.
     es.addEventListener('lagged', () => { failures = 0; down(0); });

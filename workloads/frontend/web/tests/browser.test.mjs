@@ -267,6 +267,115 @@ test('a burst of 200 events in a second all appear, counted once, and the DOM st
   await ctx.close();
 });
 
+const HOUR_MS = 3600e3;
+const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+/** /api/stats, as the test reads it (not through the page). */
+const stats = async (q) => (await fetch(`${info.url}/api/stats?${q}`)).json();
+/** The world's current "last 24 hours" count and the sum of its hourly windows since `since`. */
+async function worldNow(since) {
+  const start = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS;
+  const day = await stats(`window=24h&since=${iso(start)}&until=${iso(start + HOUR_MS)}`);
+  const hours = await stats(`window=1h&since=${iso(Math.floor(since / HOUR_MS) * HOUR_MS)}`);
+  return { day: day.windows[0]?.count ?? 0, hours: hours.windows.reduce((n, w) => n + w.count, 0) };
+}
+/** What the activity view shows now. */
+const shown = (page) => page.evaluate(() => ({
+  day: Number(document.getElementById('a-world-count').dataset.count),
+  hours: Number(document.getElementById('a-chart').dataset.total),
+}));
+/**
+ * Waits until /api/stats has at least `atLeast` and the page shows what /api/stats says (both
+ * read again each time: the analytics runs on).
+ */
+async function agrees(page, since, atLeast = { day: 0, hours: 0 }) {
+  const end = Date.now() + LIMIT;
+  let want, got;
+  do {
+    [want, got] = [await worldNow(since), await shown(page)];
+    const enough = want.day >= atLeast.day && want.hours >= atLeast.hours;
+    if (enough && want.day === got.day && want.hours === got.hours) return want;
+    await new Promise((r) => setTimeout(r, 100));
+  } while (Date.now() < end);
+  assert.deepEqual(got, want, 'the activity view shows what /api/stats says');
+  return want;
+}
+
+test('the activity view: hourly bars by band and the last 24 hours of the world and a region, live', async () => {
+  const { page, ctx, problems } = await openPage('/?window=7d');
+  await waitForStreamLive(page);
+  // The chart (uPlot) comes in a chunk of its own, after the first frame, and draws on a canvas.
+  await page.waitForSelector('#a-chart[data-ready="true"] canvas', { timeout: LIMIT });
+  const since = await page.evaluate(() => window.__qs.state.since);
+  const before = await agrees(page, since);
+  assert.ok(before.day > 0 && before.hours >= before.day, `the USGS week has a last day: ${JSON.stringify(before)}`);
+  assert.match(await page.textContent('#a-summary-count'), new RegExp(`^${before.day} in 24 h$`));
+  // An event now, in a region of its own: the world's figures and the bars follow without a reload.
+  const region = `ACTIVITY TEST ${Date.now()}`;
+  const unid = `qs-activity-${Date.now()}`;
+  await produce(info, quake(unid, { region, mag: 6.4 }));
+  // The analytics counts it (at its next commit), and the page shows that through the stream.
+  await agrees(page, since, { day: before.day + 1, hours: before.hours + 1 });
+  // Selecting it shows its region's last 24 hours: one event, M 6.4; a second one arrives live.
+  const item = page.locator(`#list li[data-unid="${unid}"] button`);
+  await item.waitFor({ timeout: LIMIT });
+  await item.click();
+  await page.waitForFunction(() => document.getElementById('a-region-count').dataset.count === '1', null, { timeout: LIMIT });
+  assert.equal(await page.isVisible('#a-region'), true);
+  assert.match(await page.textContent('#a-region-name'), /^Activity Test \d+$/);
+  assert.match(await page.textContent('#a-region-sub'), /largest M 6\.4/);
+  await produce(info, quake(`${unid}-2`, { region, mag: 3.1 }));
+  await page.waitForFunction(() => document.getElementById('a-region-count').dataset.count === '2', null, { timeout: LIMIT });
+  // A USGS event: its region is the Flinn-Engdahl region of its coordinates (asked for with at=).
+  const usgs = `us-activity-${Date.now()}`;
+  await produce(info, quake(usgs, { source: 'usgs', region: null, agency: 'us', evtype: 'earthquake', lat: 19.4, lon: -155.28 }));
+  const usgsItem = page.locator(`#list li[data-unid="${usgs}"] button`);
+  await usgsItem.waitFor({ timeout: LIMIT });
+  await usgsItem.click();
+  await page.waitForFunction(() => document.getElementById('a-region-name').textContent === 'Hawaii', null, { timeout: LIMIT });
+  const hawaii = await stats(`window=24h&region=HAWAII&since=${iso(Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 23 * HOUR_MS)}`);
+  assert.ok(hawaii.windows[0].count >= 1);
+  await page.click('#d-close');
+  assert.equal(await page.isVisible('#a-region'), false, 'no selection, no region figures');
+  // The region under the cursor: resting on an event of the map shows its region (the one its
+  // tooltip names; events produced by other tests share the spot), leaving it hides it again.
+  const spot = await page.evaluate((id) => {
+    const { map } = window.__qs.view;
+    const [lon, lat] = window.__qs.events.get(id).f.geometry.coordinates;
+    const p = map.latLngToContainerPoint([lat, lon]);
+    const r = document.getElementById('map').getBoundingClientRect();
+    return { x: r.x + p.x, y: r.y + p.y };
+  }, unid);
+  await page.mouse.move(spot.x, spot.y);
+  const tip = page.locator('.leaflet-tooltip');
+  await tip.waitFor({ timeout: LIMIT });
+  const under = (await tip.textContent()).split(' · ')[1].toUpperCase();
+  await page.waitForFunction((r) => !document.getElementById('a-region').hidden
+    && document.getElementById('a-region-name').textContent.toUpperCase() === r, under, { timeout: LIMIT });
+  await page.mouse.move(5, 5);
+  await page.waitForFunction(() => document.getElementById('a-region').hidden, null, { timeout: LIMIT });
+  await page.screenshot({ path: join(artifacts, 'frontend-activity.png') });
+  await axe(page, 'desktop, activity view');
+  assert.deepEqual(await problems(), { errors: [], httpErrors: [], csp: [], console: [] });
+  await ctx.close();
+});
+
+test('phone: the activity view folds away and opens to a chart that fits', async () => {
+  const { page, ctx, problems } = await openPage('/?window=24h', { viewport: PHONE });
+  await waitForStreamLive(page);
+  await page.click('#v-list');
+  assert.equal(await page.locator('#activity').evaluate((d) => d.open), false, 'folded on a phone');
+  await page.waitForFunction(() => Number(document.getElementById('a-world-count').dataset.count) > 0, null, { timeout: LIMIT });
+  await page.click('#activity summary');
+  await page.waitForSelector('#a-chart[data-ready="true"] canvas', { timeout: LIMIT });
+  const chart = await rect(page, '#a-chart canvas');
+  assert.ok(chart.x >= 0 && chart.x + chart.w <= PHONE.width + 0.5, `the chart fits the screen: ${JSON.stringify(chart)}`);
+  assert.ok(await page.locator('#list li[data-unid]').count() > 0, 'the list is still there below it');
+  await page.screenshot({ path: join(artifacts, 'frontend-phone-activity.png') });
+  await axe(page, 'phone, activity open');
+  assert.deepEqual(await problems(), { errors: [], httpErrors: [], csp: [], console: [] });
+  await ctx.close();
+});
+
 test('the URL round-trips the filters', async () => {
   const { page, ctx } = await openPage('/?window=3d&minmag=3.5&maxdepth=100&sort=mag');
   assert.equal(await page.inputValue('#f-window'), '3d');
