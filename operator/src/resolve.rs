@@ -360,6 +360,7 @@ fn topic_spec(qs: &QuakeStream, role: TopicRole) -> &TopicSpec {
     match role {
         TopicRole::Events => &qs.spec.kafka.topic,
         TopicRole::DeadLetters => &qs.spec.kafka.dlq_topic,
+        TopicRole::Analytics(_) => unreachable!("the analytics' topics are resolved by resolve_analytics.rs"),
     }
 }
 
@@ -405,6 +406,7 @@ fn resolve_topic(qs: &QuakeStream, role: TopicRole, names: &Names, errs: &mut Er
         topic_name: match role {
             TopicRole::Events => names.topic.clone(),
             TopicRole::DeadLetters => names.dlq_topic.clone(),
+            TopicRole::Analytics(_) => unreachable!("the analytics' topics are resolved by resolve_analytics.rs"),
         },
         partitions,
         replicas,
