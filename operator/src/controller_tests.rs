@@ -748,7 +748,11 @@ async fn turning_the_analytics_off_prunes_its_workload_and_keeps_its_topics() {
     ]);
     let (result, calls, _) = run(&qs, world, expected).await;
     assert!(result.is_ok(), "{result:?}");
-    assert!(!calls.iter().any(|c| c.path.contains("analytics") && c.method == Method::PATCH));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.path.contains("analytics") && c.method == Method::PATCH)
+    );
     let status = status_of(&calls);
     assert!(status.get("analytics").is_none(), "{status}");
     assert_eq!(status["topicReadiness"], "0/2");
@@ -788,12 +792,18 @@ async fn the_analytics_gets_its_topics_and_its_pod_name() {
     assert_eq!(cm["QS_LISTEN"], "0.0.0.0:9093");
     let changelog = body("/kafkatopics/demo-analytics-events-changelog");
     assert_eq!(changelog["spec"]["topicName"], "demo-analytics-events-changelog");
-    assert_eq!(changelog["spec"]["partitions"], 12, "co-partitioned with the events topic");
+    assert_eq!(
+        changelog["spec"]["partitions"], 12,
+        "co-partitioned with the events topic"
+    );
     assert_eq!(changelog["spec"]["config"]["cleanup.policy"], "compact");
     let stats = body("/kafkatopics/demo-analytics-stats");
     assert_eq!(stats["spec"]["config"]["cleanup.policy"], "compact,delete");
     assert_eq!(stats["spec"]["config"]["retention.ms"], 35 * 86_400_000_i64);
-    assert!(stats["metadata"].get("ownerReferences").is_none(), "retained like the others");
+    assert!(
+        stats["metadata"].get("ownerReferences").is_none(),
+        "retained like the others"
+    );
 }
 
 #[tokio::test]

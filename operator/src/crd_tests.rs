@@ -134,12 +134,21 @@ fn bounds_come_from_the_contract() {
     let rate = &s["properties"]["frontend"]["properties"]["rateLimit"];
     assert_eq!(bound(&rate["maximum"]), contract::frontend::RATE_LIMIT.max as f64);
     let a = &s["properties"]["analytics"]["properties"];
-    assert_eq!(bound(&a["replicas"]["minimum"]), contract::analytics::REPLICAS.min as f64);
-    assert_eq!(bound(&a["replicas"]["maximum"]), contract::analytics::REPLICAS.max as f64);
+    assert_eq!(
+        bound(&a["replicas"]["minimum"]),
+        contract::analytics::REPLICAS.min as f64
+    );
+    assert_eq!(
+        bound(&a["replicas"]["maximum"]),
+        contract::analytics::REPLICAS.max as f64
+    );
     assert_eq!(a["replicas"]["default"], json!(contract::analytics::DEFAULT_REPLICAS));
     assert_eq!(a["grace"]["default"], contract::analytics::DEFAULT_GRACE);
     assert_eq!(a["retention"]["default"], contract::analytics::DEFAULT_RETENTION);
-    assert_eq!(a["commitInterval"]["default"], contract::analytics::DEFAULT_COMMIT_INTERVAL);
+    assert_eq!(
+        a["commitInterval"]["default"],
+        contract::analytics::DEFAULT_COMMIT_INTERVAL
+    );
     assert_eq!(a["enabled"]["default"], json!(true));
     assert_eq!(a["appId"]["maxLength"], json!(MAX_APP_ID_LEN));
     for path in [

@@ -651,7 +651,10 @@ fn resolve_workload(
         Component::Analytics => (Some(qs.spec.analytics.replicas), qs.spec.analytics.replicas),
     };
     let pod_name_env = match c {
-        Component::Analytics => contract::analytics::FROM_POD_NAME.iter().map(|v| (*v).to_owned()).collect(),
+        Component::Analytics => contract::analytics::FROM_POD_NAME
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect(),
         _ => Vec::new(),
     };
     let (pre_stop_delay_secs, termination_grace_secs) = shutdown(c, qs.spec.frontend.ingress.as_ref(), frontend);

@@ -72,7 +72,11 @@ fn resolve_names(qs: &QuakeStream, name: &str, names: &Names, errs: &mut Errors)
     let prev_stats = previous.and_then(|n| n.stats_topic.clone());
     let an = AnalyticsNames {
         app_id: s.app_id.clone().or_else(|| prev_app.clone()).unwrap_or(base.app_id),
-        stats_topic: s.stats_topic.clone().or_else(|| prev_stats.clone()).unwrap_or(base.stats_topic),
+        stats_topic: s
+            .stats_topic
+            .clone()
+            .or_else(|| prev_stats.clone())
+            .unwrap_or(base.stats_topic),
     };
     for (field, before, now) in [
         ("appId", prev_app, &an.app_id),
@@ -110,7 +114,12 @@ fn resolve_names(qs: &QuakeStream, name: &str, names: &Names, errs: &mut Errors)
 /// changelog must be co-partitioned with it), replication factor and durability settings, and
 /// its retention policy. Strimzi's rules hold for them as for the others: a topic in use is
 /// never renamed and never loses partitions.
-pub(super) fn topics(qs: &QuakeStream, a: &ResolvedAnalytics, events: &ResolvedTopic, errs: &mut Errors) -> Vec<ResolvedTopic> {
+pub(super) fn topics(
+    qs: &QuakeStream,
+    a: &ResolvedAnalytics,
+    events: &ResolvedTopic,
+    errs: &mut Errors,
+) -> Vec<ResolvedTopic> {
     let name = qs.metadata.name.clone().unwrap_or_default();
     let applied = qs.status.iter().flat_map(|s| &s.topics);
     let applied: Vec<_> = applied.collect();

@@ -424,7 +424,10 @@ fn the_analytics_is_on_by_default_with_the_contracts_settings() {
     assert_eq!(w.env["QS_RETENTION"], "35d");
     assert_eq!(w.env["QS_COMMIT_INTERVAL"], "1s");
     assert_eq!(w.env["QS_TOPIC"], "quakes");
-    assert!(!w.env.contains_key("QS_INSTANCE_ID"), "from the pod name, not the ConfigMap");
+    assert!(
+        !w.env.contains_key("QS_INSTANCE_ID"),
+        "from the pod name, not the ConfigMap"
+    );
     let names: Vec<&str> = r.topics.iter().map(|t| t.topic_name.as_str()).collect();
     assert_eq!(
         names,
@@ -437,7 +440,11 @@ fn the_analytics_is_on_by_default_with_the_contracts_settings() {
             "quakestream-analytics-stats-changelog"
         ]
     );
-    assert!(r.workloads.iter().all(|w| w.component == Component::Analytics || w.pod_name_env.is_empty()));
+    assert!(
+        r.workloads
+            .iter()
+            .all(|w| w.component == Component::Analytics || w.pod_name_env.is_empty())
+    );
 }
 
 #[test]
@@ -445,7 +452,11 @@ fn the_analytics_topics_follow_the_events_topic_and_derive_their_retention() {
     let mut qs = minimal();
     qs.spec.kafka.topic.partitions = Some(12);
     qs.spec.kafka.topic.replicas = Some(1);
-    qs.spec.kafka.topic.config.insert("min.insync.replicas".into(), "1".into());
+    qs.spec
+        .kafka
+        .topic
+        .config
+        .insert("min.insync.replicas".into(), "1".into());
     qs.spec.kafka.topic.config.insert("segment.bytes".into(), "1000".into());
     qs.spec.analytics.grace = "6h".into();
     let r = resolved(&qs);
@@ -454,7 +465,10 @@ fn the_analytics_topics_follow_the_events_topic_and_derive_their_retention() {
     for topic in t {
         assert_eq!((topic.partitions, topic.replicas), (12, 1), "{}", topic.topic_name);
         assert_eq!(topic.config["min.insync.replicas"], json!("1"));
-        assert!(!topic.config.contains_key("segment.bytes"), "only durability is inherited");
+        assert!(
+            !topic.config.contains_key("segment.bytes"),
+            "only durability is inherited"
+        );
         assert!(!topic.owned, "retained like the events topic");
     }
     assert_eq!(t[0].object_name, "demo-analytics-stats");
@@ -491,9 +505,15 @@ fn analytics_rules() {
     qs.spec.analytics.commit_interval = "1 s".into();
     qs.spec.analytics.replicas = -1;
     let e = errors(&qs);
-    assert!(e.contains("spec.analytics.grace: duration 15d is out of range: between 0s and 14d"), "{e}");
+    assert!(
+        e.contains("spec.analytics.grace: duration 15d is out of range: between 0s and 14d"),
+        "{e}"
+    );
     assert!(e.contains("spec.analytics.commitInterval: invalid duration"), "{e}");
-    assert!(e.contains("spec.analytics.replicas must be between 0 and 1000, got -1"), "{e}");
+    assert!(
+        e.contains("spec.analytics.replicas must be between 0 and 1000, got -1"),
+        "{e}"
+    );
     let mut qs = minimal();
     qs.spec.analytics.grace = "3d".into();
     qs.spec.analytics.retention = "4d".into();
@@ -539,7 +559,10 @@ fn analytics_names_in_use_are_kept_and_their_topics_never_renamed_or_shrunk() {
     assert_eq!(r.topics[3].topic_name, "old-app-events-changelog");
     qs.spec.analytics.app_id = Some("new-app".into());
     let e = errors(&qs);
-    assert!(e.contains(r#"spec.analytics.appId: the pipeline uses "old-app""#), "{e}");
+    assert!(
+        e.contains(r#"spec.analytics.appId: the pipeline uses "old-app""#),
+        "{e}"
+    );
     assert!(
         e.contains(r#"KafkaTopic demo-analytics-events-changelog holds topic "old-app-events-changelog", which Strimzi cannot rename"#),
         "{e}"

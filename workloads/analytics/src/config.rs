@@ -148,7 +148,9 @@ impl AnalyticsConfig {
                 name: t.name,
                 partitions: t.partitions,
                 cleanup_policy: t.cleanup_policy,
-                retention_ms: t.retention.map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX).max(1)),
+                retention_ms: t
+                    .retention
+                    .map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX).max(1)),
             })
             .collect()
     }
@@ -171,7 +173,11 @@ mod tests {
         assert_eq!(c.repartition_topic("stats"), "quakestream-analytics-stats-repartition");
         assert_eq!(c.topics(3).len(), 4);
         assert_eq!(c.topics(3)[0].name, "quake-stats");
-        assert_eq!(c.topics(3)[2].retention_ms, Some(3 * 86_400_000), "a day plus the grace");
+        assert_eq!(
+            c.topics(3)[2].retention_ms,
+            Some(3 * 86_400_000),
+            "a day plus the grace"
+        );
         c.retention = Duration::from_secs(48 * 3600);
         assert!(matches!(c.validate(), Err(ConfigError::RetentionTooShort(_))));
         c.retention = DEFAULT_RETENTION;

@@ -196,11 +196,23 @@ fn defaults_are_the_contracts() {
     );
     let a = contract::analytics::SUBCOMMAND;
     for (var, default) in [
-        (contract::env::STATS_TOPIC, contract::analytics::DEFAULT_STATS_TOPIC.to_owned()),
-        (contract::env::ANALYTICS_APP_ID, contract::analytics::DEFAULT_APP_ID.to_owned()),
+        (
+            contract::env::STATS_TOPIC,
+            contract::analytics::DEFAULT_STATS_TOPIC.to_owned(),
+        ),
+        (
+            contract::env::ANALYTICS_APP_ID,
+            contract::analytics::DEFAULT_APP_ID.to_owned(),
+        ),
         (contract::env::GRACE, contract::analytics::DEFAULT_GRACE.to_owned()),
-        (contract::env::RETENTION, contract::analytics::DEFAULT_RETENTION.to_owned()),
-        (contract::env::COMMIT_INTERVAL, contract::analytics::DEFAULT_COMMIT_INTERVAL.to_owned()),
+        (
+            contract::env::RETENTION,
+            contract::analytics::DEFAULT_RETENTION.to_owned(),
+        ),
+        (
+            contract::env::COMMIT_INTERVAL,
+            contract::analytics::DEFAULT_COMMIT_INTERVAL.to_owned(),
+        ),
         (
             contract::env::MAX_RECORDS_PER_TRANSACTION,
             contract::analytics::DEFAULT_MAX_RECORDS_PER_TRANSACTION.to_string(),
@@ -215,7 +227,11 @@ fn defaults_are_the_contracts() {
 /// takes from the pod name is one the analytics reads.
 #[test]
 fn the_analytics_is_a_component_and_reads_its_pod_name() {
-    assert!(Component::ALL.iter().any(|c| c.as_str() == contract::analytics::SUBCOMMAND));
+    assert!(
+        Component::ALL
+            .iter()
+            .any(|c| c.as_str() == contract::analytics::SUBCOMMAND)
+    );
     let read = env_of(&subcommand(contract::analytics::SUBCOMMAND));
     for var in contract::analytics::FROM_POD_NAME {
         assert!(read.contains(*var), "{var}");

@@ -391,9 +391,6 @@ mod tests {
         assert_eq!((t[1].cleanup_policy, t[1].retention), (COMPACT, None));
         assert_eq!((t[2].cleanup_policy, t[2].retention), (DELETE, Some(d("3d"))));
         assert_eq!((t[3].cleanup_policy, t[3].retention), (COMPACT, None));
-        assert_eq!(
-            t.iter().map(|t| t.role).collect::<Vec<_>>(),
-            TopicRole::ALL.to_vec()
-        );
+        assert_eq!(t.iter().map(|t| t.role).collect::<Vec<_>>(), TopicRole::ALL.to_vec());
     }
 }
