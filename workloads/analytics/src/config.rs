@@ -172,6 +172,13 @@ mod tests {
         assert_eq!(c.events_changelog_topic(), "quakestream-analytics-events-changelog");
         assert_eq!(c.repartition_topic("stats"), "quakestream-analytics-stats-repartition");
         assert_eq!(c.topics(3).len(), 4);
+        for (ours, theirs) in [
+            (DEFAULT_GRACE, contract::DEFAULT_GRACE),
+            (DEFAULT_RETENTION, contract::DEFAULT_RETENTION),
+            (DEFAULT_COMMIT_INTERVAL, contract::DEFAULT_COMMIT_INTERVAL),
+        ] {
+            assert_eq!(Ok(ours), duration::parse(theirs), "the contract's defaults");
+        }
         assert_eq!(c.topics(3)[0].name, "quake-stats");
         assert_eq!(
             c.topics(3)[2].retention_ms,
