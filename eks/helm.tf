@@ -352,7 +352,8 @@ resource "helm_release" "quakestream_operator" {
 
 locals {
   # The QuakeStream spec (quakestream.io/v1alpha1, see crds/quakestream.yaml). The producer and the
-  # operator have no role: they never call AWS.
+  # operator have no role: they never call AWS. Nor has the analytics (spec.analytics, on by
+  # default with two pods): it talks to Kafka only, and its topics follow kafka.topic below.
   quakestream_spec = {
     image = merge(
       { repository = var.image_repository },

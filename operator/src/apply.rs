@@ -3,7 +3,8 @@
 //!
 //! Stages run in dependency order: identities and configuration (ServiceAccounts, ConfigMaps),
 //! topics, workloads (Deployments, whose pod templates carry the ConfigMaps' hashes), then what
-//! points at the workloads (Service, HPA, PDB, Ingress, NetworkPolicies), then pruning. Every
+//! points at the workloads (Service, HPA, PDB, Ingress, NetworkPolicies), then pruning (of the
+//! Ingress and NetworkPolicies, and of a workload the spec turned off). Every
 //! object of a stage is attempted; a stage with a failure stops the pass, so a Deployment never
 //! rolls onto a ConfigMap that was refused.
 //!
@@ -14,6 +15,8 @@
 use std::fmt::{self, Debug};
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -23,6 +26,7 @@ use tracing::info;
 
 use crate::MANAGER;
 use crate::build::Children;
+use crate::component::Component;
 use crate::resolve::Resolved;
 use crate::status::Observed;
 
@@ -255,6 +259,16 @@ pub async fn apply_all(client: &Client, r: &Resolved, c: &Children) -> Result<Ob
     prune::<Ingress>(client, r, &keep, &mut stage).await;
     let keep: Vec<String> = c.network_policies.iter().map(|o| o.name_any()).collect();
     prune::<NetworkPolicy>(client, r, &keep, &mut stage).await;
+    if r.workloads.len() < Component::ALL.len() {
+        // A workload the spec turned off (the analytics): its Deployment first, so no pod runs
+        // on a ConfigMap or ServiceAccount that is gone.
+        let keep: Vec<String> = c.deployments.iter().map(|o| o.name_any()).collect();
+        prune::<Deployment>(client, r, &keep, &mut stage).await;
+        let keep: Vec<String> = c.config_maps.iter().map(|o| o.name_any()).collect();
+        prune::<ConfigMap>(client, r, &keep, &mut stage).await;
+        let keep: Vec<String> = c.service_accounts.iter().map(|o| o.name_any()).collect();
+        prune::<ServiceAccount>(client, r, &keep, &mut stage).await;
+    }
     stage.finish(&observed)?;
     Ok(observed)
 }

@@ -11,11 +11,18 @@ pub enum Component {
     Consumer,
     /// Map, API and SSE.
     Frontend,
+    /// Windowed statistics into `quake-stats` (optional: `spec.analytics.enabled`).
+    Analytics,
 }
 
 impl Component {
     /// All components in apply order.
-    pub const ALL: [Component; 3] = [Component::Producer, Component::Consumer, Component::Frontend];
+    pub const ALL: [Component; 4] = [
+        Component::Producer,
+        Component::Consumer,
+        Component::Frontend,
+        Component::Analytics,
+    ];
 
     /// Lowercase name: the `quakestream` subcommand, the label value and the object-name suffix.
     pub fn as_str(self) -> &'static str {
@@ -23,6 +30,7 @@ impl Component {
             Component::Producer => contract::producer::SUBCOMMAND,
             Component::Consumer => contract::consumer::SUBCOMMAND,
             Component::Frontend => contract::frontend::SUBCOMMAND,
+            Component::Analytics => contract::analytics::SUBCOMMAND,
         }
     }
 
@@ -32,6 +40,7 @@ impl Component {
             Component::Producer => contract::producer::PORT,
             Component::Consumer => contract::consumer::PORT,
             Component::Frontend => contract::frontend::PORT,
+            Component::Analytics => contract::analytics::PORT,
         }
     }
 
@@ -41,6 +50,7 @@ impl Component {
             Component::Producer => contract::producer::ENV,
             Component::Consumer => contract::consumer::ENV,
             Component::Frontend => contract::frontend::ENV,
+            Component::Analytics => contract::analytics::ENV,
         }
     }
 
@@ -50,36 +60,46 @@ impl Component {
             Component::Producer => contract::producer::REQUIRED,
             Component::Consumer => contract::consumer::REQUIRED,
             Component::Frontend => contract::frontend::REQUIRED,
+            Component::Analytics => contract::analytics::REQUIRED,
         }
     }
 }
 
-/// Which of the two topics.
+/// Which topic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TopicRole {
     /// The wire records (`quakes`).
     Events,
     /// Records that failed to decode (`quakes.dlq`).
     DeadLetters,
+    /// One of the analytics' topics (`quake-stats` and the internal ones).
+    Analytics(contract::analytics::TopicRole),
 }
 
 impl TopicRole {
-    /// Both roles, in apply order.
+    /// The two topics `spec.kafka` configures, in apply order (the analytics' follow them).
     pub const ALL: [TopicRole; 2] = [TopicRole::Events, TopicRole::DeadLetters];
 
-    /// Suffix of the KafkaTopic object's name (`<name>-events`, `<name>-dlq`).
+    /// Suffix of the KafkaTopic object's name (`<name>-events`, `<name>-dlq`,
+    /// `<name>-analytics-stats`, `<name>-analytics-events-changelog`, ...).
     pub fn suffix(self) -> &'static str {
+        use contract::analytics::TopicRole as A;
         match self {
             TopicRole::Events => "events",
             TopicRole::DeadLetters => "dlq",
+            TopicRole::Analytics(A::Stats) => "analytics-stats",
+            TopicRole::Analytics(A::EventsChangelog) => "analytics-events-changelog",
+            TopicRole::Analytics(A::StatsRepartition) => "analytics-stats-repartition",
+            TopicRole::Analytics(A::StatsChangelog) => "analytics-stats-changelog",
         }
     }
 
     /// The spec field that configures it.
     pub fn field(self) -> &'static str {
         match self {
-            TopicRole::Events => "topic",
-            TopicRole::DeadLetters => "dlqTopic",
+            TopicRole::Events => "kafka.topic",
+            TopicRole::DeadLetters => "kafka.dlqTopic",
+            TopicRole::Analytics(_) => "analytics",
         }
     }
 }

@@ -71,11 +71,24 @@ fn network_policies() -> String {
     format!("/apis/networking.k8s.io/v1{NS}/networkpolicies")
 }
 
+/// The workloads of the default spec, in apply order (the analytics is on by default).
+const WORKLOADS: [&str; 4] = ["producer", "consumer", "frontend", "analytics"];
+
+/// The KafkaTopics of the default spec: events, dead letters, then the analytics' four.
+const TOPICS: [&str; 6] = [
+    "events",
+    "dlq",
+    "analytics-stats",
+    "analytics-events-changelog",
+    "analytics-stats-repartition",
+    "analytics-stats-changelog",
+];
+
 /// The calls of one stage each.
 fn stage_config() -> Vec<(Method, String)> {
     let mut v = Vec::new();
     for kind in ["serviceaccounts", "configmaps"] {
-        for c in ["producer", "consumer", "frontend"] {
+        for c in WORKLOADS {
             v.push(patch(&format!("/api/v1{NS}/{kind}/demo-{c}")));
         }
     }
@@ -83,14 +96,14 @@ fn stage_config() -> Vec<(Method, String)> {
 }
 
 fn stage_topics() -> Vec<(Method, String)> {
-    ["events", "dlq"]
+    TOPICS
         .iter()
         .map(|t| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")))
         .collect()
 }
 
 fn stage_workloads() -> Vec<(Method, String)> {
-    ["producer", "consumer", "frontend"]
+    WORKLOADS
         .iter()
         .map(|c| patch(&format!("/apis/apps/v1{NS}/deployments/demo-{c}")))
         .collect()
@@ -108,7 +121,7 @@ fn stage_exposure(ingress: bool, network_policies: bool) -> Vec<(Method, String)
         v.push(patch(&format!("{}/demo-frontend", ingresses())));
     }
     if network_policies {
-        for c in ["producer", "consumer", "frontend"] {
+        for c in WORKLOADS {
             v.push(patch(&format!("{}/demo-{c}", self::network_policies())));
         }
     }
@@ -238,10 +251,15 @@ async fn create_applies_every_child_then_reports_progress() {
         json!({"desiredReplicas": 2, "readyReplicas": 0, "ready": false, "readiness": "0/2"})
     );
     assert_eq!(status["topics"][0]["ready"], "Unknown");
-    assert_eq!(status["topicReadiness"], "0/2");
+    assert_eq!(status["topicReadiness"], "0/6");
     assert_eq!(
         status["names"],
-        json!({"topic": "demo-quakes", "dlqTopic": "demo-quakes.dlq", "consumerGroup": "demo-consumer", "table": "demo-quakes"})
+        json!({"topic": "demo-quakes", "dlqTopic": "demo-quakes.dlq", "consumerGroup": "demo-consumer", "table": "demo-quakes",
+               "analyticsAppId": "demo-analytics", "statsTopic": "demo-quake-stats"})
+    );
+    assert_eq!(
+        status["analytics"],
+        json!({"desiredReplicas": 2, "readyReplicas": 0, "ready": false, "readiness": "0/2"})
     );
 
     let ev = &calls.last().unwrap().body;
@@ -665,6 +683,127 @@ async fn pruning_touches_only_owned_children() {
     let delete = calls.iter().find(|c| c.method == Method::DELETE).unwrap();
     assert_eq!(delete.body["preconditions"]["uid"], "uid-demo-frontend");
     assert_eq!(delete.body["propagationPolicy"], "Background");
+}
+
+/// Turning the analytics off removes its Deployment, ConfigMap and ServiceAccount (those this
+/// QuakeStream owns), applies nothing of it, and leaves its KafkaTopics and their data alone.
+#[tokio::test]
+async fn turning_the_analytics_off_prunes_its_workload_and_keeps_its_topics() {
+    let mut qs = with_uid(minimal());
+    qs.spec.analytics.enabled = false;
+    let owned = |api_version: &str, kind: &str, name: &str, uid: &str| {
+        json!({"apiVersion": api_version, "kind": kind,
+               "metadata": {"name": name, "namespace": "quakes", "uid": format!("uid-{name}"),
+                            "labels": {"app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "quakestream-operator"},
+                            "ownerReferences": [{"apiVersion": "quakestream.io/v1alpha1", "kind": "QuakeStream",
+                                                 "name": "demo", "uid": uid, "controller": true}]}})
+    };
+    let deployments = format!("/apis/apps/v1{NS}/deployments");
+    let config_maps = format!("/api/v1{NS}/configmaps");
+    let service_accounts = format!("/api/v1{NS}/serviceaccounts");
+    let mut world = World::default();
+    world.lists.insert(
+        deployments.clone(),
+        vec![
+            owned("apps/v1", "Deployment", "demo-producer", UID),
+            owned("apps/v1", "Deployment", "demo-analytics", UID),
+            owned("apps/v1", "Deployment", "other-analytics", "another-quakestream"),
+        ],
+    );
+    world.lists.insert(
+        config_maps.clone(),
+        vec![owned("v1", "ConfigMap", "demo-analytics", UID)],
+    );
+    world.lists.insert(
+        service_accounts.clone(),
+        vec![owned("v1", "ServiceAccount", "demo-analytics", UID)],
+    );
+    let three = &WORKLOADS[..3];
+    let mut expected: Vec<(Method, String)> = Vec::new();
+    for kind in ["serviceaccounts", "configmaps"] {
+        for c in three {
+            expected.push(patch(&format!("/api/v1{NS}/{kind}/demo-{c}")));
+        }
+    }
+    for t in &TOPICS[..2] {
+        expected.push(patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")));
+    }
+    for c in three {
+        expected.push(patch(&format!("/apis/apps/v1{NS}/deployments/demo-{c}")));
+    }
+    let mut exposure = stage_exposure(false, true);
+    exposure.retain(|(_, p)| !p.ends_with("/demo-analytics"));
+    expected.extend(exposure);
+    expected.extend([
+        list(&ingresses()),
+        list(&network_policies()),
+        list(&deployments),
+        (Method::DELETE, format!("{deployments}/demo-analytics")),
+        list(&config_maps),
+        (Method::DELETE, format!("{config_maps}/demo-analytics")),
+        list(&service_accounts),
+        (Method::DELETE, format!("{service_accounts}/demo-analytics")),
+        status_patch(),
+        event(),
+    ]);
+    let (result, calls, _) = run(&qs, world, expected).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.path.contains("analytics") && c.method == Method::PATCH)
+    );
+    let status = status_of(&calls);
+    assert!(status.get("analytics").is_none(), "{status}");
+    assert_eq!(status["topicReadiness"], "0/2");
+    assert_eq!(
+        status["names"]["analyticsAppId"], "demo-analytics",
+        "the names stay reserved for when it is turned on again"
+    );
+}
+
+/// The analytics' pods: the instance id from the pod name, the ConfigMap from the contract,
+/// and its topics co-partitioned with the events topic.
+#[tokio::test]
+async fn the_analytics_gets_its_topics_and_its_pod_name() {
+    let mut qs = with_uid(minimal());
+    qs.spec.kafka.topic.partitions = Some(12);
+    let (result, calls, _) = run(
+        &qs,
+        World::default(),
+        [applies(false, true), vec![status_patch(), event()]].concat(),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    let body = |suffix: &str| &calls.iter().find(|c| c.path.ends_with(suffix)).unwrap().body;
+    let d = body("/deployments/demo-analytics");
+    assert_eq!(d["spec"]["replicas"], 2);
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["args"], json!(["analytics"]));
+    assert_eq!(
+        c["env"],
+        json!([{"name": "QS_INSTANCE_ID", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}])
+    );
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let cm = &body("/configmaps/demo-analytics")["data"];
+    assert_eq!(cm["QS_STATS_TOPIC"], "demo-quake-stats");
+    assert_eq!(cm["QS_ANALYTICS_APP_ID"], "demo-analytics");
+    assert_eq!(cm["QS_GRACE"], "2d");
+    assert_eq!(cm["QS_LISTEN"], "0.0.0.0:9093");
+    let changelog = body("/kafkatopics/demo-analytics-events-changelog");
+    assert_eq!(changelog["spec"]["topicName"], "demo-analytics-events-changelog");
+    assert_eq!(
+        changelog["spec"]["partitions"], 12,
+        "co-partitioned with the events topic"
+    );
+    assert_eq!(changelog["spec"]["config"]["cleanup.policy"], "compact");
+    let stats = body("/kafkatopics/demo-analytics-stats");
+    assert_eq!(stats["spec"]["config"]["cleanup.policy"], "compact,delete");
+    assert_eq!(stats["spec"]["config"]["retention.ms"], 35 * 86_400_000_i64);
+    assert!(
+        stats["metadata"].get("ownerReferences").is_none(),
+        "retained like the others"
+    );
 }
 
 #[tokio::test]

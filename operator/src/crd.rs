@@ -20,6 +20,10 @@ use quakestream_contract::{self as contract, duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[path = "crd_analytics.rs"]
+mod analytics;
+pub use analytics::{AnalyticsSpec, MAX_APP_ID_LEN};
+
 /// Default container image repository of the data plane.
 pub const DEFAULT_IMAGE_REPOSITORY: &str = "ghcr.io/quakestream/quakestream";
 /// Longest `metadata.name` we accept: the longest child name suffix is `-frontend` (9), Service
@@ -81,6 +85,7 @@ pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$";
     printcolumn(name = "Producer", type_ = "string", json_path = ".status.producer.readiness", description = "Ready/desired producer replicas"),
     printcolumn(name = "Consumer", type_ = "string", json_path = ".status.consumer.readiness", description = "Ready/desired consumer replicas"),
     printcolumn(name = "Frontend", type_ = "string", json_path = ".status.frontend.readiness", description = "Ready/desired frontend replicas (desired: the HPA minimum)"),
+    printcolumn(name = "Analytics", type_ = "string", json_path = ".status.analytics.readiness", description = "Ready/desired analytics replicas"),
     printcolumn(name = "Topics", type_ = "string", json_path = ".status.topicReadiness", description = "Ready/declared KafkaTopics"),
     printcolumn(name = "URL", type_ = "string", json_path = ".status.url", description = "URL of the live map"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
@@ -106,6 +111,9 @@ pub struct QuakeStreamSpec {
     /// The frontend (map, REST API, SSE), scaled by a HorizontalPodAutoscaler.
     #[serde(default)]
     pub frontend: FrontendSpec,
+    /// The analytics (windowed statistics into `quake-stats`, exactly once); on by default.
+    #[serde(default)]
+    pub analytics: AnalyticsSpec,
     /// NetworkPolicies restricting ingress to each workload's own port.
     #[serde(default)]
     pub network_policy: NetworkPolicySpec,
@@ -524,6 +532,9 @@ pub struct QuakeStreamStatus {
     /// Frontend readiness.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend: Option<ComponentStatus>,
+    /// Analytics readiness (absent while `spec.analytics.enabled` is false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<ComponentStatus>,
     /// Readiness of the KafkaTopics, copied from their Strimzi status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<TopicStatus>,
@@ -604,6 +615,12 @@ pub struct NamesStatus {
     pub consumer_group: String,
     /// DynamoDB table.
     pub table: String,
+    /// The analytics' app id (consumer group and prefix of its internal topics).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics_app_id: Option<String>,
+    /// The analytics' statistics topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_topic: Option<String>,
 }
 
 /// The CEL rule for annotation keys (a map's keys cannot have a schema of their own).

@@ -61,6 +61,9 @@ fn defaults_fill_a_minimal_spec() {
     assert_eq!(qs.spec.source.backfill_max_age, "24h");
     assert_eq!(qs.spec.kafka.topic_retention_policy, TopicRetentionPolicy::Retain);
     assert!(qs.spec.network_policy.enabled);
+    assert!(qs.spec.analytics.enabled, "the analytics is on by default");
+    assert_eq!(qs.spec.analytics.replicas, contract::analytics::DEFAULT_REPLICAS);
+    assert_eq!(qs.spec.analytics.grace, "48h");
     assert!(qs.spec.storage.table.is_none() && qs.spec.consumer.group_id.is_none());
 }
 
@@ -87,6 +90,7 @@ fn crd_has_names_columns_and_required_fields() {
             ("Producer", ".status.producer.readiness"),
             ("Consumer", ".status.consumer.readiness"),
             ("Frontend", ".status.frontend.readiness"),
+            ("Analytics", ".status.analytics.readiness"),
             ("Topics", ".status.topicReadiness"),
             ("URL", ".status.url"),
             ("Age", ".metadata.creationTimestamp"),
@@ -107,7 +111,7 @@ fn printer_columns_read_status_fields_that_exist() {
     let status = crate::status::tests::ready_status();
     let v = serde_json::to_value(&status).unwrap();
     for field in ["readiness"] {
-        for c in ["producer", "consumer", "frontend"] {
+        for c in ["producer", "consumer", "frontend", "analytics"] {
             assert!(v[c][field].is_string(), "{c}.{field} in {v}");
         }
     }
@@ -129,10 +133,31 @@ fn bounds_come_from_the_contract() {
     assert_eq!(bound(&replicas["maximum"]), contract::consumer::REPLICAS.max as f64);
     let rate = &s["properties"]["frontend"]["properties"]["rateLimit"];
     assert_eq!(bound(&rate["maximum"]), contract::frontend::RATE_LIMIT.max as f64);
+    let a = &s["properties"]["analytics"]["properties"];
+    assert_eq!(
+        bound(&a["replicas"]["minimum"]),
+        contract::analytics::REPLICAS.min as f64
+    );
+    assert_eq!(
+        bound(&a["replicas"]["maximum"]),
+        contract::analytics::REPLICAS.max as f64
+    );
+    assert_eq!(a["replicas"]["default"], json!(contract::analytics::DEFAULT_REPLICAS));
+    assert_eq!(a["grace"]["default"], contract::analytics::DEFAULT_GRACE);
+    assert_eq!(a["retention"]["default"], contract::analytics::DEFAULT_RETENTION);
+    assert_eq!(
+        a["commitInterval"]["default"],
+        contract::analytics::DEFAULT_COMMIT_INTERVAL
+    );
+    assert_eq!(a["enabled"]["default"], json!(true));
+    assert_eq!(a["appId"]["maxLength"], json!(MAX_APP_ID_LEN));
     for path in [
         &s["properties"]["source"]["properties"]["backfillMaxAge"],
         &s["properties"]["frontend"]["properties"]["window"],
         &s["properties"]["storage"]["properties"]["retention"],
+        &a["grace"],
+        &a["retention"],
+        &a["commitInterval"],
     ] {
         assert_eq!(path["pattern"], duration::PATTERN);
         assert_eq!(path["maxLength"], json!(duration::MAX_LEN));
@@ -305,6 +330,26 @@ fn topic_renames_and_shrinks_are_refused_by_transition_rules() {
         ),
         Ok(())
     );
+}
+
+/// The analytics' app id and statistics topic name topics, so they cannot change once set.
+#[test]
+fn analytics_names_are_refused_to_change_by_transition_rules() {
+    let before = object(json!({"analytics": {"appId": "a1", "statsTopic": "s1", "grace": "48h"}}));
+    let update = |patch: Value| {
+        let mut after = before.clone();
+        merge(&mut after["spec"], patch);
+        cel(&after, Some(&before))
+    };
+    assert_eq!(update(json!({"analytics": {"grace": "6h", "replicas": 3}})), Ok(()));
+    let e = update(json!({"analytics": {"appId": "a2"}})).unwrap_err();
+    assert!(e.contains("appId cannot change"), "{e}");
+    let e = update(json!({"analytics": {"statsTopic": "s2"}})).unwrap_err();
+    assert!(e.contains("statsTopic cannot change"), "{e}");
+    let mut unset = before.clone();
+    unset["spec"]["analytics"].as_object_mut().unwrap().remove("appId");
+    assert!(cel(&unset, Some(&before)).unwrap_err().contains("appId cannot change"));
+    assert_eq!(cel(&object(json!({"analytics": {"enabled": false}})), None), Ok(()));
 }
 
 #[test]

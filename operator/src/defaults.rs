@@ -24,9 +24,12 @@ pub struct TopicDefaults {
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Defaults of a topic role: the events topic keeps a week in 6 partitions (the consumer's
-/// default of 2 replicas can grow to 6); the dead letters a month in one.
+/// default of 2 replicas can grow to 6); the dead letters a month in one. The analytics'
+/// topics take their partitions and replicas from the events topic and their retention from
+/// the contract (`quakestream_contract::analytics::topics`); these are only their fallbacks.
 pub fn topic(role: TopicRole) -> TopicDefaults {
     match role {
+        TopicRole::Analytics(_) => topic(TopicRole::Events),
         TopicRole::Events => TopicDefaults {
             partitions: 6,
             replicas: 3,
@@ -50,6 +53,8 @@ pub fn resources(component: Component) -> ResourceRequirements {
         Component::Producer => ("50m", "64Mi", "256Mi"),
         Component::Consumer => ("100m", "128Mi", "512Mi"),
         Component::Frontend => ("100m", "128Mi", "512Mi"),
+        // State in memory: every event of the retention period and its windows.
+        Component::Analytics => ("100m", "256Mi", "1Gi"),
     };
     let q = |s: &str| Quantity(s.to_owned());
     ResourceRequirements {

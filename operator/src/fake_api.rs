@@ -149,6 +149,12 @@ fn kind_of_list(path: &str) -> (&'static str, &'static str) {
         ("IngressList", "networking.k8s.io/v1")
     } else if path.ends_with("/networkpolicies") {
         ("NetworkPolicyList", "networking.k8s.io/v1")
+    } else if path.ends_with("/deployments") {
+        ("DeploymentList", "apps/v1")
+    } else if path.ends_with("/configmaps") {
+        ("ConfigMapList", "v1")
+    } else if path.ends_with("/serviceaccounts") {
+        ("ServiceAccountList", "v1")
     } else {
         ("List", "v1")
     }

@@ -92,7 +92,7 @@ spec:
     fn renders_every_child_and_round_trips() {
         let out = render(MANIFEST, "quakes").unwrap();
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
-        assert_eq!(docs.len(), 18);
+        assert_eq!(docs.len(), 26);
         assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "quakes"));
         assert!(docs.iter().all(|d| d["metadata"].get("ownerReferences").is_none()));
         // YAML round trip is lossless (string-typed numbers stay strings, etc.).

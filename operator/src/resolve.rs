@@ -26,6 +26,10 @@ use crate::crd::{self, QuakeStream, TopicRetentionPolicy, TopicSpec, WorkloadSpe
 use crate::defaults::{self, alb};
 use crate::validate as is;
 
+#[path = "resolve_analytics.rs"]
+mod analytics;
+pub use analytics::ResolvedAnalytics;
+
 /// A spec the operator refuses: a permanent error until the spec changes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.join("; "))]
@@ -49,10 +53,13 @@ pub struct Resolved {
     pub labels: BTreeMap<String, String>,
     /// The Strimzi `Kafka` cluster.
     pub kafka_cluster: String,
-    /// The events and dead-letter topics, in [`TopicRole::ALL`] order.
+    /// The events and dead-letter topics, in [`TopicRole::ALL`] order, then the analytics'
+    /// topics when it is enabled.
     pub topics: Vec<ResolvedTopic>,
-    /// Producer, consumer and frontend, in [`Component::ALL`] order.
+    /// Producer, consumer, frontend and (when enabled) analytics, in [`Component::ALL`] order.
     pub workloads: Vec<ResolvedWorkload>,
+    /// The analytics' names and settings (resolved even when it is off, so its names stay).
+    pub analytics: ResolvedAnalytics,
     /// The frontend's autoscaling and ingress.
     pub frontend: ResolvedFrontend,
     /// Whether each workload gets an ingress NetworkPolicy.
@@ -110,6 +117,8 @@ pub struct ResolvedWorkload {
     pub pre_stop_delay_secs: Option<i64>,
     /// Grace period from SIGTERM to SIGKILL.
     pub termination_grace_secs: i64,
+    /// Variables set from the pod's own name (downward API `metadata.name`).
+    pub pod_name_env: Vec<String>,
 }
 
 /// The frontend's autoscaling and ingress.
@@ -145,12 +154,14 @@ pub struct ResolvedIngress {
 }
 
 impl Resolved {
-    /// A workload by component.
+    /// A workload by component (the producer, consumer and frontend always exist).
     pub fn workload(&self, c: Component) -> &ResolvedWorkload {
-        self.workloads
-            .iter()
-            .find(|w| w.component == c)
-            .expect("every component is resolved")
+        self.find_workload(c).expect("every component is resolved")
+    }
+
+    /// A workload by component, if the spec runs it (the analytics can be off).
+    pub fn find_workload(&self, c: Component) -> Option<&ResolvedWorkload> {
+        self.workloads.iter().find(|w| w.component == c)
     }
 
     /// Name of a component's objects.
@@ -166,16 +177,22 @@ pub fn resolve(qs: &QuakeStream) -> Result<Resolved, SpecErrors> {
     let namespace = qs.metadata.namespace.clone().unwrap_or_default();
     check_identity(&name, &namespace, &mut errs);
     let names = resolve_names(qs, &name, &mut errs);
-    let topics = TopicRole::ALL
+    let mut topics: Vec<ResolvedTopic> = TopicRole::ALL
         .iter()
         .map(|r| resolve_topic(qs, *r, &names, &mut errs))
         .collect();
+    let analytics = analytics::resolve(qs, &name, &names, &mut errs);
+    if analytics.enabled {
+        let more = analytics::topics(qs, &analytics, &topics[0], &mut errs);
+        topics.extend(more);
+    }
     let frontend = resolve_frontend(qs, &mut errs);
     check_spec(qs, &mut errs);
     let labels = common_labels(&name);
     let workloads = Component::ALL
         .iter()
-        .map(|c| resolve_workload(qs, *c, &names, &frontend, &labels, &mut errs))
+        .filter(|c| **c != Component::Analytics || analytics.enabled)
+        .map(|c| resolve_workload(qs, *c, &names, &frontend, &analytics, &labels, &mut errs))
         .collect();
     if !errs.0.is_empty() {
         return Err(SpecErrors(errs.0));
@@ -191,6 +208,7 @@ pub fn resolve(qs: &QuakeStream) -> Result<Resolved, SpecErrors> {
         labels,
         topics,
         workloads,
+        analytics,
         frontend,
     })
 }
@@ -342,13 +360,14 @@ fn topic_spec(qs: &QuakeStream, role: TopicRole) -> &TopicSpec {
     match role {
         TopicRole::Events => &qs.spec.kafka.topic,
         TopicRole::DeadLetters => &qs.spec.kafka.dlq_topic,
+        TopicRole::Analytics(_) => unreachable!("the analytics' topics are resolved by resolve_analytics.rs"),
     }
 }
 
 fn resolve_topic(qs: &QuakeStream, role: TopicRole, names: &Names, errs: &mut Errors) -> ResolvedTopic {
     let spec = topic_spec(qs, role);
     let d = defaults::topic(role);
-    let field = format!("spec.kafka.{}", role.field());
+    let field = format!("spec.{}", role.field());
     let partitions = spec.partitions.unwrap_or(d.partitions);
     let replicas = spec.replicas.unwrap_or(d.replicas);
     errs.int(&format!("{field}.partitions"), partitions, crd::PARTITIONS);
@@ -393,6 +412,7 @@ fn resolve_topic(qs: &QuakeStream, role: TopicRole, names: &Names, errs: &mut Er
         topic_name: match role {
             TopicRole::Events => names.topic.clone(),
             TopicRole::DeadLetters => names.dlq_topic.clone(),
+            TopicRole::Analytics(_) => unreachable!("the analytics' topics are resolved by resolve_analytics.rs"),
         },
         partitions,
         replicas,
@@ -592,6 +612,7 @@ fn workload_spec(qs: &QuakeStream, c: Component) -> &WorkloadSpec {
         Component::Producer => &qs.spec.producer.workload,
         Component::Consumer => &qs.spec.consumer.workload,
         Component::Frontend => &qs.spec.frontend.workload,
+        Component::Analytics => &qs.spec.analytics.workload,
     }
 }
 
@@ -600,6 +621,7 @@ fn resolve_workload(
     c: Component,
     names: &Names,
     frontend: &ResolvedFrontend,
+    analytics: &ResolvedAnalytics,
     common: &BTreeMap<String, String>,
     errs: &mut Errors,
 ) -> ResolvedWorkload {
@@ -622,7 +644,7 @@ fn resolve_workload(
         service_account_annotations.insert(ROLE_ARN_ANNOTATION.to_owned(), arn.clone());
     }
     let resources = resolve_resources(w, c, &field, errs);
-    let env = workload_env(qs, c, names, frontend, errs).into_map();
+    let env = workload_env(qs, c, names, frontend, analytics, errs).into_map();
     let mut labels = common.clone();
     labels.insert(COMPONENT_LABEL.to_owned(), c.as_str().to_owned());
     if let Some(tag) = image_tag(&image).filter(|t| is::label_value(t)) {
@@ -632,6 +654,14 @@ fn resolve_workload(
         Component::Producer => (Some(1), 1),
         Component::Consumer => (Some(qs.spec.consumer.replicas), qs.spec.consumer.replicas),
         Component::Frontend => (None, frontend.min_replicas),
+        Component::Analytics => (Some(qs.spec.analytics.replicas), qs.spec.analytics.replicas),
+    };
+    let pod_name_env = match c {
+        Component::Analytics => contract::analytics::FROM_POD_NAME
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect(),
+        _ => Vec::new(),
     };
     let (pre_stop_delay_secs, termination_grace_secs) = shutdown(c, qs.spec.frontend.ingress.as_ref(), frontend);
     ResolvedWorkload {
@@ -649,6 +679,7 @@ fn resolve_workload(
         service_account_annotations,
         pre_stop_delay_secs,
         termination_grace_secs,
+        pod_name_env,
     }
 }
 
@@ -747,6 +778,7 @@ fn workload_env(
     c: Component,
     names: &Names,
     frontend: &ResolvedFrontend,
+    analytics: &ResolvedAnalytics,
     errs: &mut Errors,
 ) -> contract::Env {
     let s = &qs.spec;
@@ -798,6 +830,7 @@ fn workload_env(
             ops,
         }
         .to_env(),
+        Component::Analytics => analytics::config(analytics, kafka(qs, names), names, ops).to_env(),
     }
 }
 

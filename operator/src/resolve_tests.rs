@@ -2,6 +2,7 @@ use super::*;
 use crate::crd::{IngressSpec, IngressTlsSpec, NamesStatus, QuakeStreamStatus, ResourcesSpec, TopicStatus};
 use crate::fixtures::{minimal, resolved, with_uid};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde_json::json;
 
 fn errors(qs: &QuakeStream) -> String {
     resolve(qs).unwrap_err().to_string()
@@ -70,6 +71,8 @@ fn status_with_names(topic: &str) -> QuakeStreamStatus {
             dlq_topic: "old.dlq".into(),
             consumer_group: "old-group".into(),
             table: "old-table".into(),
+            analytics_app_id: None,
+            stats_topic: None,
         }),
         ..QuakeStreamStatus::default()
     }
@@ -403,4 +406,172 @@ fn version_label_follows_image_tag() {
         "dev"
     );
     assert!(!resolved(&qs).labels.contains_key(COMPONENT_LABEL));
+}
+
+#[test]
+fn the_analytics_is_on_by_default_with_the_contracts_settings() {
+    let r = resolved(&named("quakestream"));
+    assert!(r.analytics.enabled);
+    assert_eq!(r.analytics.names, contract::analytics::Names::historical());
+    let w = r.workload(Component::Analytics);
+    assert_eq!(w.name, "quakestream-analytics");
+    assert_eq!((w.replicas, w.desired_ready), (Some(2), 2));
+    assert_eq!(w.port, 9093);
+    assert_eq!(w.pod_name_env, ["QS_INSTANCE_ID"]);
+    assert_eq!(w.env["QS_STATS_TOPIC"], "quake-stats");
+    assert_eq!(w.env["QS_ANALYTICS_APP_ID"], "quakestream-analytics");
+    assert_eq!(w.env["QS_GRACE"], "2d");
+    assert_eq!(w.env["QS_RETENTION"], "35d");
+    assert_eq!(w.env["QS_COMMIT_INTERVAL"], "1s");
+    assert_eq!(w.env["QS_TOPIC"], "quakes");
+    assert!(
+        !w.env.contains_key("QS_INSTANCE_ID"),
+        "from the pod name, not the ConfigMap"
+    );
+    let names: Vec<&str> = r.topics.iter().map(|t| t.topic_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "quakes",
+            "quakes.dlq",
+            "quake-stats",
+            "quakestream-analytics-events-changelog",
+            "quakestream-analytics-stats-repartition",
+            "quakestream-analytics-stats-changelog"
+        ]
+    );
+    assert!(
+        r.workloads
+            .iter()
+            .all(|w| w.component == Component::Analytics || w.pod_name_env.is_empty())
+    );
+}
+
+#[test]
+fn the_analytics_topics_follow_the_events_topic_and_derive_their_retention() {
+    let mut qs = minimal();
+    qs.spec.kafka.topic.partitions = Some(12);
+    qs.spec.kafka.topic.replicas = Some(1);
+    qs.spec
+        .kafka
+        .topic
+        .config
+        .insert("min.insync.replicas".into(), "1".into());
+    qs.spec.kafka.topic.config.insert("segment.bytes".into(), "1000".into());
+    qs.spec.analytics.grace = "6h".into();
+    let r = resolved(&qs);
+    let t = &r.topics[2..];
+    assert_eq!(t.len(), 4);
+    for topic in t {
+        assert_eq!((topic.partitions, topic.replicas), (12, 1), "{}", topic.topic_name);
+        assert_eq!(topic.config["min.insync.replicas"], json!("1"));
+        assert!(
+            !topic.config.contains_key("segment.bytes"),
+            "only durability is inherited"
+        );
+        assert!(!topic.owned, "retained like the events topic");
+    }
+    assert_eq!(t[0].object_name, "demo-analytics-stats");
+    assert_eq!(t[0].topic_name, "demo-quake-stats");
+    assert_eq!(t[0].config["cleanup.policy"], json!("compact,delete"));
+    assert_eq!(t[0].config["retention.ms"], json!(35 * 86_400_000_i64));
+    assert_eq!(t[1].config["cleanup.policy"], json!("compact"));
+    assert!(!t[1].config.contains_key("retention.ms"));
+    assert_eq!(t[2].config["cleanup.policy"], json!("delete"));
+    assert_eq!(
+        t[2].config["retention.ms"],
+        json!(30 * 3_600_000_i64),
+        "the repartition topic keeps the longest window plus grace"
+    );
+    qs.spec.kafka.topic_retention_policy = TopicRetentionPolicy::Delete;
+    assert!(resolved(&qs).topics[2..].iter().all(|t| t.owned));
+}
+
+#[test]
+fn the_analytics_can_be_turned_off() {
+    let mut qs = minimal();
+    qs.spec.analytics.enabled = false;
+    let r = resolved(&qs);
+    assert!(r.find_workload(Component::Analytics).is_none());
+    assert_eq!(r.workloads.len(), 3);
+    assert_eq!(r.topics.len(), 2);
+    assert_eq!(r.analytics.names.app_id, "demo-analytics", "names are still reserved");
+}
+
+#[test]
+fn analytics_rules() {
+    let mut qs = minimal();
+    qs.spec.analytics.grace = "15d".into();
+    qs.spec.analytics.commit_interval = "1 s".into();
+    qs.spec.analytics.replicas = -1;
+    let e = errors(&qs);
+    assert!(
+        e.contains("spec.analytics.grace: duration 15d is out of range: between 0s and 14d"),
+        "{e}"
+    );
+    assert!(e.contains("spec.analytics.commitInterval: invalid duration"), "{e}");
+    assert!(
+        e.contains("spec.analytics.replicas must be between 0 and 1000, got -1"),
+        "{e}"
+    );
+    let mut qs = minimal();
+    qs.spec.analytics.grace = "3d".into();
+    qs.spec.analytics.retention = "4d".into();
+    let e = errors(&qs);
+    assert!(
+        e.contains("spec.analytics.retention: retention (4d) must exceed the grace period plus the longest window and a pane (3d + 1d + 1h = 4d1h)"),
+        "{e}"
+    );
+    let mut qs = minimal();
+    qs.spec.analytics.stats_topic = Some("demo-quakes".into());
+    qs.spec.analytics.app_id = Some("demo-consumer".into());
+    let e = errors(&qs);
+    assert!(e.contains("statsTopic must differ from spec.kafka.topic"), "{e}");
+    assert!(e.contains("appId must differ from spec.consumer.groupId"), "{e}");
+    qs.spec.analytics.stats_topic = Some("bad topic".into());
+    qs.spec.analytics.app_id = Some("a".repeat(201));
+    let e = errors(&qs);
+    assert!(e.contains("is not a legal Kafka topic name"), "{e}");
+    assert!(e.contains("must be at most 200 letters"), "{e}");
+}
+
+#[test]
+fn analytics_names_in_use_are_kept_and_their_topics_never_renamed_or_shrunk() {
+    let mut qs = minimal();
+    let mut st = status_with_names("demo-quakes");
+    let n = st.names.as_mut().unwrap();
+    n.analytics_app_id = Some("old-app".into());
+    n.stats_topic = Some("old-stats".into());
+    st.topics = vec![TopicStatus {
+        name: "demo-analytics-events-changelog".into(),
+        topic_name: "old-app-events-changelog".into(),
+        partitions: Some(12),
+        ready: "True".into(),
+        ..TopicStatus::default()
+    }];
+    qs.status = Some(st);
+    qs.spec.kafka.topic.partitions = Some(12);
+    qs.spec.kafka.topic.name = Some("demo-quakes".into());
+    qs.spec.kafka.dlq_topic.name = Some("old.dlq".into());
+    let r = resolved(&qs);
+    assert_eq!(r.analytics.names.app_id, "old-app");
+    assert_eq!(r.analytics.names.stats_topic, "old-stats");
+    assert_eq!(r.topics[3].topic_name, "old-app-events-changelog");
+    qs.spec.analytics.app_id = Some("new-app".into());
+    let e = errors(&qs);
+    assert!(
+        e.contains(r#"spec.analytics.appId: the pipeline uses "old-app""#),
+        "{e}"
+    );
+    assert!(
+        e.contains(r#"KafkaTopic demo-analytics-events-changelog holds topic "old-app-events-changelog", which Strimzi cannot rename"#),
+        "{e}"
+    );
+    qs.spec.analytics.app_id = None;
+    qs.spec.kafka.topic.partitions = Some(6);
+    let e = errors(&qs);
+    assert!(
+        e.contains("the analytics topic old-app-events-changelog has 12 partitions and Kafka cannot remove partitions"),
+        "{e}"
+    );
 }

@@ -173,6 +173,7 @@ pub fn compute(
         producer: get(Component::Producer),
         consumer: get(Component::Consumer),
         frontend: get(Component::Frontend),
+        analytics: get(Component::Analytics),
         topic_readiness: Some(format!("{topic_ready}/{}", r.topics.len())),
         topics,
         url: frontend_url(r, ingress.as_ref()),
@@ -182,6 +183,8 @@ pub fn compute(
             dlq_topic: r.names.dlq_topic.clone(),
             consumer_group: r.names.group_id.clone(),
             table: r.names.table.clone(),
+            analytics_app_id: Some(r.analytics.names.app_id.clone()),
+            stats_topic: Some(r.analytics.names.stats_topic.clone()),
         }),
     }
 }
@@ -191,6 +194,7 @@ fn previous_component(old: &QuakeStreamStatus, c: Component) -> Option<Component
         Component::Producer => old.producer.clone(),
         Component::Consumer => old.consumer.clone(),
         Component::Frontend => old.frontend.clone(),
+        Component::Analytics => old.analytics.clone(),
     }
 }
 
@@ -255,7 +259,7 @@ fn conditions(
                 READY,
                 true,
                 reason::ALL_READY,
-                "producer, consumer, frontend and topics are ready",
+                "every workload and topic is ready",
                 generation,
                 now,
             ),

@@ -104,12 +104,15 @@ fn not_ready_lists_what_it_waits_for() {
     assert_eq!(ready.reason, reason::WAITING_FOR_WORKLOADS);
     assert_eq!(
         ready.message,
-        "waiting for producer (0/1 ready), consumer (0/2 ready), frontend (0/2 ready), \
-         topic demo-quakes (not ready), topic demo-quakes.dlq (not ready)"
+        "waiting for producer (0/1 ready), consumer (0/2 ready), frontend (0/2 ready), analytics (0/2 ready), \
+         topic demo-quakes (not ready), topic demo-quakes.dlq (not ready), topic demo-quake-stats (not ready), \
+         topic demo-analytics-events-changelog (not ready), topic demo-analytics-stats-repartition (not ready), \
+         topic demo-analytics-stats-changelog (not ready)"
     );
     assert_eq!(s.observed_generation, Some(1));
     assert_eq!(s.topics[0].ready, "Unknown");
-    assert_eq!(s.topic_readiness.as_deref(), Some("0/2"));
+    assert_eq!(s.topic_readiness.as_deref(), Some("0/6"));
+    assert_eq!(s.analytics.as_ref().unwrap().readiness, "0/2");
     assert_eq!(s.consumer.as_ref().unwrap().readiness, "0/2");
     assert_eq!(s.url.as_deref(), Some("http://demo-frontend.quakes.svc:8080/"));
     let types: Vec<_> = s.conditions.iter().map(|c| c.type_.as_str()).collect();
@@ -139,7 +142,7 @@ fn ready_deterministic_and_names_what_it_uses() {
         Some(6),
         "the status records what was applied"
     );
-    assert_eq!(first.topic_readiness.as_deref(), Some("2/2"));
+    assert_eq!(first.topic_readiness.as_deref(), Some("6/6"));
     let names = first.names.clone().unwrap();
     assert_eq!(
         (

@@ -152,8 +152,10 @@ def check_rendered(example_path: str, rendered_path: str) -> None:
                      "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         if required not in kinds:
             err(rendered_path, f"no {required} rendered")
-    if kinds.count("KafkaTopic") != 2:
-        err(rendered_path, f"expected 2 KafkaTopics, got {kinds.count('KafkaTopic')}")
+    analytics = ((qs.get("spec") or {}).get("analytics") or {}).get("enabled", True)
+    want_topics = 6 if analytics else 2
+    if kinds.count("KafkaTopic") != want_topics:
+        err(rendered_path, f"expected {want_topics} KafkaTopics, got {kinds.count('KafkaTopic')}")
     namespaces = {(d.get("metadata") or {}).get("namespace") for d in docs}
     if len(namespaces) != 1 or None in namespaces:
         err(rendered_path, f"every object must be in the QuakeStream's namespace, got {namespaces}")
@@ -184,6 +186,12 @@ def check_rendered(example_path: str, rendered_path: str) -> None:
                 err(where, "the frontend Deployment must not set replicas (the HPA owns them)")
             if component == "producer" and (spec.get("replicas") != 1 or spec["strategy"]["type"] != "Recreate"):
                 err(where, "the producer must run one replica with the Recreate strategy")
+            if component == "analytics":
+                env = tpl["spec"]["containers"][0].get("env") or []
+                ids = [e for e in env if e.get("name") == "QS_INSTANCE_ID"]
+                path = ((ids[0].get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") if ids else None
+                if path != "metadata.name":
+                    err(where, "the analytics' QS_INSTANCE_ID must come from the pod name (its transactional id)")
             env_from = tpl["spec"]["containers"][0].get("envFrom") or []
             cms = [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
             known = {(x.get("metadata") or {}).get("name") for x in docs if x.get("kind") == "ConfigMap"}
@@ -195,8 +203,13 @@ def check_rendered(example_path: str, rendered_path: str) -> None:
             deps = {(x.get("metadata") or {}).get("name") for x in docs if x.get("kind") == "Deployment"}
             if target not in deps:
                 err(where, f"scaleTargetRef {target!r} is not a rendered Deployment")
-    if len(topic_names) != 2:
-        err(rendered_path, f"the two KafkaTopics must name two different topics, got {topic_names}")
+    if len(topic_names) != kinds.count("KafkaTopic"):
+        err(rendered_path, f"the KafkaTopics must name different topics, got {topic_names}")
+    for d in docs:
+        if d.get("kind") != "KafkaTopic" or "changelog" not in ((d.get("spec") or {}).get("topicName") or ""):
+            continue
+        if ((d.get("spec") or {}).get("config") or {}).get("cleanup.policy") != "compact":
+            err(f"{rendered_path}: {ident(d)}", "a changelog topic must be compacted")
 
 
 def check_chart(path: str) -> None:
@@ -262,7 +275,7 @@ RESOURCES = {
     "KafkaTopic": ("kafka.strimzi.io", "kafkatopics"),
 }
 # Kinds the operator lists and deletes when the spec no longer asks for them.
-PRUNED = {"Ingress", "NetworkPolicy"}
+PRUNED = {"Ingress", "NetworkPolicy", "Deployment", "ConfigMap", "ServiceAccount"}
 # Resources the operator uses besides its children.
 OWN = {
     ("quakestream.io", "quakestreams"),

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, HTTPGetAction,
-    Lifecycle, LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext,
-    SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SeccompProfile, SecurityContext, SleepAction, TopologySpreadConstraint, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -37,7 +38,7 @@ pub fn build(r: &Resolved, w: &ResolvedWorkload) -> Deployment {
             type_: Some("Recreate".to_owned()),
             rolling_update: None,
         },
-        Component::Consumer => rolling(IntOrString::Int(1), IntOrString::Int(0)),
+        Component::Consumer | Component::Analytics => rolling(IntOrString::Int(1), IntOrString::Int(0)),
         Component::Frontend => rolling(IntOrString::String("25%".into()), IntOrString::Int(0)),
     };
     Deployment {
@@ -153,6 +154,7 @@ fn container(w: &ResolvedWorkload) -> Container {
         image: Some(w.image.clone()),
         image_pull_policy: Some(w.image_pull_policy.clone()),
         args: Some(vec![w.component.as_str().to_owned()]),
+        env: pod_name_env(w),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
                 name: w.name.clone(),
@@ -201,6 +203,27 @@ fn container(w: &ResolvedWorkload) -> Container {
         termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         ..Container::default()
     }
+}
+
+/// The variables taken from the pod's name (the analytics' instance id: each pod's own
+/// transactional id). `None` when there are none, so the other workloads' pods are unchanged.
+fn pod_name_env(w: &ResolvedWorkload) -> Option<Vec<EnvVar>> {
+    (!w.pod_name_env.is_empty()).then(|| {
+        w.pod_name_env
+            .iter()
+            .map(|name| EnvVar {
+                name: name.clone(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        api_version: Some("v1".to_owned()),
+                        field_path: "metadata.name".to_owned(),
+                    }),
+                    ..EnvVarSource::default()
+                }),
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -200,3 +200,32 @@ fn the_frontend_outlasts_its_load_balancer() {
     qs.spec.frontend.ingress.as_mut().unwrap().deregistration_delay_seconds = Some(120);
     assert_eq!(lifecycle(&qs), (130, 145));
 }
+
+#[test]
+fn the_analytics_rolls_one_pod_at_a_time_and_knows_its_pod_name() {
+    let r = resolved(&minimal());
+    let d = build(&r, r.workload(Component::Analytics));
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let strategy = spec.strategy.unwrap();
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    assert_eq!(
+        strategy.rolling_update.unwrap().max_unavailable,
+        Some(IntOrString::Int(0))
+    );
+    let c = &spec.template.spec.unwrap().containers[0];
+    assert_eq!(c.args.as_deref(), Some(&["analytics".to_owned()][..]));
+    let env = c.env.as_ref().unwrap();
+    assert_eq!(env.len(), 1);
+    assert_eq!(env[0].name, "QS_INSTANCE_ID");
+    let field = env[0].value_from.as_ref().unwrap().field_ref.as_ref().unwrap();
+    assert_eq!(field.field_path, "metadata.name");
+    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 9093);
+    for w in r.workloads.iter().filter(|w| w.component != Component::Analytics) {
+        assert!(
+            build(&r, w).spec.unwrap().template.spec.unwrap().containers[0]
+                .env
+                .is_none()
+        );
+    }
+}

@@ -2,9 +2,10 @@
 //! owns, one file per kind. No client, no I/O, and nothing read from the raw resource: every
 //! decision was made in [`crate::resolve`]. `render` prints exactly what [`build_all`] returns.
 //!
-//! Names are deterministic: `<name>-producer`, `<name>-consumer`, `<name>-frontend` (Deployment,
-//! ServiceAccount, ConfigMap, NetworkPolicy; the frontend also has a Service, HPA, PDB and Ingress
-//! of that name), and `<name>-events` / `<name>-dlq` for the KafkaTopics.
+//! Names are deterministic: `<name>-producer`, `<name>-consumer`, `<name>-frontend`,
+//! `<name>-analytics` (Deployment, ServiceAccount, ConfigMap, NetworkPolicy; the frontend also has
+//! a Service, HPA, PDB and Ingress of that name), and `<name>-events` / `<name>-dlq` /
+//! `<name>-analytics-<role>` for the KafkaTopics.
 
 pub mod config_map;
 pub mod deployment;
@@ -35,9 +36,9 @@ pub struct Children {
     pub service_accounts: Vec<ServiceAccount>,
     /// One per component.
     pub config_maps: Vec<ConfigMap>,
-    /// Events and dead-letter topics.
+    /// Events and dead-letter topics, then the analytics' topics.
     pub topics: Vec<KafkaTopic>,
-    /// Producer, consumer, frontend.
+    /// Producer, consumer, frontend, analytics.
     pub deployments: Vec<Deployment>,
     /// The frontend Service.
     pub service: Service,
@@ -146,24 +147,14 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "ServiceAccount",
-                "ServiceAccount",
-                "ServiceAccount",
-                "ConfigMap",
-                "ConfigMap",
-                "ConfigMap",
-                "KafkaTopic",
-                "KafkaTopic",
-                "Deployment",
-                "Deployment",
-                "Deployment",
-                "Service",
-                "HorizontalPodAutoscaler",
-                "PodDisruptionBudget",
-                "NetworkPolicy",
-                "NetworkPolicy",
-                "NetworkPolicy"
+                vec!["ServiceAccount"; 4],
+                vec!["ConfigMap"; 4],
+                vec!["KafkaTopic"; 6],
+                vec!["Deployment"; 4],
+                vec!["Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"],
+                vec!["NetworkPolicy"; 4],
             ]
+            .concat()
         );
         assert_eq!(build_all(&r).len(), kinds.len());
     }

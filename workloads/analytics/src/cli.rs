@@ -5,6 +5,8 @@ use crate::{AnalyticsConfig, AnalyticsMetrics};
 use anyhow::Context;
 use clap::Args;
 use clap::builder::TypedValueParser;
+use quakestream_contract::analytics as defaults;
+use quakestream_contract::env;
 use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
 use std::net::SocketAddr;
@@ -15,37 +17,38 @@ pub struct AnalyticsArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Output topic of the windowed statistics (compacted; key = window key).
-    #[arg(long, env = "QS_STATS_TOPIC", default_value = crate::stats::DEFAULT_STATS_TOPIC)]
+    #[arg(long, env = env::STATS_TOPIC, default_value = defaults::DEFAULT_STATS_TOPIC)]
     pub stats_topic: String,
     /// Consumer group, transactional-id prefix and prefix of the internal topics
     /// (`{id}-events-changelog`, `{id}-stats-repartition`, `{id}-stats-changelog`).
-    #[arg(long, env = "QS_ANALYTICS_APP_ID", default_value = crate::config::DEFAULT_APP_ID)]
+    #[arg(long, env = env::ANALYTICS_APP_ID, default_value = defaults::DEFAULT_APP_ID)]
     pub app_id: String,
     /// This instance's name (its transactional id is `{app-id}-{instance-id}`); default: $HOSTNAME.
-    #[arg(long, env = "QS_INSTANCE_ID")]
+    #[arg(long, env = env::INSTANCE_ID)]
     pub instance_id: Option<String>,
     /// Windows close when stream time passes their end plus this; later revisions become corrections.
-    #[arg(long, env = "QS_GRACE", default_value = "48h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::GRACE, default_value = defaults::DEFAULT_GRACE, value_parser = defaults::GRACE.parser())]
     pub grace: Duration,
     /// How long windows and events are kept behind stream time (older revisions are dead-lettered).
-    #[arg(long, env = "QS_RETENTION", default_value = "35d", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::RETENTION, default_value = defaults::DEFAULT_RETENTION, value_parser = defaults::RETENTION.parser())]
     pub retention: Duration,
     /// One transaction, and at most one update per changed window, per interval.
-    #[arg(long, env = "QS_COMMIT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = env::COMMIT_INTERVAL, default_value = defaults::DEFAULT_COMMIT_INTERVAL,
+        value_parser = defaults::COMMIT_INTERVAL.parser())]
     pub commit_interval: Duration,
     /// Most input records in one transaction.
-    #[arg(long, env = "QS_MAX_RECORDS_PER_TRANSACTION", default_value_t = crate::config::MAX_RECORDS_PER_TRANSACTION,
-        value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    #[arg(long, env = env::MAX_RECORDS_PER_TRANSACTION, default_value_t = crate::config::MAX_RECORDS_PER_TRANSACTION,
+        value_parser = clap::value_parser!(u32).range(defaults::MAX_RECORDS_PER_TRANSACTION.bounds()).map(|v| v as usize))]
     pub max_records_per_transaction: usize,
     /// Extra librdkafka settings for every client, KEY=VALUE (repeatable; comma-separated in the
     /// environment), e.g. `session.timeout.ms=10000`.
-    #[arg(long = "kafka-option", env = "QS_KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_kv)]
+    #[arg(long = "kafka-option", env = env::KAFKA_OPTIONS, value_delimiter = ',', value_parser = parse_kv)]
     pub kafka_options: Vec<(String, String)>,
     /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, env = "QS_LISTEN", default_value = "127.0.0.1:9093")]
+    #[arg(long, env = env::LISTEN, default_value = defaults::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
-    #[arg(long = "log", env = "QS_LOG", default_value = "info")]
+    #[arg(long = "log", env = env::LOG, default_value = quakestream_contract::DEFAULT_LOG)]
     pub log: String,
 }
 
@@ -60,7 +63,7 @@ impl AnalyticsArgs {
         }
         c.grace = self.grace;
         c.retention = self.retention;
-        c.commit_interval = self.commit_interval.max(Duration::from_millis(10));
+        c.commit_interval = self.commit_interval;
         c.kafka_overrides = self.kafka_options.clone();
         c.max_records_per_transaction = self.max_records_per_transaction;
         c
@@ -93,7 +96,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %addr, bootstrap = %cfg.bootstrap_servers, topic = %cfg.input_topic,
-        stats_topic = %cfg.stats_topic, grace = %humantime::format_duration(cfg.grace),
+        stats_topic = %cfg.stats_topic, grace = %crate::config::show(cfg.grace),
         instance = %cfg.instance_id, "analytics starting");
     let result = crate::run(cfg, metrics, health, stop_rx).await;
     let _ = stop_tx.send(true);

@@ -2,20 +2,26 @@
 
 use std::time::Duration;
 
+use quakestream_contract::analytics as contract;
+use quakestream_contract::duration;
+
 /// Default consumer group, transactional-id prefix and prefix of the internal topics.
-pub const DEFAULT_APP_ID: &str = "quakestream-analytics";
-/// Default grace period: 48 h. In the bundled real samples, the last revision of an event came
-/// within 48 h of its origin time for 93% of EMSC events (median 6.4 h, p90 21 h, p95 33 h) and
-/// 88% of USGS events (median 1.5 h, p90 52 h); the tail is long (p99 105–140 h), and a revision
-/// there becomes a correction instead of holding every window open for a week.
+pub const DEFAULT_APP_ID: &str = contract::DEFAULT_APP_ID;
+/// Default grace period: 48 h ([`contract::DEFAULT_GRACE`]). In the bundled real samples, the
+/// last revision of an event came within 48 h of its origin time for 93% of EMSC events (median
+/// 6.4 h, p90 21 h, p95 33 h) and 88% of USGS events (median 1.5 h, p90 52 h); the tail is long
+/// (p99 105–140 h), and a revision there becomes a correction instead of holding every window
+/// open for a week.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(48 * 3600);
-/// Default retention of state: 35 days. EMSC re-sends updates of events weeks old (the recorded
-/// websocket log has updates of 29-day-old events); a revision older than this is dead-lettered.
+/// Default retention of state: 35 days ([`contract::DEFAULT_RETENTION`]). EMSC re-sends updates
+/// of events weeks old (the recorded websocket log has updates of 29-day-old events); a revision
+/// older than this is dead-lettered.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(35 * 86_400);
-/// Default commit interval: one transaction (and one coalesced update per changed window) a second.
+/// Default commit interval: one transaction (and one coalesced update per changed window) a
+/// second ([`contract::DEFAULT_COMMIT_INTERVAL`]).
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most input records in one transaction (bounds its size and the memory of a commit).
-pub const MAX_RECORDS_PER_TRANSACTION: usize = 100_000;
+pub const MAX_RECORDS_PER_TRANSACTION: usize = contract::DEFAULT_MAX_RECORDS_PER_TRANSACTION as usize;
 /// How long restoring one partition's state may take before the workload gives up.
 pub const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a transaction commit (or abort) may take.
@@ -48,8 +54,8 @@ pub struct AnalyticsConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("retention ({retention:?}) must exceed the grace period plus a day ({grace:?} + 24h + 1h)")]
-    RetentionTooShort { retention: Duration, grace: Duration },
+    #[error("{0}")]
+    RetentionTooShort(#[from] contract::RetentionTooShort),
     #[error("{0} must not be empty")]
     Empty(&'static str),
 }
@@ -84,26 +90,28 @@ impl AnalyticsConfig {
                 return Err(ConfigError::Empty(what));
             }
         }
-        if self.retention <= self.grace + Duration::from_secs(25 * 3600) {
-            return Err(ConfigError::RetentionTooShort {
-                retention: self.retention,
-                grace: self.grace,
-            });
-        }
+        contract::check_retention(self.grace, self.retention)?;
         Ok(())
     }
 
+    /// The app id and the output topic, as the contract names them.
+    pub fn names(&self) -> contract::Names {
+        contract::Names {
+            app_id: self.app_id.clone(),
+            stats_topic: self.stats_topic.clone(),
+        }
+    }
     /// The event table's changelog: compacted, as many partitions as the input.
     pub fn events_changelog_topic(&self) -> String {
-        format!("{}-events-changelog", self.app_id)
+        self.names().events_changelog_topic()
     }
     /// A processor's repartition topic.
     pub fn repartition_topic(&self, processor: &str) -> String {
-        format!("{}-{processor}-repartition", self.app_id)
+        self.names().repartition_topic(processor)
     }
     /// A processor's changelog: compacted, as many partitions as its repartition topic.
     pub fn changelog_topic(&self, processor: &str) -> String {
-        format!("{}-{processor}-changelog", self.app_id)
+        self.names().changelog_topic(processor)
     }
     pub fn transactional_id(&self) -> String {
         format!("{}-{}", self.app_id, self.instance_id)
@@ -131,38 +139,26 @@ pub struct TopicSpec {
 
 impl AnalyticsConfig {
     /// Every topic the analytics reads or writes besides `quakes` and the DLQ, for an input of
-    /// `input_partitions` partitions.
+    /// `input_partitions` partitions: the contract's [`contract::topics`], which the operator
+    /// declares as KafkaTopics too.
     pub fn topics(&self, input_partitions: i32) -> Vec<TopicSpec> {
-        let window_retention_ms = (self.retention.as_millis() as u64).max(1);
-        let p = crate::stats::NAME;
-        vec![
-            TopicSpec {
-                name: self.events_changelog_topic(),
-                partitions: input_partitions,
-                cleanup_policy: "compact",
-                retention_ms: None,
-            },
-            TopicSpec {
-                name: self.repartition_topic(p),
-                partitions: input_partitions,
-                cleanup_policy: "delete",
-                // Read within seconds; a day covers any outage the consumer lag alert allows.
-                retention_ms: Some(86_400_000),
-            },
-            TopicSpec {
-                name: self.changelog_topic(p),
-                partitions: input_partitions,
-                cleanup_policy: "compact",
-                retention_ms: None,
-            },
-            TopicSpec {
-                name: self.stats_topic.clone(),
-                partitions: input_partitions,
-                cleanup_policy: "compact,delete",
-                retention_ms: Some(window_retention_ms),
-            },
-        ]
+        contract::topics(&self.names(), input_partitions, self.grace, self.retention)
+            .into_iter()
+            .map(|t| TopicSpec {
+                name: t.name,
+                partitions: t.partitions,
+                cleanup_policy: t.cleanup_policy,
+                retention_ms: t
+                    .retention
+                    .map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX).max(1)),
+            })
+            .collect()
     }
+}
+
+/// A duration in the contract's canonical syntax (`2d`, `1h30m`), for logs and messages.
+pub fn show(d: Duration) -> String {
+    duration::format(d)
 }
 
 #[cfg(test)]
@@ -175,8 +171,22 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.events_changelog_topic(), "quakestream-analytics-events-changelog");
         assert_eq!(c.repartition_topic("stats"), "quakestream-analytics-stats-repartition");
+        assert_eq!(c.topics(3).len(), 4);
+        for (ours, theirs) in [
+            (DEFAULT_GRACE, contract::DEFAULT_GRACE),
+            (DEFAULT_RETENTION, contract::DEFAULT_RETENTION),
+            (DEFAULT_COMMIT_INTERVAL, contract::DEFAULT_COMMIT_INTERVAL),
+        ] {
+            assert_eq!(Ok(ours), duration::parse(theirs), "the contract's defaults");
+        }
+        assert_eq!(c.topics(3)[0].name, "quake-stats");
+        assert_eq!(
+            c.topics(3)[2].retention_ms,
+            Some(3 * 86_400_000),
+            "a day plus the grace"
+        );
         c.retention = Duration::from_secs(48 * 3600);
-        assert!(matches!(c.validate(), Err(ConfigError::RetentionTooShort { .. })));
+        assert!(matches!(c.validate(), Err(ConfigError::RetentionTooShort(_))));
         c.retention = DEFAULT_RETENTION;
         c.instance_id = " ".into();
         assert!(matches!(c.validate(), Err(ConfigError::Empty("instance id"))));

@@ -496,7 +496,7 @@ impl Core {
                 self.metrics.records.with_label_values(&["input", "expired"]).inc();
                 self.metrics.expired.inc();
                 tracing::warn!(unid, time = %rec.quake.time, "revision of an event beyond retention; dead-lettered");
-                let retention = humantime::format_duration(self.cfg.retention).to_string();
+                let retention = crate::config::show(self.cfg.retention);
                 self.dead_letter(
                     key,
                     payload,

@@ -54,7 +54,8 @@ fn pipelines() -> Vec<QuakeStream> {
             "storage": {"region": "us-east-1", "table": "t-1", "endpoint": "http://dynoxide:8000", "retention": "365d"},
             "producer": {"logLevel": "debug"},
             "consumer": {"groupId": "g", "logLevel": "info,quakestream=debug"},
-            "frontend": {"window": "1d12h", "rateLimit": 0, "ingress": {"className": "alb", "host": "quakes.example.org"}}
+            "frontend": {"window": "1d12h", "rateLimit": 0, "ingress": {"className": "alb", "host": "quakes.example.org"}},
+            "analytics": {"replicas": 3, "grace": "6h", "retention": "90d", "commitInterval": "250ms", "appId": "a-1", "statsTopic": "s-1", "logLevel": "debug"}
         }
     });
     [minimal, full]
@@ -193,6 +194,48 @@ fn defaults_are_the_contracts() {
         default_of(f, contract::env::RATE_LIMIT),
         contract::frontend::DEFAULT_RATE_LIMIT.to_string()
     );
+    let a = contract::analytics::SUBCOMMAND;
+    for (var, default) in [
+        (
+            contract::env::STATS_TOPIC,
+            contract::analytics::DEFAULT_STATS_TOPIC.to_owned(),
+        ),
+        (
+            contract::env::ANALYTICS_APP_ID,
+            contract::analytics::DEFAULT_APP_ID.to_owned(),
+        ),
+        (contract::env::GRACE, contract::analytics::DEFAULT_GRACE.to_owned()),
+        (
+            contract::env::RETENTION,
+            contract::analytics::DEFAULT_RETENTION.to_owned(),
+        ),
+        (
+            contract::env::COMMIT_INTERVAL,
+            contract::analytics::DEFAULT_COMMIT_INTERVAL.to_owned(),
+        ),
+        (
+            contract::env::MAX_RECORDS_PER_TRANSACTION,
+            contract::analytics::DEFAULT_MAX_RECORDS_PER_TRANSACTION.to_string(),
+        ),
+        (contract::env::LISTEN, contract::analytics::DEFAULT_LISTEN.to_owned()),
+    ] {
+        assert_eq!(default_of(a, var), default, "{var}");
+    }
+}
+
+/// The analytics subcommand is one of the operator's components, and the variable the operator
+/// takes from the pod name is one the analytics reads.
+#[test]
+fn the_analytics_is_a_component_and_reads_its_pod_name() {
+    assert!(
+        Component::ALL
+            .iter()
+            .any(|c| c.as_str() == contract::analytics::SUBCOMMAND)
+    );
+    let read = env_of(&subcommand(contract::analytics::SUBCOMMAND));
+    for var in contract::analytics::FROM_POD_NAME {
+        assert!(read.contains(*var), "{var}");
+    }
 }
 
 /// The workloads refuse what the contract's ranges refuse (the same constants bound both).
@@ -210,4 +253,10 @@ fn ranges_are_enforced_by_the_workloads() {
         Cli::try_parse_from(["quakestream", "consumer", "--retention", "3600"]).is_err(),
         "a bare number is no duration"
     );
+    assert!(
+        Cli::try_parse_from(["quakestream", "analytics", "--grace", "30d"]).is_err(),
+        "the grace period is at most 14d"
+    );
+    assert!(Cli::try_parse_from(["quakestream", "analytics", "--commit-interval", "1 s"]).is_err());
+    assert!(Cli::try_parse_from(["quakestream", "analytics", "--grace", "6h", "--retention", "90d"]).is_ok());
 }

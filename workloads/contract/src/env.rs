@@ -44,7 +44,8 @@ pub const TABLE: &str = "QS_TABLE";
 pub const AWS_REGION: &str = "AWS_REGION";
 /// Consumer, frontend, `table create`: a DynamoDB-API endpoint instead of AWS.
 pub const DYNAMODB_ENDPOINT: &str = "QS_DYNAMODB_ENDPOINT";
-/// Consumer, `table create`: items expire this long after their origin time.
+/// Consumer, `table create`: items expire this long after their origin time. Analytics: how
+/// long events and windows are kept behind stream time.
 pub const RETENTION: &str = "QS_RETENTION";
 /// Consumer: create the table first if it does not exist.
 pub const CREATE_TABLE: &str = "QS_CREATE_TABLE";
@@ -80,6 +81,19 @@ pub const MAX_CONNECTIONS: &str = "QS_MAX_CONNECTIONS";
 pub const CACHE_BYTES: &str = "QS_CACHE_BYTES";
 /// Frontend (tails it), analytics (writes it): the topic of windowed statistics.
 pub const STATS_TOPIC: &str = "QS_STATS_TOPIC";
+
+/// Analytics: consumer group, transactional-id prefix and prefix of the internal topics.
+pub const ANALYTICS_APP_ID: &str = "QS_ANALYTICS_APP_ID";
+/// Analytics: this instance's name (the pod name on Kubernetes, from the downward API).
+pub const INSTANCE_ID: &str = "QS_INSTANCE_ID";
+/// Analytics: windows close when stream time passes their end plus this.
+pub const GRACE: &str = "QS_GRACE";
+/// Analytics: one transaction per interval.
+pub const COMMIT_INTERVAL: &str = "QS_COMMIT_INTERVAL";
+/// Analytics: most input records in one transaction.
+pub const MAX_RECORDS_PER_TRANSACTION: &str = "QS_MAX_RECORDS_PER_TRANSACTION";
+/// Analytics: extra librdkafka settings, `KEY=VALUE,...`.
+pub const KAFKA_OPTIONS: &str = "QS_KAFKA_OPTIONS";
 
 /// `dev`: where the embedded store keeps its data.
 pub const DATA_DIR: &str = "QS_DATA_DIR";
@@ -145,6 +159,12 @@ pub const ALL: &[&str] = &[
     MAX_CONNECTIONS,
     CACHE_BYTES,
     STATS_TOPIC,
+    ANALYTICS_APP_ID,
+    INSTANCE_ID,
+    GRACE,
+    COMMIT_INTERVAL,
+    MAX_RECORDS_PER_TRANSACTION,
+    KAFKA_OPTIONS,
     DATA_DIR,
     COST_TERRAFORM,
     COST_TFVARS,

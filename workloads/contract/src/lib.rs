@@ -12,7 +12,7 @@
 //!   its canonical form, and [`duration::DurationRange`] for bounds;
 //! - [`range::IntRange`]: integer bounds (the workloads' clap `value_parser`s and the CRD's
 //!   `minimum`/`maximum` use the same constants);
-//! - one module per workload ([`producer`], [`consumer`], [`frontend`]) with its port, defaults,
+//! - one module per workload ([`producer`], [`consumer`], [`frontend`], [`analytics`]) with its port, defaults,
 //!   ranges, the list of variables its CLI reads ([`producer::ENV`]), the ones the operator must
 //!   always write ([`producer::REQUIRED`]), and a typed `Config` that renders itself as those
 //!   variables ([`producer::Config::to_env`]).
@@ -40,9 +40,10 @@
 //! read by the workload, and every `REQUIRED` one is written. A setting only a workload reads
 //! (a tuning knob the operator leaves at its default) needs steps 1, 2 and 4.
 //!
-//! A new workload (the analytics, say) gets its own module of the same shape, a
-//! `Component` in the operator, and an entry in the test's list of subcommands.
+//! A new workload gets its own module of the same shape (as [`analytics`] did), a `Component`
+//! in the operator, and an entry in the test's list of subcommands.
 
+pub mod analytics;
 pub mod consumer;
 pub mod duration;
 pub mod env;

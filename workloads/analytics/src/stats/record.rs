@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 pub const STATS_VERSION: u8 = 1;
-pub const DEFAULT_STATS_TOPIC: &str = "quake-stats";
+pub const DEFAULT_STATS_TOPIC: &str = quakestream_contract::analytics::DEFAULT_STATS_TOPIC;
 
 /// Early update, the final result when the window closes, or a correction after that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
