@@ -827,6 +827,9 @@ fn workload_env(
                 .ingress
                 .is_some()
                 .then(|| contract::frontend::FORWARDED_FOR.to_owned()),
+            // Always this pipeline's own name (reserved even while the analytics is off), so a
+            // frontend never shows another pipeline's statistics from the same Kafka cluster.
+            stats_topic: Some(analytics.names.stats_topic.clone()),
             ops,
         }
         .to_env(),

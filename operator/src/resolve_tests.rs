@@ -419,6 +419,8 @@ fn the_analytics_is_on_by_default_with_the_contracts_settings() {
     assert_eq!(w.port, 9093);
     assert_eq!(w.pod_name_env, ["QS_INSTANCE_ID"]);
     assert_eq!(w.env["QS_STATS_TOPIC"], "quake-stats");
+    // The frontend tails the topic the analytics writes.
+    assert_eq!(r.workload(Component::Frontend).env["QS_STATS_TOPIC"], "quake-stats");
     assert_eq!(w.env["QS_ANALYTICS_APP_ID"], "quakestream-analytics");
     assert_eq!(w.env["QS_GRACE"], "2d");
     assert_eq!(w.env["QS_RETENTION"], "35d");
@@ -496,6 +498,11 @@ fn the_analytics_can_be_turned_off() {
     assert_eq!(r.workloads.len(), 3);
     assert_eq!(r.topics.len(), 2);
     assert_eq!(r.analytics.names.app_id, "demo-analytics", "names are still reserved");
+    assert_eq!(
+        r.workload(Component::Frontend).env["QS_STATS_TOPIC"],
+        "demo-quake-stats",
+        "the frontend never tails another pipeline's statistics"
+    );
 }
 
 #[test]

@@ -101,6 +101,8 @@ pub struct Config {
     pub rate_limit: u32,
     /// Take the client address from this header (behind a proxy).
     pub client_ip_header: Option<String>,
+    /// The pipeline's statistics topic (what its analytics writes; `None`: the frontend's default).
+    pub stats_topic: Option<String>,
     /// Port and log filter.
     pub ops: Ops,
 }
@@ -111,7 +113,8 @@ impl Config {
         let mut e = crate::render::shared(&self.kafka, &self.ops, Some(&self.store));
         e.set(env::WINDOW, crate::duration::format(self.window))
             .set(env::RATE_LIMIT, self.rate_limit.to_string())
-            .set_some(env::CLIENT_IP_HEADER, self.client_ip_header.as_deref());
+            .set_some(env::CLIENT_IP_HEADER, self.client_ip_header.as_deref())
+            .set_some(env::STATS_TOPIC, self.stats_topic.as_deref());
         e
     }
 }
@@ -135,6 +138,7 @@ mod tests {
             window: crate::duration::parse(DEFAULT_WINDOW).unwrap(),
             rate_limit: DEFAULT_RATE_LIMIT,
             client_ip_header: None,
+            stats_topic: None,
             ops: Ops {
                 port: PORT,
                 log: "info".into(),
@@ -145,8 +149,10 @@ mod tests {
         assert_eq!(c.to_env().names().collect::<Vec<_>>(), required);
         assert_eq!(c.to_env().get(env::WINDOW), Some("7d"));
         c.client_ip_header = Some(FORWARDED_FOR.into());
+        c.stats_topic = Some("demo-quake-stats".into());
         let e = c.to_env();
         assert_eq!(e.get(env::CLIENT_IP_HEADER), Some("X-Forwarded-For"));
+        assert_eq!(e.get(env::STATS_TOPIC), Some("demo-quake-stats"));
         assert!(e.names().all(|n| ENV.contains(&n)));
     }
 
