@@ -167,12 +167,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Once a command's work is done, blocking tasks still running (a Kafka call finishing its
+/// timeout) get this long before the process exits anyway.
+const RUNTIME_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+
 fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match rt.block_on(fut) {
+    let result = rt.block_on(fut);
+    rt.shutdown_timeout(RUNTIME_SHUTDOWN_BOUND);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "fatal");
