@@ -75,8 +75,19 @@ impl Dev {
                         return l;
                     }
                 }
-                Err(e) => panic!("no line with {needle:?} from quakestream dev: {e}; saw {:#?}", self.seen),
+                Err(e) => panic!(
+                    "no line with {needle:?} from quakestream dev: {e}; saw {:#?}",
+                    self.seen
+                ),
             }
+        }
+    }
+
+    /// A line containing `needle`, already printed or the next one.
+    fn line(&mut self, needle: &str) -> String {
+        match self.seen.iter().find(|l| l.contains(needle)) {
+            Some(l) => l.clone(),
+            None => self.wait_for_line(needle),
         }
     }
 
@@ -182,7 +193,10 @@ impl Dev {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("quakestream dev did not exit within {EXIT_BOUND:?} of Ctrl-C; saw {:#?}", self.seen);
+                panic!(
+                    "quakestream dev did not exit within {EXIT_BOUND:?} of Ctrl-C; saw {:#?}",
+                    self.seen
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -426,7 +440,10 @@ fn offline_the_demo_feed_brings_new_events_and_revisions_that_update_in_place() 
     dev.wait_for_line("history    ");
     let mut stream = Sse::open(&dev);
     let unid = stream.demo_event_revised();
-    assert!(wait_for_revisions(&dev, &unid, 2) >= 2, "{unid}: the revision is stored");
+    assert!(
+        wait_for_revisions(&dev, &unid, 2) >= 2,
+        "{unid}: the revision is stored"
+    );
     // In place: one event with that id in the list, at its revised state.
     let list = dev.get("/api/quakes?limit=20000");
     let hits = list["features"]
@@ -441,7 +458,10 @@ fn offline_the_demo_feed_brings_new_events_and_revisions_that_update_in_place() 
     // The store kept it (a restart serves what is stored).
     let dev = Dev::start(dir.path(), &["--no-ingest"]);
     dev.wait_ready();
-    assert!(revision_counts(&dev, &[unid.clone()])[0].1 >= 2, "{unid} kept its revisions");
+    assert!(
+        revision_counts(&dev, &[unid.clone()])[0].1 >= 2,
+        "{unid} kept its revisions"
+    );
     dev.interrupt();
 }
 
@@ -459,11 +479,14 @@ fn offline_a_restart_on_the_same_data_dir_adds_no_revision_to_stored_events() {
     let dev = Dev::start(dir.path(), &["--no-ingest"]);
     dev.wait_ready();
     let before = revision_counts(&dev, &watched);
-    assert!(before.iter().all(|(_, n)| *n >= 1), "the history and the demo event are stored: {before:?}");
+    assert!(
+        before.iter().all(|(_, n)| *n >= 1),
+        "the history and the demo event are stored: {before:?}"
+    );
     dev.interrupt();
 
     let mut dev = Dev::start(dir.path(), &OFFLINE);
-    let line = dev.wait_for_line("history    ");
+    let line = dev.line("history    ");
     assert!(line.contains("already stored"), "{line}");
     let second_demo = Sse::open(&dev).demo_event_revised();
     assert_ne!(first_demo, second_demo);
@@ -472,7 +495,11 @@ fn offline_a_restart_on_the_same_data_dir_adds_no_revision_to_stored_events() {
 
     let dev = Dev::start(dir.path(), &["--no-ingest"]);
     dev.wait_ready();
-    assert_eq!(revision_counts(&dev, &watched), before, "stored events keep their history");
+    assert_eq!(
+        revision_counts(&dev, &watched),
+        before,
+        "stored events keep their history"
+    );
     dev.interrupt();
 }
 
@@ -503,10 +530,23 @@ fn ctrl_c_with_open_streams_and_a_replay_in_flight_exits_promptly_having_stored_
         assert_eq!(n, m, "round {round}: every acknowledged record is stored: {lines:#?}");
         let published = lines
             .iter()
-            .find_map(|l| l.split("producer stopped: ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+            .find_map(|l| {
+                l.split("producer stopped: ")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
             .unwrap_or_else(|| panic!("round {round}: no producer line: {lines:#?}"));
-        assert_eq!(m, published, "round {round}: what the broker holds is what was published");
-        assert!(lines.last().is_some_and(|l| l.ends_with("stopped")), "round {round}: {lines:#?}");
+        assert_eq!(
+            m, published,
+            "round {round}: what the broker holds is what was published"
+        );
+        assert!(
+            lines.last().is_some_and(|l| l.ends_with("stopped")),
+            "round {round}: {lines:#?}"
+        );
     }
 }
 
@@ -543,7 +583,10 @@ fn while_stopping_dev_shows_progress_and_a_second_ctrl_c_exits_at_once_non_zero(
         last.contains("second signal: exiting now") && last.contains("acknowledged records not stored are lost"),
         "{lines:#?}"
     );
-    assert!(!lines.iter().any(|l| l.ends_with("stopped")), "no success claimed: {lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.ends_with("stopped")),
+        "no success claimed: {lines:#?}"
+    );
 }
 
 #[test]
@@ -552,11 +595,18 @@ fn dead_letters_of_a_run_are_kept_in_the_data_dir() {
     let file = dir.path().join("mixed.jsonl");
     let frames = std::fs::read_to_string(testdata("emsc-ws-documented-examples.jsonl")).unwrap();
     let good = frames.lines().next().unwrap();
-    std::fs::write(&file, format!("{good}\n{{not json\n{{\"action\":\"create\",\"data\":{{}}}}\n")).unwrap();
+    std::fs::write(
+        &file,
+        format!("{good}\n{{not json\n{{\"action\":\"create\",\"data\":{{}}}}\n"),
+    )
+    .unwrap();
     let mut dev = Dev::start(dir.path(), &["--replay", file.to_str().unwrap()]);
     let line = dev.wait_for_line("dead letters ");
     let path = dir.path().join("dead-letters.jsonl");
-    assert!(line.contains(path.to_str().unwrap()), "the path is printed at start-up: {line}");
+    assert!(
+        line.contains(path.to_str().unwrap()),
+        "the path is printed at start-up: {line}"
+    );
     dev.wait_for_line("replay done");
     let (status, lines) = dev.interrupt_and_wait();
     assert!(status.success(), "{status}: {lines:#?}");

@@ -26,7 +26,9 @@ type Sent = Arc<Mutex<HashMap<String, Instant>>>;
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let bin = args.next().expect("usage: feed_latency QUAKESTREAM_BINARY [EVENTS_PER_S] [SECONDS] [IDLE_SECONDS]");
+    let bin = args
+        .next()
+        .expect("usage: feed_latency QUAKESTREAM_BINARY [EVENTS_PER_S] [SECONDS] [IDLE_SECONDS]");
     let rate: u64 = args.next().map_or(20, |a| a.parse().expect("events per second"));
     let secs: u64 = args.next().map_or(30, |a| a.parse().expect("seconds"));
     let idle: u64 = args.next().map_or(10, |a| a.parse().expect("idle seconds"));
@@ -40,7 +42,9 @@ async fn main() {
             let (tcp, _) = ws.accept().await.unwrap();
             let mut rx = tx.subscribe();
             tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
                 while let Ok(f) = rx.recv().await {
                     if ws.send(Message::text(f)).await.is_err() {
                         return;
@@ -66,7 +70,15 @@ async fn main() {
 
     let data_dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(&bin)
-        .args(["dev", "--listen", "127.0.0.1:0", "--emsc-url", &ws_url, "--fdsn-url", &fdsn_url])
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--emsc-url",
+            &ws_url,
+            "--fdsn-url",
+            &fdsn_url,
+        ])
         .arg("--data-dir")
         .arg(data_dir.path())
         .stdout(Stdio::null())
@@ -103,7 +115,13 @@ async fn main() {
     let template: Value = serde_json::from_str(TEMPLATE.lines().next().unwrap()).unwrap();
     let n = rate * secs;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
-    let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
     for i in 0..n {
         tick.tick().await;
         let unid = format!("bench{run}x{i}");
@@ -151,7 +169,10 @@ fn stamp(template: &Value, unid: &str) -> String {
     d["id"] = unid.into();
     let p = &mut d["properties"];
     p["unid"] = unid.into();
-    p["time"] = (now - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string().into();
+    p["time"] = (now - chrono::Duration::minutes(1))
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+        .into();
     p["lastupdate"] = now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string().into();
     f["action"] = "create".into();
     f.to_string()
@@ -174,9 +195,15 @@ async fn read_stream(r: &mut BufReader<TcpStream>, sent: Sent, lat: tokio::sync:
         if r.read_line(&mut line).await.unwrap_or(0) == 0 {
             return;
         }
-        let Some(data) = line.strip_prefix("data:") else { continue };
-        let Ok(v) = serde_json::from_str::<Value>(data.trim()) else { continue };
-        let Some(id) = v["feature"]["id"].as_str() else { continue };
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(data.trim()) else {
+            continue;
+        };
+        let Some(id) = v["feature"]["id"].as_str() else {
+            continue;
+        };
         if let Some(t0) = sent.lock().unwrap().remove(id) {
             let _ = lat.send(t0.elapsed());
         }
@@ -188,7 +215,8 @@ fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or_default();
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn unsafe_sigint(pid: u32) {

@@ -82,7 +82,9 @@ pub fn demo_unid(recorded: &str, tag: &str, cycle: u64) -> String {
 
 /// A small deterministic number in [-1, 1] for step `i` (so runs are reproducible).
 fn wobble(i: u64, salt: u64) -> f64 {
-    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(salt.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    let x = i
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(salt.wrapping_mul(0xBF58_476D_1CE4_E5B9));
     let x = (x ^ (x >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
 }
@@ -94,9 +96,9 @@ pub fn first_report(recorded: &Quake, unid: String, step: u64, now: DateTime<Utc
     q.unid = unid;
     q.time = now - chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
     q.lastupdate = now;
-    q.mag = recorded
-        .mag
-        .map(|m| (((m + PRELIMINARY_MAG_ERROR * wobble(step, 1)) * 10.0).round() / 10.0).clamp(MAG_RANGE.0, MAG_RANGE.1));
+    q.mag = recorded.mag.map(|m| {
+        (((m + PRELIMINARY_MAG_ERROR * wobble(step, 1)) * 10.0).round() / 10.0).clamp(MAG_RANGE.0, MAG_RANGE.1)
+    });
     q.lat = (q.lat + PRELIMINARY_LOCATION_ERROR_DEG * wobble(step, 2)).clamp(-90.0, 90.0);
     q.lon = (q.lon + PRELIMINARY_LOCATION_ERROR_DEG * wobble(step, 3)).clamp(-180.0, 180.0);
     q
@@ -120,11 +122,11 @@ pub async fn run(
     let mut report = DemoReport::default();
     if let Some(history) = cfg.history.clone() {
         report.history = replay::run(history, tx.clone(), shutdown.clone()).await?;
-        if let Some(done) = &cfg.history_done {
-            let _ = done.send(report.history.clone());
-        }
         if *shutdown.borrow() {
             return Ok(report);
+        }
+        if let Some(done) = &cfg.history_done {
+            let _ = done.send(report.history.clone());
         }
     }
     let path = cfg.recording.clone();
@@ -238,7 +240,13 @@ mod tests {
         assert!((first.mag.unwrap() - 6.2).abs() <= PRELIMINARY_MAG_ERROR + 0.05);
         first.validate().unwrap();
         let rev = revision(&rec, &first, now);
-        assert!(rev.lastupdate > first.lastupdate, "a revision is newer even within one microsecond");
-        assert_eq!((rev.unid.as_str(), rev.time, rev.mag), ("x-demo", first.time, Some(6.2)));
+        assert!(
+            rev.lastupdate > first.lastupdate,
+            "a revision is newer even within one microsecond"
+        );
+        assert_eq!(
+            (rev.unid.as_str(), rev.time, rev.mag),
+            ("x-demo", first.time, Some(6.2))
+        );
     }
 }

@@ -161,7 +161,10 @@ pub async fn run(
         Ok(r) => r?,
         Err(_) => {
             let missing: i64 = ends.iter().map(|(p, h)| h - next.get(p).copied().unwrap_or(0)).sum();
-            anyhow::bail!("{missing} dead letters were not read into {} before the stop", file.path.display());
+            anyhow::bail!(
+                "{missing} dead letters were not read into {} before the stop",
+                file.path.display()
+            );
         }
     }
     if file.written > 0 || file.skipped > 0 {

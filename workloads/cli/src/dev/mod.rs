@@ -147,12 +147,24 @@ async fn start_components(
     let registry = &infra.registry;
     let consumer = {
         let cfg = ConsumerConfig::new(&bootstrap, TOPIC, DLQ_TOPIC, GROUP);
-        let (store, metrics) = (infra.store.clone(), ConsumerMetrics::new(registry).context("consumer metrics")?);
+        let (store, metrics) = (
+            infra.store.clone(),
+            ConsumerMetrics::new(registry).context("consumer metrics")?,
+        );
         Component::spawn("the consumer", CONSUMER_STOP_BOUND, move |stop| async move {
             let report = quakestream_consumer::run(cfg, store, metrics, Health::new(), stop).await?;
-            info!(written = report.written, stale = report.stale, dlq = report.dead_lettered,
-                abandoned = report.abandoned, "consumer stopped");
-            anyhow::ensure!(report.abandoned == 0, "{} records in flight were not written", report.abandoned);
+            info!(
+                written = report.written,
+                stale = report.stale,
+                dlq = report.dead_lettered,
+                abandoned = report.abandoned,
+                "consumer stopped"
+            );
+            anyhow::ensure!(
+                report.abandoned == 0,
+                "{} records in flight were not written",
+                report.abandoned
+            );
             Ok(())
         })
     };
@@ -206,7 +218,11 @@ fn start_producer(
     if let Some(mut done) = source.history_done {
         tokio::spawn(async move {
             if let Some(r) = done.recv().await {
-                say!("history    {} events sent ({} rejected); the demo feed follows", r.events, r.rejected);
+                say!(
+                    "history    {} events sent ({} rejected); the demo feed follows",
+                    r.events,
+                    r.rejected
+                );
             }
         });
     }
@@ -216,20 +232,27 @@ fn start_producer(
         quakestream_producer::SourceConfig::Replay(_) => "replay done",
         _ => "producer stopped",
     };
-    Ok(Some(Component::spawn("the producer", PRODUCER_STOP_BOUND, move |stop| async move {
-        let pipeline = PipelineConfig {
-            kafka_overrides: owned(PRODUCER_KAFKA),
-            ..PipelineConfig::default()
-        };
-        let r = quakestream_producer::run(&bootstrap, pipeline, cfg, metrics, Health::new(), stop).await?;
-        say!(
-            "{done}: {} events published, {} already sent, {} rejected",
-            r.published,
-            r.duplicates,
-            r.dead_lettered
-        );
-        anyhow::ensure!(r.undelivered == 0, "{} records were not acknowledged by the broker", r.undelivered);
-        Ok(())
-    })))
+    Ok(Some(Component::spawn(
+        "the producer",
+        PRODUCER_STOP_BOUND,
+        move |stop| async move {
+            let pipeline = PipelineConfig {
+                kafka_overrides: owned(PRODUCER_KAFKA),
+                ..PipelineConfig::default()
+            };
+            let r = quakestream_producer::run(&bootstrap, pipeline, cfg, metrics, Health::new(), stop).await?;
+            say!(
+                "{done}: {} events published, {} already sent, {} rejected",
+                r.published,
+                r.duplicates,
+                r.dead_lettered
+            );
+            anyhow::ensure!(
+                r.undelivered == 0,
+                "{} records were not acknowledged by the broker",
+                r.undelivered
+            );
+            Ok(())
+        },
+    )))
 }
-

@@ -258,9 +258,7 @@ fn measure(client: &BaseConsumer, topic: &str) -> Option<(i64, i64)> {
     let committed = client.committed_offsets(tpl, KAFKA_CALL_TIMEOUT).ok()?;
     let (mut stored, mut high_sum) = (0i64, 0i64);
     for e in committed.elements() {
-        let (low, high) = client
-            .fetch_watermarks(topic, e.partition(), KAFKA_CALL_TIMEOUT)
-            .ok()?;
+        let (low, high) = client.fetch_watermarks(topic, e.partition(), KAFKA_CALL_TIMEOUT).ok()?;
         high_sum += high - low;
         stored += match e.offset() {
             Offset::Offset(o) => (o - low).clamp(0, high - low),
