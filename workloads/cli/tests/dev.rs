@@ -317,28 +317,35 @@ const OFFLINE: [&str; 2] = ["--demo-pace", "50ms"];
 
 /// Reads server-sent events off `/api/stream`: (event name, data) pairs.
 struct Sse {
+    url: String,
     resp: reqwest::blocking::Response,
     buf: String,
 }
 
 impl Sse {
     fn open(dev: &Dev) -> Sse {
+        Sse::connect(&dev.url)
+    }
+
+    fn connect(url: &str) -> Sse {
         let resp = reqwest::blocking::Client::builder()
             .timeout(None)
             .build()
             .unwrap()
-            .get(format!("{}/api/stream", dev.url))
+            .get(format!("{url}/api/stream"))
             .send()
             .unwrap()
             .error_for_status()
             .unwrap();
         Sse {
+            url: url.to_owned(),
             resp,
             buf: String::new(),
         }
     }
 
-    fn next(&mut self) -> (String, Value) {
+    /// The next event; `None` once the server closed the stream.
+    fn try_next(&mut self) -> Option<(String, Value)> {
         use std::io::Read;
         loop {
             if let Some(end) = self.buf.find("\n\n") {
@@ -349,14 +356,15 @@ impl Sse {
                         .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
                 };
                 if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
-                    return (event, serde_json::from_str(&data).unwrap_or(Value::Null));
+                    return Some((event, serde_json::from_str(&data).unwrap_or(Value::Null)));
                 }
                 continue;
             }
             let mut chunk = [0u8; 4096];
-            let n = self.resp.read(&mut chunk).unwrap();
-            assert!(n > 0, "the stream closed");
-            self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            match self.resp.read(&mut chunk) {
+                Ok(n) if n > 0 => self.buf.push_str(&String::from_utf8_lossy(&chunk[..n])),
+                _ => return None,
+            }
         }
     }
 
@@ -365,7 +373,12 @@ impl Sse {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut new = std::collections::HashSet::new();
         while Instant::now() < deadline {
-            let (event, data) = self.next();
+            // A client that falls behind (the history arrives in a burst) is told `lagged` and
+            // dropped, as a browser would be: reconnect, as the page does.
+            let Some((event, data)) = self.try_next().filter(|(e, _)| e != "lagged") else {
+                *self = Sse::connect(&self.url);
+                continue;
+            };
             let id = data["feature"]["id"].as_str().unwrap_or_default().to_owned();
             if event != "quake" || !id.contains("-demo") {
                 continue;

@@ -99,8 +99,9 @@ pub fn first_report(recorded: &Quake, unid: String, step: u64, now: DateTime<Utc
     q.mag = recorded.mag.map(|m| {
         (((m + PRELIMINARY_MAG_ERROR * wobble(step, 1)) * 10.0).round() / 10.0).clamp(MAG_RANGE.0, MAG_RANGE.1)
     });
-    q.lat = (q.lat + PRELIMINARY_LOCATION_ERROR_DEG * wobble(step, 2)).clamp(-90.0, 90.0);
-    q.lon = (q.lon + PRELIMINARY_LOCATION_ERROR_DEG * wobble(step, 3)).clamp(-180.0, 180.0);
+    let round4 = |x: f64| (x * 1e4).round() / 1e4;
+    q.lat = round4(q.lat + PRELIMINARY_LOCATION_ERROR_DEG * wobble(step, 2)).clamp(-90.0, 90.0);
+    q.lon = round4(q.lon + PRELIMINARY_LOCATION_ERROR_DEG * wobble(step, 3)).clamp(-180.0, 180.0);
     q
 }
 
