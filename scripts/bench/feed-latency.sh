@@ -12,6 +12,6 @@ profile="${QS_BENCH_PROFILE:-release}"
 dir=release
 flag=(--release)
 if [[ "$profile" == dev ]]; then dir=debug; flag=(); fi
-cargo build "${flag[@]}" --locked --bin quakestream -p quakestream --example feed_latency -p quakestream-producer
+cargo build "${flag[@]}" --workspace --locked --bin quakestream --example feed_latency
 exec "target/$dir/examples/feed_latency" "target/$dir/quakestream" \
   "${QS_BENCH_RATE:-20}" "${QS_BENCH_SECONDS:-30}" "${QS_BENCH_IDLE:-10}"
