@@ -211,3 +211,35 @@ async fn blocking<T: Send + 'static>(
 
 /// The file's default size limit, for `dev`.
 pub const MAX_BYTES: u64 = DEAD_LETTERS_MAX_BYTES;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_stops_at_its_limit_counts_what_did_not_fit_and_keeps_its_size_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead-letters.jsonl");
+        let line = json!({"value": "x".repeat(40)});
+        let len = serde_json::to_vec(&line).unwrap().len() as u64 + 1;
+        let mut f = DeadLetterFile::open(&path, 2 * len + len / 2).unwrap();
+        for _ in 0..3 {
+            f.append(&line).unwrap();
+        }
+        assert_eq!((f.written, f.skipped), (2, 1));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 * len);
+        let mut again = DeadLetterFile::open(&path, 2 * len + len / 2).unwrap();
+        again.append(&line).unwrap();
+        assert_eq!(
+            (again.written, again.skipped),
+            (0, 1),
+            "a restart counts what is already there"
+        );
+        let kept: Vec<Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(kept, vec![line.clone(), line]);
+    }
+}
