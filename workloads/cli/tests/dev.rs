@@ -472,7 +472,7 @@ fn offline_the_demo_feed_brings_new_events_and_revisions_that_update_in_place() 
     let dev = Dev::start(dir.path(), &["--no-ingest"]);
     dev.wait_ready();
     assert!(
-        revision_counts(&dev, &[unid.clone()])[0].1 >= 2,
+        revision_counts(&dev, std::slice::from_ref(&unid))[0].1 >= 2,
         "{unid} kept its revisions"
     );
     dev.interrupt();
@@ -587,7 +587,7 @@ fn while_stopping_dev_shows_progress_and_a_second_ctrl_c_exits_at_once_non_zero(
     // The broker holds 30,000 records the consumer is still storing.
     dev.signal(libc::SIGINT);
     let first = dev.wait_for_line("stopping: stored ");
-    let (n, m) = stored_of(&[first.clone()]).unwrap();
+    let (n, m) = stored_of(std::slice::from_ref(&first)).unwrap();
     assert!(n < m && m == 30_000, "{first}");
     let (status, lines) = dev.interrupt_and_wait();
     assert_eq!(status.code(), Some(130), "{lines:#?}");

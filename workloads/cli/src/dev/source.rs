@@ -162,7 +162,7 @@ fn history_ends(path: &Path) -> anyhow::Result<Option<(String, String)>> {
         _ => None,
     });
     let first = unids.next();
-    let last = unids.last().or_else(|| first.clone());
+    let last = unids.next_back().or_else(|| first.clone());
     Ok(first.zip(last))
 }
 
