@@ -447,7 +447,9 @@ fn offline_the_demo_feed_brings_new_events_and_revisions_that_update_in_place() 
     let mut dev = Dev::start(dir.path(), &OFFLINE);
     let source = dev.announced_source();
     assert!(
-        source.as_str().is_some_and(|s| s.starts_with("Demo: a replay")),
+        source
+            .as_str()
+            .is_some_and(|s| s.starts_with("Demo replay of the bundled")),
         "the page says it is a replay: {source}"
     );
     dev.wait_for_line("history    ");

@@ -136,6 +136,10 @@ async fn offline(args: &DevArgs, data_dir: &Path, store: &Store) -> anyhow::Resu
         (None, None)
     };
     let pace = args.demo_pace;
+    say!(
+        "demo       a new event or a revision every {} (--demo-pace)",
+        quakestream_contract::duration::format(pace)
+    );
     let cfg = DemoConfig {
         history: history.as_ref().map(|(c, _)| c.clone()),
         history_done: history.map(|(_, tx)| tx),
@@ -145,11 +149,8 @@ async fn offline(args: &DevArgs, data_dir: &Path, store: &Store) -> anyhow::Resu
     };
     Ok(Source {
         run: Some(SourceConfig::Demo(cfg)),
-        note: format!(
-            "Demo: a replay of the bundled EMSC + USGS recordings, retimed to now \
-             (a new event or a revision every {}): the live feed is unreachable",
-            quakestream_contract::duration::format(pace)
-        ),
+        // Short: the page shows it in its header, on a phone too.
+        note: "Demo replay of the bundled EMSC + USGS recordings, retimed to now: the live feed is unreachable".into(),
         history_done,
     })
 }
