@@ -2,7 +2,6 @@
 //! in its help, so a Kubernetes ConfigMap can configure a workload.
 
 mod dev;
-mod dev_analytics;
 
 use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
@@ -174,12 +173,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Once a command's work is done, blocking tasks still running (a Kafka call finishing its
+/// timeout) get this long before the process exits anyway.
+const RUNTIME_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+
 fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match rt.block_on(fut) {
+    let result = rt.block_on(fut);
+    rt.shutdown_timeout(RUNTIME_SHUTDOWN_BOUND);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "fatal");

@@ -359,13 +359,17 @@ pub async fn run(
     }
     drop(done_tx);
 
-    // Lag: high watermark minus the committable offset, per assigned partition.
+    // Lag: high watermark minus the committable offset, per assigned partition. Stopped and
+    // awaited before this returns, so no clone of the consumer outlives the run (a group
+    // consumer dropped after its broker is gone polls forever while closing).
+    let (lag_stop, lag_stopped) = watch::channel(false);
     let lag_task = tokio::spawn(lag_loop(
         consumer.clone(),
         trackers.clone(),
         metrics.clone(),
         cfg.topic.clone(),
         cfg.lag_interval,
+        lag_stopped,
     ));
 
     let mut report = ConsumerReport::default();
@@ -459,9 +463,11 @@ pub async fn run(
         }
     }
     workers.abort_all();
+    while workers.join_next().await.is_some() {}
     report.abandoned = in_flight as u64;
     metrics.in_flight.set(0);
-    lag_task.abort();
+    let _ = lag_stop.send(true);
+    let _ = lag_task.await;
     store_offsets(&consumer, &cfg.topic, &trackers);
     let final_tpl = committable_tpl(&cfg.topic, &trackers);
     if final_tpl.count() > 0 {
@@ -536,11 +542,17 @@ async fn lag_loop(
     metrics: ConsumerMetrics,
     topic: String,
     every: Duration,
+    mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        // Awaited whole (a blocking call cannot be cancelled): the clone it holds is dropped
+        // before the next stop check.
         let c = consumer.clone();
         let tr = trackers.clone();
         let topic2 = topic.clone();

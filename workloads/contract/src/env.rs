@@ -97,6 +97,10 @@ pub const KAFKA_OPTIONS: &str = "QS_KAFKA_OPTIONS";
 
 /// `dev`: where the embedded store keeps its data.
 pub const DATA_DIR: &str = "QS_DATA_DIR";
+/// `dev`: time between two steps of the offline demo feed.
+pub const DEMO_PACE: &str = "QS_DEMO_PACE";
+/// `dev`: on Ctrl-C, how long storing may make no progress before `dev` gives up.
+pub const DRAIN_STALL: &str = "QS_DRAIN_STALL";
 
 /// `cost estimate`: the Terraform folder of the EKS deployment.
 pub const COST_TERRAFORM: &str = "QS_COST_TERRAFORM";
@@ -166,6 +170,8 @@ pub const ALL: &[&str] = &[
     MAX_RECORDS_PER_TRANSACTION,
     KAFKA_OPTIONS,
     DATA_DIR,
+    DEMO_PACE,
+    DRAIN_STALL,
     COST_TERRAFORM,
     COST_TFVARS,
     COST_PRICES,

@@ -12,6 +12,7 @@
 //!   its canonical form, and [`duration::DurationRange`] for bounds;
 //! - [`range::IntRange`]: integer bounds (the workloads' clap `value_parser`s and the CRD's
 //!   `minimum`/`maximum` use the same constants);
+//! - [`dev`]: defaults and bounds of `quakestream dev` (the one-machine mode);
 //! - one module per workload ([`producer`], [`consumer`], [`frontend`], [`analytics`]) with its port, defaults,
 //!   ranges, the list of variables its CLI reads ([`producer::ENV`]), the ones the operator must
 //!   always write ([`producer::REQUIRED`]), and a typed `Config` that renders itself as those
@@ -45,6 +46,7 @@
 
 pub mod analytics;
 pub mod consumer;
+pub mod dev;
 pub mod duration;
 pub mod env;
 pub mod frontend;

@@ -151,6 +151,8 @@ pub struct FrontendConfig {
     /// Where the data comes from, shown on the page (`quakestream dev` says whether it replays a
     /// recording or follows the live feed); `None` on a cluster, where the producer owns that.
     pub source_note: Option<String>,
+    /// Extra librdkafka settings of the Kafka tail (e.g. `fetch.wait.max.ms` for `dev`).
+    pub kafka_overrides: Vec<(String, String)>,
 }
 
 impl FrontendConfig {
@@ -185,6 +187,7 @@ impl FrontendConfig {
             cache_bytes: cache::DEFAULT_CACHE_BYTES,
             dependency_check_interval: ops::DEPENDENCY_CHECK_INTERVAL,
             source_note: None,
+            kafka_overrides: Vec::new(),
         }
     }
 }
@@ -305,6 +308,7 @@ pub async fn start(
     let tail_fut = tail::run(
         state.clone(),
         cfg.bootstrap_servers.clone(),
+        cfg.kafka_overrides.clone(),
         cfg.topic.clone(),
         start_ms,
         caught_tx,

@@ -34,12 +34,17 @@ pub fn consumer_config(bootstrap: &str) -> ClientConfig {
 pub async fn run(
     state: State,
     bootstrap: String,
+    overrides: Vec<(String, String)>,
     topic: String,
     start_ms: i64,
     caught_up: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let consumer: Arc<StreamConsumer> = Arc::new(consumer_config(&bootstrap).create()?);
+    let mut config = consumer_config(&bootstrap);
+    for (k, v) in &overrides {
+        config.set(k, v);
+    }
+    let consumer: Arc<StreamConsumer> = Arc::new(config.create()?);
     // The topic may not exist yet (first start of a cluster): wait for it.
     let mut backoff = Duration::from_millis(200);
     let partitions: Vec<i32> = loop {

@@ -2,6 +2,7 @@
 //! through one [`Pipeline`] task that deduplicates, publishes to `quakes` with the idempotent
 //! producer, and sends what it cannot use to `quakes.dlq`.
 
+pub mod demo;
 pub mod inspect;
 pub mod live;
 pub mod metrics;
@@ -33,6 +34,8 @@ pub enum Origin {
     Live,
     Backfill,
     Replay,
+    /// The re-enactment of a recording ([`demo`]).
+    Demo,
 }
 
 impl Origin {
@@ -41,6 +44,7 @@ impl Origin {
             Origin::Live => "live",
             Origin::Backfill => "backfill",
             Origin::Replay => "replay",
+            Origin::Demo => "demo",
         }
     }
 }
@@ -130,6 +134,8 @@ pub struct PipelineConfig {
     pub dedup_capacity: usize,
     /// How long shutdown waits for acknowledgements.
     pub flush_timeout: Duration,
+    /// Extra librdkafka settings of the producer (e.g. `linger.ms` for `dev`'s low latency).
+    pub kafka_overrides: Vec<(String, String)>,
 }
 
 impl Default for PipelineConfig {
@@ -140,6 +146,7 @@ impl Default for PipelineConfig {
             max_in_flight: 8_192,
             dedup_capacity: 200_000,
             flush_timeout: Duration::from_secs(30),
+            kafka_overrides: Vec::new(),
         }
     }
 }
@@ -431,6 +438,8 @@ impl Pipeline {
 pub enum SourceConfig {
     Live(live::LiveConfig),
     Replay(replay::ReplayConfig),
+    /// A recording's history, then a paced re-enactment of it with fresh ids (offline `dev`).
+    Demo(demo::DemoConfig),
 }
 
 /// Runs the producer until its source ends (a replay) or `shutdown` fires (the live feed), then
@@ -444,7 +453,11 @@ pub async fn run(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<PipelineReport> {
     use anyhow::Context;
-    let producer = kafka::create_producer(bootstrap).context("creating the Kafka producer")?;
+    let mut kcfg = kafka::producer_config(bootstrap);
+    for (k, v) in &pipeline.kafka_overrides {
+        kcfg.set(k, v);
+    }
+    let producer: FutureProducer = kcfg.create().context("creating the Kafka producer")?;
     let (tx, rx) = mpsc::channel(1024);
     let pipeline_task = tokio::spawn(Pipeline::new(producer, pipeline, metrics.clone()).run(rx));
     match source {
@@ -454,6 +467,14 @@ pub async fn run(
             let res = replay::run(cfg, tx, shutdown).await;
             if let Err(e) = res {
                 // Let the pipeline finish what it has before reporting.
+                let _ = pipeline_task.await;
+                return Err(e.into());
+            }
+        }
+        SourceConfig::Demo(cfg) => {
+            health.set_ready(true);
+            let res = demo::run(cfg, tx, shutdown).await;
+            if let Err(e) = res {
                 let _ = pipeline_task.await;
                 return Err(e.into());
             }
