@@ -31,6 +31,8 @@ pub struct AnalyticsConfig {
     pub dlq_topic: String,
     /// `quake-stats`.
     pub stats_topic: String,
+    /// `quake-sequences`.
+    pub sequences_topic: String,
     /// Consumer group, transactional-id prefix and internal-topic prefix.
     pub app_id: String,
     /// Distinguishes the instances of a group (the pod name on Kubernetes): the transactional id
@@ -61,6 +63,7 @@ impl AnalyticsConfig {
             input_topic: input_topic.to_owned(),
             dlq_topic: quakestream_core::wire::DEFAULT_DLQ_TOPIC.to_owned(),
             stats_topic: crate::stats::DEFAULT_STATS_TOPIC.to_owned(),
+            sequences_topic: crate::sequences::DEFAULT_SEQUENCES_TOPIC.to_owned(),
             app_id: DEFAULT_APP_ID.to_owned(),
             instance_id: default_instance_id(),
             commit_interval: DEFAULT_COMMIT_INTERVAL,
@@ -135,7 +138,7 @@ impl AnalyticsConfig {
     pub fn topics(&self, input_partitions: i32) -> Vec<TopicSpec> {
         let window_retention_ms = (self.retention.as_millis() as u64).max(1);
         let p = crate::stats::NAME;
-        vec![
+        let mut topics = vec![
             TopicSpec {
                 name: self.events_changelog_topic(),
                 partitions: input_partitions,
@@ -161,6 +164,25 @@ impl AnalyticsConfig {
                 cleanup_policy: "compact,delete",
                 retention_ms: Some(window_retention_ms),
             },
+        ];
+        topics.extend(self.sequences_topics());
+        topics
+    }
+
+    /// The sequences' topics: one partition each (the grouping is global, see
+    /// [`crate::sequences`]); the output is compacted only (a sequence stays until deleted).
+    fn sequences_topics(&self) -> Vec<TopicSpec> {
+        let (p, n) = (crate::sequences::NAME, crate::sequences::PARTITIONS);
+        let spec = |name: String, cleanup_policy, retention_ms| TopicSpec {
+            name,
+            partitions: n,
+            cleanup_policy,
+            retention_ms,
+        };
+        vec![
+            spec(self.repartition_topic(p), "delete", Some(86_400_000)),
+            spec(self.changelog_topic(p), "compact", None),
+            spec(self.sequences_topic.clone(), "compact", None),
         ]
     }
 }

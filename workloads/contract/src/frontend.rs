@@ -72,6 +72,7 @@ pub const ENV: &[&str] = &[
     env::KEEP_ALIVE_TIMEOUT,
     env::MAX_CONNECTIONS,
     env::CACHE_BYTES,
+    env::SEQUENCES_TOPIC,
     env::LOG,
 ];
 

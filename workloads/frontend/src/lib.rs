@@ -16,6 +16,7 @@ pub mod index;
 pub mod metrics;
 pub mod params;
 mod ratelimit;
+pub mod sequences;
 pub mod tail;
 
 use crate::archive::Archive;
@@ -103,6 +104,9 @@ pub struct FrontendArgs {
     /// Byte budget of the /api/quakes response cache (bodies and gzip copies).
     #[arg(long, env = env::CACHE_BYTES, default_value_t = defaults::DEFAULT_CACHE_BYTES)]
     pub cache_bytes: usize,
+    /// The compacted topic of aftershock sequences (written by `quakestream analytics`).
+    #[arg(long, env = env::SEQUENCES_TOPIC, default_value = contract::names::DEFAULT_SEQUENCES_TOPIC)]
+    pub sequences_topic: String,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
     #[arg(long = "log", env = env::LOG, default_value = contract::DEFAULT_LOG)]
     pub log: String,
@@ -145,6 +149,8 @@ pub struct FrontendConfig {
     /// Where the data comes from, shown on the page (`quakestream dev` says whether it replays a
     /// recording or follows the live feed); `None` on a cluster, where the producer owns that.
     pub source_note: Option<String>,
+    /// The sequences topic to tail (`None`: no sequences).
+    pub sequences_topic: Option<String>,
 }
 
 impl FrontendConfig {
@@ -178,6 +184,7 @@ impl FrontendConfig {
             cache_bytes: cache::DEFAULT_CACHE_BYTES,
             dependency_check_interval: ops::DEPENDENCY_CHECK_INTERVAL,
             source_note: None,
+            sequences_topic: Some(contract::names::DEFAULT_SEQUENCES_TOPIC.to_owned()),
         }
     }
 }
@@ -194,6 +201,8 @@ pub struct State {
     pub heartbeat: Duration,
     /// Sent to every stream in its `hello` event; see [`FrontendConfig::source_note`].
     pub source_note: Option<Arc<str>>,
+    /// Aftershock sequences, from `quake-sequences`.
+    pub sequences: Arc<sequences::Sequences>,
     live: Arc<AtomicBool>,
     /// Turns `true` at shutdown; open streams end then (they would never finish by themselves).
     pub shutdown: watch::Receiver<bool>,
@@ -253,6 +262,7 @@ pub async fn start(
         cache: Arc::new(cache::ResponseCache::new(cfg.cache_bytes, metrics.cache.clone())),
         heartbeat: cfg.sse_heartbeat,
         source_note: cfg.source_note.as_deref().map(Arc::from),
+        sequences: Arc::default(),
         live: Arc::new(AtomicBool::new(false)),
         shutdown: shutdown.clone(),
     };
@@ -306,6 +316,10 @@ pub async fn start(
         }
         r
     });
+    if let Some(topic) = cfg.sequences_topic.clone() {
+        let fut = sequences::tail(state.clone(), cfg.bootstrap_servers.clone(), topic, shutdown.clone());
+        tokio::spawn(fut);
+    }
     let (warm_tx, mut warm_rx) = watch::channel(cfg.archive.is_none());
     if let Some(archive) = cfg.archive.clone() {
         tokio::spawn(warm_up(state.clone(), archive, warm_tx, shutdown.clone()));
@@ -455,6 +469,7 @@ fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> anyhow::Re
         .route("/api/quakes/{unid}", get(api::detail))
         .route("/api/stream", get(api::stream))
         .route("/api/openapi.json", get(api::openapi))
+        .merge(sequences::router())
         .with_state(state.clone())
         .merge(assets::router())
         .layer(tower_http::compression::CompressionLayer::new())
@@ -478,6 +493,8 @@ async fn track(axum::extract::State(state): axum::extract::State<State>, req: Re
             "/api/quakes" => "/api/quakes",
             "/api/quakes/{unid}" => "/api/quakes/{unid}",
             "/api/stream" => "/api/stream",
+            "/api/sequences" => "/api/sequences",
+            "/api/sequences/{id}" => "/api/sequences/{id}",
             "/api/openapi.json" => "/api/openapi.json",
             "/healthz" => "/healthz",
             "/readyz" => "/readyz",
@@ -522,6 +539,7 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
         keep_alive_timeout: args.keep_alive_timeout,
         max_connections: args.max_connections,
         cache_bytes: args.cache_bytes,
+        sequences_topic: Some(args.sequences_topic.clone()),
         archive,
         ..FrontendConfig::new("", "")
     };

@@ -69,7 +69,7 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
-    fn number(&self, name: &'static str, (min, max): (f64, f64)) -> Result<Option<f64>, ApiError> {
+    pub(crate) fn number(&self, name: &'static str, (min, max): (f64, f64)) -> Result<Option<f64>, ApiError> {
         let Some(s) = self.get(name) else { return Ok(None) };
         let v = s
             .parse::<f64>()
@@ -86,7 +86,7 @@ impl Params {
         Ok(Some(if v == 0.0 { 0.0 } else { v }))
     }
 
-    fn time(&self, name: &'static str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    pub(crate) fn time(&self, name: &'static str) -> Result<Option<DateTime<Utc>>, ApiError> {
         let Some(s) = self.get(name) else { return Ok(None) };
         let t = DateTime::parse_from_rfc3339(s)
             .map_err(|e| ApiError::param(name, format!("{s:?} is not an RFC 3339 time ({e})")))?;

@@ -14,10 +14,10 @@ export function backoff(n, rnd = Math.random()) {
 
 /**
  * Opens the stream. `query()` gives the filters' URLSearchParams; handlers: onHello(data, resumed),
- * onQuake(data), onReset(), onState(state, detail) with state one of
+ * onQuake(data), onSequence(data), onReset(), onState(state, detail) with state one of
  * 'connecting' | 'live' | 'waiting' (detail: seconds until the next try) | 'offline'.
  */
-export function liveStream({ query, onHello, onQuake, onReset, onState }) {
+export function liveStream({ query, onHello, onQuake, onSequence = () => {}, onReset, onState }) {
   let es = null;
   let lastId = '';
   let failures = 0;
@@ -42,6 +42,7 @@ export function liveStream({ query, onHello, onQuake, onReset, onState }) {
     });
     es.addEventListener('quake', (e) => { lastId = e.lastEventId || lastId; onQuake(JSON.parse(e.data)); });
     es.addEventListener('reset', () => onReset());
+    es.addEventListener('sequence', (e) => onSequence(JSON.parse(e.data)));
     // The server dropped this client for falling behind: catch up from its ring straight away.
     es.addEventListener('lagged', () => { failures = 0; down(0); });
     es.onerror = () => down();
