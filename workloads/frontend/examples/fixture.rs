@@ -3,9 +3,12 @@
 //! ends now, and the frontend on top. Prints one JSON line once the frontend is ready:
 //! `{"url": "http://…", "control": "http://…", "events": N}`; `POST {control}/produce` with a
 //! Quake as JSON (or `{"action": …, "quake": …}`) sends a wire record to the topic.
-//! Stops when stdin closes or on SIGINT/SIGTERM.
+//! Stops when stdin closes or on SIGINT/SIGTERM. With `--analytics`, the real analytics engine
+//! runs on the same topic too (windowed statistics and aftershock sequences), and the frontend
+//! tails its `quake-sequences`; the JSON line then also says `"sequences": N` once that many are
+//! served.
 //!
-//!   cargo run -p quakestream-frontend --example fixture -- [--data FILE] [--listen ADDR] [--rate-limit N]
+//!   cargo run -p quakestream-frontend --example fixture -- [--data FILE] [--listen ADDR] [--rate-limit N] [--analytics]
 
 use axum::Json;
 use axum::extract::State;
@@ -65,12 +68,14 @@ async fn main() -> anyhow::Result<()> {
     let mut listen = "127.0.0.1:0".parse()?;
     let mut rate_limit = 500;
     let mut with_store = true;
+    let mut with_analytics = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--data" => data = args.next().expect("--data FILE").into(),
             "--listen" => listen = args.next().expect("--listen ADDR").parse()?,
             "--rate-limit" => rate_limit = args.next().expect("--rate-limit N").parse()?,
             "--no-store" => with_store = false,
+            "--analytics" => with_analytics = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -121,10 +126,15 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let sequences_topic = kafka.unique_name("quake-sequences-fixture");
+    if with_analytics {
+        start_analytics(kafka, &topic, &sequences_topic, stop_rx.clone());
+    }
     let cfg = FrontendConfig {
         listen,
         rate_limit,
         archive,
+        sequences_topic: Some(sequences_topic),
         source_note: Some("Replay of the USGS week (test fixture)".into()),
         ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone())
     };
@@ -133,12 +143,12 @@ async fn main() -> anyhow::Result<()> {
     let app = axum::Router::new().route("/produce", post(produce)).with_state(ctl);
     let (ctl_addr, _ctl_task) = quakestream_core::ops::serve("127.0.0.1:0".parse()?, app, stop_rx.clone()).await?;
     // The fixture, not a test: poll readiness to know when to announce the URL.
-    while !fe.health.is_ready() {
+    while !fe.health.is_ready() || (with_analytics && fe.state.sequences.is_empty()) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(
         "{}",
-        serde_json::json!({"url": format!("http://{}", fe.addr), "control": format!("http://{ctl_addr}"), "events": sent, "indexed": fe.state.index.len()})
+        serde_json::json!({"url": format!("http://{}", fe.addr), "control": format!("http://{ctl_addr}"), "events": sent, "indexed": fe.state.index.len(), "sequences": fe.state.sequences.len()})
     );
     // Stop when the parent closes stdin.
     let stop = stop_tx.clone();
@@ -155,4 +165,26 @@ async fn main() -> anyhow::Result<()> {
     let _ = rx.wait_for(|s| *s).await;
     let _ = fe.task.await;
     Ok(())
+}
+
+/// The analytics engine on `topic`, writing its sequences to `sequences_topic` (its internal
+/// topics are created here, as the operator and `quakestream dev` do).
+fn start_analytics(kafka: &testkit::TestKafka, topic: &str, sequences_topic: &str, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut cfg = quakestream_analytics::AnalyticsConfig::new(&kafka.bootstrap, topic);
+    cfg.app_id = kafka.unique_name("fixture-analytics");
+    cfg.stats_topic = kafka.unique_name("quake-stats-fixture");
+    cfg.sequences_topic = sequences_topic.to_owned();
+    cfg.instance_id = "fixture-0".into();
+    cfg.commit_interval = Duration::from_millis(200);
+    for t in cfg.topics(3) {
+        kafka.create_topic(&t.name, t.partitions);
+    }
+    let registry = prometheus::Registry::new();
+    let metrics = quakestream_analytics::AnalyticsMetrics::new(&registry).expect("analytics metrics");
+    let health = quakestream_core::ops::Health::new();
+    tokio::spawn(async move {
+        if let Err(e) = quakestream_analytics::run(cfg, metrics, health, stop).await {
+            eprintln!("fixture analytics failed: {e}");
+        }
+    });
 }
