@@ -90,8 +90,8 @@ fn reduce(records: &[testkit::Record]) -> BTreeMap<String, SequenceRecord> {
                 out.remove(&key);
             }
             Some(v) => {
-                let rec: SequenceRecord = serde_json::from_slice(v)
-                    .unwrap_or_else(|e| panic!("undecodable record at {}: {e}", r.offset));
+                let rec: SequenceRecord =
+                    serde_json::from_slice(v).unwrap_or_else(|e| panic!("undecodable record at {}: {e}", r.offset));
                 assert_eq!(rec.id, key, "the key is the id");
                 out.insert(key, rec);
             }
@@ -208,7 +208,10 @@ async fn a_restart_restores_the_grouping_from_its_changelog() {
     let run = start(cfg.clone());
     let m = run.metrics.clone();
     eventually("restored and ready", || run.health.is_ready()).await;
-    let restored = m.restored.with_label_values(&[quakestream_analytics::sequences::NAME]).get();
+    let restored = m
+        .restored
+        .with_label_values(&[quakestream_analytics::sequences::NAME])
+        .get();
     assert!(restored > 0, "the sequences' changelog was read");
     produce(&kafka.bootstrap, &cfg.input_topic, second).await;
     let got = converge(&cfg, expected(&all)).await;

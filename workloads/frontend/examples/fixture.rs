@@ -65,13 +65,21 @@ async fn produce(State(ctl): State<Ctl>, Json(body): Json<ProduceBody>) -> Resul
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut data = testkit::testdata("usgs-all-week-2024-05-04.geojson");
+    let mut note = "Replay of the USGS week (test fixture)".to_owned();
     let mut listen = "127.0.0.1:0".parse()?;
     let mut rate_limit = 500;
     let mut with_store = true;
     let mut with_analytics = false;
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--data" => data = args.next().expect("--data FILE").into(),
+            "--data" => {
+                data = args.next().expect("--data FILE").into();
+                let name = data
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                note = format!("Replay of {name} (test fixture)");
+            }
             "--listen" => listen = args.next().expect("--listen ADDR").parse()?,
             "--rate-limit" => rate_limit = args.next().expect("--rate-limit N").parse()?,
             "--no-store" => with_store = false,
@@ -135,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
         rate_limit,
         archive,
         sequences_topic: Some(sequences_topic),
-        source_note: Some("Replay of the USGS week (test fixture)".into()),
+        source_note: Some(note),
         ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone())
     };
     let fe = start(cfg, prometheus::Registry::new(), stop_rx.clone()).await?;
@@ -169,7 +177,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// The analytics engine on `topic`, writing its sequences to `sequences_topic` (its internal
 /// topics are created here, as the operator and `quakestream dev` do).
-fn start_analytics(kafka: &testkit::TestKafka, topic: &str, sequences_topic: &str, stop: tokio::sync::watch::Receiver<bool>) {
+fn start_analytics(
+    kafka: &testkit::TestKafka,
+    topic: &str,
+    sequences_topic: &str,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut cfg = quakestream_analytics::AnalyticsConfig::new(&kafka.bootstrap, topic);
     cfg.app_id = kafka.unique_name("fixture-analytics");
     cfg.stats_topic = kafka.unique_name("quake-stats-fixture");

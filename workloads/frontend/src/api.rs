@@ -430,11 +430,15 @@ pub async fn stream(
         }
         loop {
             let received = tokio::select! {
-                r = st.rx.recv() => r,
+                r = st.rx.recv() => Ok(r),
                 // Sequence changes (no id: a reconnecting page reloads /api/sequences).
-                Ok(s) = st.seq_rx.recv() => return Some((Ok(Event::default().event("sequence").data(&*s)), st)),
+                Ok(s) = st.seq_rx.recv() => Err(s),
                 // The server is stopping: end the stream; the browser reconnects to another replica.
                 _ = st.state.shutdown.wait_for(|s| *s) => return None,
+            };
+            let received = match received {
+                Ok(r) => r,
+                Err(s) => return Some((Ok(Event::default().event("sequence").data(&*s)), st)),
             };
             match received {
                 Ok(p) => {

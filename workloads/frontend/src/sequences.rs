@@ -176,14 +176,22 @@ impl Sequences {
     fn list(&self, q: &ListQuery) -> (Vec<Arc<Value>>, usize) {
         let book = self.book.read();
         let mut hits: Vec<&Arc<Held>> = match &q.event {
-            Some(u) => book.of_event.get(u).and_then(|id| book.by_id.get(id)).into_iter().collect(),
+            Some(u) => book
+                .of_event
+                .get(u)
+                .and_then(|id| book.by_id.get(id))
+                .into_iter()
+                .collect(),
             None => book.by_id.values().collect(),
         };
         hits.retain(|h| q.matches(&h.rec));
         // Latest activity first.
         hits.sort_by(|a, b| (b.rec.last_time, &a.rec.id).cmp(&(a.rec.last_time, &b.rec.id)));
         let total = hits.len();
-        (hits.into_iter().take(q.limit).map(|h| h.summary.clone()).collect(), total)
+        (
+            hits.into_iter().take(q.limit).map(|h| h.summary.clone()).collect(),
+            total,
+        )
     }
 }
 
@@ -260,7 +268,10 @@ impl ListQuery {
             && r.first_time <= self.until
             && self.region.as_ref().is_none_or(|reg| {
                 r.name.to_uppercase().contains(reg)
-                    || r.mainshock.region.as_ref().is_some_and(|m| m.to_uppercase().contains(reg))
+                    || r.mainshock
+                        .region
+                        .as_ref()
+                        .is_some_and(|m| m.to_uppercase().contains(reg))
             })
             && self.minmag.is_none_or(|m| r.mainshock.mag >= m)
             && self.minmembers.is_none_or(|m| r.members >= m)
@@ -368,7 +379,14 @@ async fn members(state: &State, rec: &SequenceRecord) -> (Vec<Quake>, usize) {
         while pages < MAX_ARCHIVE_PAGES {
             pages += 1;
             let page = store
-                .query_window(rec.first_time, rec.last_time, &filter, ARCHIVE_PAGE, cursor.as_ref(), &mut calls)
+                .query_window(
+                    rec.first_time,
+                    rec.last_time,
+                    &filter,
+                    ARCHIVE_PAGE,
+                    cursor.as_ref(),
+                    &mut calls,
+                )
                 .await;
             let Ok(page) = page else {
                 crate::api::count_store_calls(state, "sequence", calls, true);

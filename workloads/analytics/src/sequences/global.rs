@@ -196,8 +196,10 @@ impl GlobalTask for SequencesGlobal {
         for id in &publish {
             if let Some(rec) = self.grouper.record(id, now) {
                 out.updates += 1;
-                out.output
-                    .push((id.clone().into_bytes(), serde_json::to_vec(&rec).expect("a record serialises")));
+                out.output.push((
+                    id.clone().into_bytes(),
+                    serde_json::to_vec(&rec).expect("a record serialises"),
+                ));
             }
         }
         for id in changes.removed {

@@ -3,8 +3,8 @@
 //! to the single global partition; the global half keeps the latest version per unid, so a
 //! record seen twice changes nothing.
 
-use super::msg::{Change, groupable};
 use super::GLOBAL_PARTITION;
+use super::msg::{Change, groupable};
 use crate::event::Event;
 use crate::processor::{LocalFlush, LocalTask, Routed};
 use std::collections::BTreeMap;

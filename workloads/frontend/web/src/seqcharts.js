@@ -7,7 +7,7 @@ import uPlot from 'uplot';
 import { cssVar } from './format.js';
 
 const DAY_S = 86400;
-const HEIGHT = 170;
+const HEIGHT = 150;
 const GRID_POINTS = 120;
 const charts = [];
 
@@ -125,7 +125,7 @@ export function drawCharts(root, detail) {
   const fm = fmdSeries(s.stats);
   const mc = s.stats.mc.status === 'ok' ? s.stats.mc.mc : null;
   const fmCap = fm.b
-    ? `Frequency–magnitude distribution (${s.stats.magnitude_type}, log scale): counts per 0.1 bin (dots) and at or above each magnitude (squares), Mc = ${mc.toFixed(1)} (dashed line) and the Gutenberg–Richter line b = ${fm.b.b.toFixed(2)} ± ${fm.b.sigma.toFixed(2)} (red, ± σ thin).`
+    ? `Frequency–magnitude distribution (${s.stats.magnitude_type}, log scale): counts per 0.1 bin (dots) and at or above each magnitude (rings), Mc = ${mc.toFixed(1)} (dashed line) and the Gutenberg–Richter line b = ${fm.b.b.toFixed(2)} ± ${fm.b.sigma.toFixed(2)} (red, ± σ thin).`
     : `Frequency–magnitude distribution (log scale)${mc != null ? `, Mc = ${mc.toFixed(1)}` : ''}; not enough events above Mc for a b-value.`;
   if (fm.x.length) {
     charts.push(new uPlot({

@@ -94,11 +94,21 @@ export function initSequences({ getView, onPickEvent, announce }) {
     }
     if (seq !== st.seq) return;
     st.detail = j;
-    (await getView())?.showSequence(j.members, fit);
-    await showPanel(j, seq);
+    showFacts(j);
+    const view = await getView();
+    view?.showSequence(j.members, fit, cover(view));
+    await showCharts(j, seq);
   }
 
-  async function showPanel(j, seq) {
+  /** The pixels of the map the panel hides: on its left (wide screens) or bottom (phones). */
+  function cover(view) {
+    const p = $('seq-panel').getBoundingClientRect();
+    const m = view.map.getContainer().getBoundingClientRect();
+    if (p.width >= m.width * 0.9) return [0, Math.max(0, m.bottom - p.top)];
+    return [Math.max(0, p.right - m.left), 0];
+  }
+
+  function showFacts(j) {
     const s = j.sequence;
     $('seq-title').textContent = s.name;
     $('seq-facts').innerHTML = `<dl>${facts(s).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`
@@ -106,6 +116,10 @@ export function initSequences({ getView, onPickEvent, announce }) {
     $('seq-main').dataset.unid = s.mainshock.unid;
     $('seq-panel').hidden = false;
     document.body.dataset.sequence = s.id;
+  }
+
+  async function showCharts(j, seq) {
+    const s = j.sequence;
     const { drawCharts } = await import('./seqcharts.js');
     if (seq !== st.seq) return;
     drawCharts($('seq-charts'), j);

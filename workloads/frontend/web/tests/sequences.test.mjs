@@ -76,11 +76,11 @@ async function choose(page) {
 test('the Marmara Sea sequence is listed, and choosing it shows its members and charts', async () => {
   const { page, ctx, problems } = await openPage('/?window=7d');
   const row = page.locator(`#seq-list li[data-id="${SEQ}"]`);
-  assert.match(await row.textContent(), /WESTERN TURKEY M6\.2 2025-04-23/);
+  assert.match(await row.textContent(), /WESTERN TURKEY M6\.2 \d{4}-\d{2}-\d{2}/);
   assert.match(await row.textContent(), /Mainshock–aftershock/);
   await choose(page);
   assert.equal(await page.getAttribute(`#seq-list li[data-id="${SEQ}"] button`, 'aria-pressed'), 'true');
-  assert.equal(await page.textContent('#seq-title'), 'WESTERN TURKEY M6.2 2025-04-23');
+  assert.match(await page.textContent('#seq-title'), /^WESTERN TURKEY M6\.2 \d{4}-\d{2}-\d{2}$/);
   const facts = await page.textContent('#seq-facts');
   assert.match(facts, /b-value\s*[01]\.\d\d ± 0\.\d\d/);
   assert.match(facts, /Omori–Utsu\s*p = [01]\.\d\d/);
@@ -100,6 +100,10 @@ test('the Marmara Sea sequence is listed, and choosing it shows its members and 
   await axe(page, 'desktop, sequence chosen');
   await page.screenshot({ path: join(artifacts, 'frontend-sequence.png') });
   if (process.env.QS_README_SHOTS) {
+    // The README's picture: a smaller window, the whole panel in view.
+    await page.setViewportSize({ width: 1200, height: 1020 });
+    await page.click('#seq-close');
+    await choose(page);
     await page.screenshot({ path: join(repo, 'docs/img/sequences.png'), type: 'png' });
   }
   // The chunk with the charts was loaded only now, and nothing broke.
@@ -113,7 +117,7 @@ test('the Marmara Sea sequence is listed, and choosing it shows its members and 
 test('the event detail says which sequence an event belongs to, and links to it', async () => {
   const { page, ctx } = await openPage(`/?window=7d&event=${MAINSHOCK}`);
   await page.waitForFunction((id) => document.getElementById('d-sequence').dataset.sequence === id, SEQ, { timeout: LIMIT });
-  assert.match(await page.textContent('#d-sequence'), /mainshock of the sequence WESTERN TURKEY M6\.2 2025-04-23/);
+  assert.match(await page.textContent('#d-sequence'), /mainshock of the sequence WESTERN TURKEY M6\.2 \d{4}-\d{2}-\d{2}/);
   await axe(page, 'desktop, detail of a sequence member');
   await page.click('#d-sequence button');
   await page.waitForFunction((id) => document.body.dataset.sequenceCharts === id, SEQ, { timeout: LIMIT });
