@@ -236,3 +236,93 @@ impl GlobalTask for SequencesGlobal {
         self.open.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(unid: &str, minutes: i64, lat: f64, mag: f64) -> quakestream_seismo::Event {
+        let t = "2025-04-23T09:49:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(minutes);
+        quakestream_seismo::Event {
+            unid: unid.into(),
+            time: t,
+            lastupdate: t,
+            lat,
+            lon: 28.2,
+            depth_km: 10.0,
+            mag: Some(mag),
+            magtype: Some("ml".into()),
+            region: Some("WESTERN TURKEY".into()),
+            evtype: None,
+        }
+    }
+
+    fn change(ver: i64, e: Option<quakestream_seismo::Event>) -> (Vec<u8>, Vec<u8>) {
+        let st = e.as_ref().map_or(0, |e| e.time_us());
+        (Vec::new(), Change { src: 0, ver, st, ev: e }.encode())
+    }
+
+    fn apply(g: &mut SequencesGlobal, unid: &str, ver: i64, e: Option<quakestream_seismo::Event>) {
+        let (_, v) = change(ver, e);
+        g.apply(unid.as_bytes(), &v).unwrap();
+    }
+
+    fn flush(g: &mut SequencesGlobal) -> GlobalOut {
+        let mut out = GlobalOut::default();
+        g.flush(&mut out);
+        out
+    }
+
+    #[test]
+    fn replays_are_no_ops_retractions_delete_and_restore_rebuilds() {
+        let mut g = SequencesGlobal::new(Params::default());
+        apply(&mut g, "m", 1, Some(ev("m", 0, 40.8, 6.0)));
+        apply(&mut g, "a", 2, Some(ev("a", 10, 40.81, 4.0)));
+        apply(&mut g, "b", 3, Some(ev("b", 20, 40.82, 3.5)));
+        let out = flush(&mut g);
+        let keys: Vec<String> = out.output.iter().map(|(k, _)| String::from_utf8(k.clone()).unwrap()).collect();
+        assert_eq!(keys, ["seq-m"]);
+        let changelog = out.changelog.clone();
+        assert_eq!(changelog.len(), 4, "three events and the stream time");
+
+        // The same records again, and an older version of one: nothing to publish.
+        apply(&mut g, "a", 2, Some(ev("a", 10, 40.81, 4.0)));
+        apply(&mut g, "b", 1, Some(ev("b", 20, 45.0, 3.5)));
+        let out = flush(&mut g);
+        assert!(out.output.is_empty() && out.output_deletes.is_empty() && out.changelog.is_empty());
+
+        // Restore from the changelog: the same sequence, reported as already published.
+        let mut r = SequencesGlobal::new(Params::default());
+        for (k, v) in &changelog {
+            r.restore(k, v.as_deref()).unwrap();
+        }
+        r.restored();
+        assert_eq!(r.grouper().sequence_ids(), ["seq-m"]);
+        assert!(flush(&mut r).output.is_empty());
+        // The restored versions hold: a replay there is a no-op too.
+        apply(&mut r, "a", 2, Some(ev("a", 10, 40.81, 4.0)));
+        assert!(flush(&mut r).changelog.is_empty());
+
+        // Two retractions leave a single event: the sequence is deleted with a tombstone.
+        apply(&mut g, "a", 4, None);
+        apply(&mut g, "b", 5, None);
+        let out = flush(&mut g);
+        assert_eq!(out.output_deletes, [b"seq-m".to_vec()]);
+        assert!(out.changelog.iter().any(|(k, v)| k == b"e|a" && v.is_none()));
+        // A retraction seen again changes nothing.
+        apply(&mut g, "a", 4, None);
+        assert!(flush(&mut g).output_deletes.is_empty());
+    }
+
+    #[test]
+    fn the_event_tables_revision_wins_even_at_an_equal_lastupdate() {
+        let mut g = SequencesGlobal::new(Params::default());
+        let a = ev("x", 0, 40.8, 5.0);
+        let mut b = a.clone();
+        b.mag = Some(4.0); // same lastupdate, ordered below `a` by the grouper's own rule
+        assert!(!b.supersedes(&a));
+        apply(&mut g, "x", 1, Some(a));
+        apply(&mut g, "x", 2, Some(b.clone()));
+        assert_eq!(g.grouper().get("x").and_then(|e| e.mag), Some(4.0));
+    }
+}

@@ -60,3 +60,57 @@ impl LocalTask for SequencesLocal {
         self.dirty.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quakestream_core::model::Source;
+
+    fn ev(mag: Option<f64>, earthquake: bool, lastupdate_us: i64) -> Event {
+        Event {
+            time_us: 1_745_401_751_000_000,
+            lastupdate_us,
+            lat: 40.8,
+            lon: 28.2,
+            depth_km: 10.0,
+            mag,
+            magtype: Some("ml".into()),
+            region: "WESTERN TURKEY".into(),
+            earthquake,
+            source: Source::Emsc,
+        }
+    }
+
+    fn flushed(l: &mut SequencesLocal) -> Vec<Change> {
+        let mut out = Vec::new();
+        let f = LocalFlush {
+            version: 7,
+            stream_time_us: 1,
+            repartitions: 3,
+        };
+        l.flush(&f, &mut out);
+        assert!(out.iter().all(|r| r.partition == GLOBAL_PARTITION), "one partition for all");
+        out.iter().map(|r| Change::decode(&r.value).unwrap()).collect()
+    }
+
+    #[test]
+    fn only_what_the_grouping_reads_is_sent_and_a_blast_retracts() {
+        let mut l = SequencesLocal::new(2);
+        let quake = ev(Some(3.0), true, 1);
+        l.on_change("a", None, Some(&quake));
+        let sent = flushed(&mut l);
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].src, sent[0].ver), (2, 7));
+        assert_eq!(sent[0].ev.as_ref().unwrap().unid, "a");
+        // The same revision re-announced (a restore): nothing.
+        l.on_change("a", Some(&quake), Some(&quake));
+        assert!(flushed(&mut l).is_empty());
+        // Without a magnitude, or as a quarry blast, it leaves the grouping: a retraction.
+        let blast = ev(Some(3.0), false, 2);
+        l.on_change("a", Some(&quake), Some(&blast));
+        assert_eq!(flushed(&mut l)[0].ev, None);
+        // Never groupable: nothing at all.
+        l.on_change("b", None, Some(&ev(None, true, 1)));
+        assert!(flushed(&mut l).is_empty());
+    }
+}
