@@ -203,4 +203,19 @@ mod tests {
         c.instance_id = " ".into();
         assert!(matches!(c.validate(), Err(ConfigError::Empty("instance id"))));
     }
+
+    #[test]
+    fn the_sequences_topics_are_listed_with_one_partition() {
+        let c = AnalyticsConfig::new("127.0.0.1:9092", "quakes");
+        let topics = c.topics(6);
+        for (name, policy) in [
+            ("quakestream-analytics-sequences-repartition", "delete"),
+            ("quakestream-analytics-sequences-changelog", "compact"),
+            ("quake-sequences", "compact"),
+        ] {
+            let t = topics.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} listed"));
+            assert_eq!((t.partitions, t.cleanup_policy), (1, policy), "{name}");
+        }
+        assert_eq!(topics.len(), 7);
+    }
 }
