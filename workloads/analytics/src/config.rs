@@ -213,7 +213,10 @@ mod tests {
             ("quakestream-analytics-sequences-changelog", "compact"),
             ("quake-sequences", "compact"),
         ] {
-            let t = topics.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name} listed"));
+            let t = topics
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("{name} listed"));
             assert_eq!((t.partitions, t.cleanup_policy), (1, policy), "{name}");
         }
         assert_eq!(topics.len(), 7);

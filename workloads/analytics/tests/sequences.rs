@@ -219,3 +219,89 @@ async fn a_restart_restores_the_grouping_from_its_changelog() {
     let r2 = run.stop().await;
     assert_eq!(r2.input_records, second.len() as u64, "only the new records were read");
 }
+
+/// Not a test: the cost of the sequences' global task in process (no Kafka), for
+/// docs/benchmarks.md. `QS_BENCH_COPIES` copies of the recording (distinct unids, each copy 40
+/// days later), every tenth event revised, applied and flushed every 1000 records; then a
+/// restore from the changelog it wrote.
+///   QS_BENCH_COPIES=50 cargo test --workspace --locked --test sequences -- --ignored --nocapture sequences_task_cost
+#[test]
+#[ignore]
+fn sequences_task_cost() {
+    use quakestream_analytics::processor::{GlobalOut, GlobalTask};
+    use quakestream_analytics::sequences::global::SequencesGlobal;
+    use quakestream_analytics::sequences::msg::Change;
+    let copies: i64 = std::env::var("QS_BENCH_COPIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let base: Vec<quakestream_seismo::Event> = emsc_sample()
+        .iter()
+        .filter_map(|r| groupable(&r.quake.unid, &Event::from_quake(&r.quake)))
+        .collect();
+    let mut changes: Vec<(String, Change)> = Vec::new();
+    for c in 0..copies {
+        let shift = chrono::Duration::days(40 * c);
+        for (i, e) in base.iter().enumerate() {
+            let mut e = e.clone();
+            e.unid = format!("{}-{c}", e.unid);
+            e.time += shift;
+            e.lastupdate += shift;
+            let ver = changes.len() as i64;
+            changes.push((
+                e.unid.clone(),
+                Change {
+                    src: 0,
+                    ver,
+                    st: e.time_us(),
+                    ev: Some(e.clone()),
+                },
+            ));
+            if i % 10 == 0 {
+                e.lastupdate += chrono::Duration::hours(1);
+                e.mag = e.mag.map(|m| m + 0.3);
+                changes.push((
+                    e.unid.clone(),
+                    Change {
+                        src: 0,
+                        ver: ver + 1,
+                        st: e.time_us(),
+                        ev: Some(e),
+                    },
+                ));
+            }
+        }
+    }
+    let mut g = SequencesGlobal::new(Params::default());
+    let (mut changelog, mut published) = (BTreeMap::new(), 0usize);
+    let started = std::time::Instant::now();
+    for chunk in changes.chunks(1000) {
+        for (k, c) in chunk {
+            g.apply(k.as_bytes(), &c.encode()).unwrap();
+        }
+        let mut out = GlobalOut::default();
+        g.flush(&mut out);
+        published += out.output.len();
+        changelog.extend(out.changelog);
+    }
+    let run = started.elapsed();
+    let started = std::time::Instant::now();
+    let mut r = SequencesGlobal::new(Params::default());
+    for (k, v) in &changelog {
+        r.restore(k, v.as_deref()).unwrap();
+    }
+    r.restored();
+    let restore = started.elapsed();
+    assert_eq!(r.grouper().sequence_ids(), g.grouper().sequence_ids());
+    println!(
+        "{} records ({} events), {} flushes: {:.2} s, {:.0} records/s, {published} sequence records; restore of {} changelog entries: {:.3} s; {} sequences",
+        changes.len(),
+        g.grouper().len(),
+        changes.len().div_ceil(1000),
+        run.as_secs_f64(),
+        changes.len() as f64 / run.as_secs_f64(),
+        changelog.len(),
+        restore.as_secs_f64(),
+        r.grouper().sequence_ids().len()
+    );
+}

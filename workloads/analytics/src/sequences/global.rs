@@ -280,7 +280,11 @@ mod tests {
         apply(&mut g, "a", 2, Some(ev("a", 10, 40.81, 4.0)));
         apply(&mut g, "b", 3, Some(ev("b", 20, 40.82, 3.5)));
         let out = flush(&mut g);
-        let keys: Vec<String> = out.output.iter().map(|(k, _)| String::from_utf8(k.clone()).unwrap()).collect();
+        let keys: Vec<String> = out
+            .output
+            .iter()
+            .map(|(k, _)| String::from_utf8(k.clone()).unwrap())
+            .collect();
         assert_eq!(keys, ["seq-m"]);
         let changelog = out.changelog.clone();
         assert_eq!(changelog.len(), 4, "three events and the stream time");

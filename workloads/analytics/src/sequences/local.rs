@@ -89,7 +89,10 @@ mod tests {
             repartitions: 3,
         };
         l.flush(&f, &mut out);
-        assert!(out.iter().all(|r| r.partition == GLOBAL_PARTITION), "one partition for all");
+        assert!(
+            out.iter().all(|r| r.partition == GLOBAL_PARTITION),
+            "one partition for all"
+        );
         out.iter().map(|r| Change::decode(&r.value).unwrap()).collect()
     }
 
