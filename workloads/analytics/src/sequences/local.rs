@@ -49,7 +49,7 @@ impl LocalTask for SequencesLocal {
             }
             .encode();
             out.push(Routed {
-                partition: GLOBAL_PARTITION.min(f.repartitions - 1).max(0),
+                partition: GLOBAL_PARTITION,
                 key: unid.into_bytes(),
                 value,
             });
