@@ -381,6 +381,12 @@ fn resolve_topic(qs: &QuakeStream, role: TopicRole, names: &Names, errs: &mut Er
     if let Some(ms) = retention_ms {
         config.insert("retention.ms".to_owned(), json!(ms));
     }
+    // The workloads' record size limit (producer `message.max.bytes`, consumer fetch size):
+    // a whole dead letter of the largest parsed input fits.
+    config.insert(
+        "max.message.bytes".to_owned(),
+        json!(contract::limits::MAX_MESSAGE_BYTES),
+    );
     ResolvedTopic {
         role,
         object_name,

@@ -62,6 +62,13 @@ mod tests {
         );
         assert_eq!(dlq.spec.replicas, Some(1));
         assert_eq!(dlq.spec.config["retention.ms"], json!(2_592_000_000_i64));
+        for topic in [&t, &dlq] {
+            assert_eq!(
+                topic.spec.config["max.message.bytes"],
+                json!(quakestream_contract::limits::MAX_MESSAGE_BYTES),
+                "the topics allow the records the workloads write (producer message.max.bytes)"
+            );
+        }
         let v = crate::build::typed(&t).unwrap();
         assert_eq!(v["apiVersion"], "kafka.strimzi.io/v1");
         assert!(v.get("status").is_none());

@@ -83,6 +83,11 @@ pub struct ProducerArgs {
     #[arg(long, env = env::SILENCE_TIMEOUT, default_value = defaults::DEFAULT_SILENCE_TIMEOUT,
         value_parser = defaults::SILENCE_TIMEOUT.parser())]
     pub silence_timeout: Duration,
+    /// No data frame for this long (even if pings are answered): the feed is presumed stuck,
+    /// the connection is replaced and the gap backfilled.
+    #[arg(long, env = env::FEED_SILENCE_TIMEOUT, default_value = defaults::DEFAULT_FEED_SILENCE_TIMEOUT,
+        value_parser = defaults::FEED_SILENCE_TIMEOUT.parser())]
+    pub feed_silence_timeout: Duration,
     /// First reconnect delay (doubles with jitter up to --reconnect-max).
     #[arg(long, env = env::RECONNECT_MIN, default_value = defaults::DEFAULT_RECONNECT_MIN,
         value_parser = defaults::RECONNECT_MIN.parser())]
@@ -130,6 +135,7 @@ impl ProducerArgs {
                 backfill_max_age: self.backfill_max_age,
                 ping_interval: self.ping_interval,
                 silence_timeout: self.silence_timeout,
+                feed_silence_timeout: self.feed_silence_timeout,
                 reconnect_min: self.reconnect_min,
                 reconnect_max: self.reconnect_max,
                 ..Default::default()

@@ -248,7 +248,9 @@ impl Shared {
 
     async fn dead_letter(&self, job: &Job, reason: &str, error: &str) {
         let mut backoff = self.backoff();
-        let raw = job.payload.as_deref().unwrap_or_default();
+        // Whole up to MAX_ITEM_BYTES, a prefix with length and SHA-256 beyond (a record on the
+        // topic is at most MAX_MESSAGE_BYTES, so it always fits the dead-letter topic).
+        let raw = quakestream_core::parse::Raw::of(job.payload.as_deref().unwrap_or_default());
         loop {
             match send_dead_letter(
                 &self.dlq,
@@ -257,7 +259,7 @@ impl Shared {
                 reason,
                 error,
                 job.key.as_deref(),
-                raw,
+                &raw,
             )
             .await
             {
@@ -297,7 +299,12 @@ fn create_consumer(cfg: &ConsumerConfig, ctx: Ctx) -> Result<KConsumer, KafkaErr
             cfg.commit_interval.as_millis().max(1).to_string(),
         )
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // At least one whole record of the largest size the topics allow per partition fetch.
+        .set(
+            "max.partition.fetch.bytes",
+            quakestream_core::kafka::MAX_MESSAGE_BYTES.to_string(),
+        );
     for (k, v) in &cfg.kafka_overrides {
         c.set(k, v);
     }

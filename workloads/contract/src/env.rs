@@ -24,6 +24,9 @@ pub const BACKFILL_MAX_AGE: &str = "QS_BACKFILL_MAX_AGE";
 pub const PING_INTERVAL: &str = "QS_PING_INTERVAL";
 /// Producer: silence after which the connection is replaced.
 pub const SILENCE_TIMEOUT: &str = "QS_SILENCE_TIMEOUT";
+/// Producer: no data frame for this long (pings answered or not) and the feed is presumed
+/// stuck: reconnect and backfill.
+pub const FEED_SILENCE_TIMEOUT: &str = "QS_FEED_SILENCE_TIMEOUT";
 /// Producer: first reconnect delay.
 pub const RECONNECT_MIN: &str = "QS_RECONNECT_MIN";
 /// Producer: longest reconnect delay.
@@ -118,6 +121,7 @@ pub const ALL: &[&str] = &[
     BACKFILL_MAX_AGE,
     PING_INTERVAL,
     SILENCE_TIMEOUT,
+    FEED_SILENCE_TIMEOUT,
     RECONNECT_MIN,
     RECONNECT_MAX,
     REPLAY,

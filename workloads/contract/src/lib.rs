@@ -7,6 +7,7 @@
 //! - [`env`]: the name of every environment variable a workload reads;
 //! - [`names`]: default topic, dead-letter topic, consumer group and table names, and how they
 //!   derive from the name of a `QuakeStream` resource;
+//! - [`limits`]: byte limits of inputs, dead letters and Kafka records (producer, topics, consumer);
 //! - [`duration`]: the one duration syntax (`90s`, `15m`, `24h`, `7d`, `1h30m`), its parser and
 //!   its canonical form, and [`duration::DurationRange`] for bounds;
 //! - [`range::IntRange`]: integer bounds (the workloads' clap `value_parser`s and the CRD's
@@ -46,6 +47,7 @@ pub mod consumer;
 pub mod duration;
 pub mod env;
 pub mod frontend;
+pub mod limits;
 pub mod names;
 pub mod producer;
 pub mod range;

@@ -27,10 +27,17 @@ pub const BACKFILL_MAX_AGE: DurationRange = DurationRange::secs(60, 30 * 86_400)
 pub const DEFAULT_PING_INTERVAL: &str = "15s";
 /// Bounds of the ping interval.
 pub const PING_INTERVAL: DurationRange = DurationRange::secs(1, 600);
-/// Silence after which the connection is presumed dead.
+/// Silence (no frame, ping or pong) after which the connection is presumed dead.
 pub const DEFAULT_SILENCE_TIMEOUT: &str = "60s";
 /// Bounds of the silence timeout.
 pub const SILENCE_TIMEOUT: DurationRange = DurationRange::secs(1, 3_600);
+/// Time without a data frame (the peer may still answer pings) after which the feed is presumed
+/// stuck and the connection replaced, with a backfill of the gap. EMSC pushes every new event and
+/// every revision worldwide, several an hour even on quiet days; a false alarm costs one
+/// reconnect and one FDSN query.
+pub const DEFAULT_FEED_SILENCE_TIMEOUT: &str = "10m";
+/// Bounds of the feed-silence timeout.
+pub const FEED_SILENCE_TIMEOUT: DurationRange = DurationRange::secs(1, 86_400);
 /// First reconnect delay.
 pub const DEFAULT_RECONNECT_MIN: &str = "1s";
 /// Bounds of the first reconnect delay.
@@ -53,6 +60,7 @@ pub const ENV: &[&str] = &[
     env::BACKFILL_MAX_AGE,
     env::PING_INTERVAL,
     env::SILENCE_TIMEOUT,
+    env::FEED_SILENCE_TIMEOUT,
     env::RECONNECT_MIN,
     env::RECONNECT_MAX,
     env::REPLAY,
@@ -149,6 +157,7 @@ mod tests {
             (DEFAULT_BACKFILL_MAX_AGE, BACKFILL_MAX_AGE),
             (DEFAULT_PING_INTERVAL, PING_INTERVAL),
             (DEFAULT_SILENCE_TIMEOUT, SILENCE_TIMEOUT),
+            (DEFAULT_FEED_SILENCE_TIMEOUT, FEED_SILENCE_TIMEOUT),
             (DEFAULT_RECONNECT_MIN, RECONNECT_MIN),
             (DEFAULT_RECONNECT_MAX, RECONNECT_MAX),
         ] {

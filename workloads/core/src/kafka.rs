@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::parse::Raw;
 use crate::wire::{Action, headers};
+pub use quakestream_contract::limits::MAX_MESSAGE_BYTES;
 
 /// Idempotent producer: acks=all, ordered per partition, retried by librdkafka until
 /// `message.timeout.ms`; lz4 keeps the JSON small on the wire.
@@ -25,6 +27,9 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
         .set("queue.buffering.max.messages", "100000")
         .set("queue.buffering.max.kbytes", "8192")
         .set("message.timeout.ms", "120000")
+        // A whole dead letter of MAX_ITEM_BYTES with its headers fits; the topics the operator
+        // renders allow as much (`max.message.bytes`), the consumer fetches as much.
+        .set("message.max.bytes", MAX_MESSAGE_BYTES.to_string())
         .set("client.id", "quakestream-producer");
     c
 }
@@ -46,8 +51,13 @@ pub fn record_headers(action: Action, source: &str) -> OwnedHeaders {
         })
 }
 
-/// Sends a rejected input to the dead-letter topic: the raw payload as the value, the reason in
-/// headers, so nothing is lost and the input can be replayed once the bug is fixed.
+/// The longest `qs-error` header of a dead letter, in characters.
+pub const MAX_ERROR_CHARS: usize = 1024;
+
+/// Sends a rejected input to the dead-letter topic: the raw bytes as the value (whole up to
+/// [`crate::parse::MAX_ITEM_BYTES`], beyond that a prefix with `qs-original-length` and
+/// `qs-original-sha256` headers), the reason in headers, so the input can be inspected and
+/// replayed once the bug is fixed.
 pub async fn send_dead_letter(
     producer: &FutureProducer,
     topic: &str,
@@ -55,11 +65,12 @@ pub async fn send_dead_letter(
     reason_code: &str,
     error: &str,
     key: Option<&[u8]>,
-    raw: &[u8],
+    raw: &Raw,
 ) -> Result<(), KafkaError> {
     let now = crate::model::fmt_time(&chrono::Utc::now());
-    let error: String = error.chars().take(1024).collect();
-    let hdrs = OwnedHeaders::new_with_capacity(4)
+    let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+    let len = raw.truncated.as_ref().map(|t| t.len.to_string());
+    let mut hdrs = OwnedHeaders::new_with_capacity(6)
         .insert(Header {
             key: headers::STAGE,
             value: Some(stage),
@@ -76,7 +87,18 @@ pub async fn send_dead_letter(
             key: headers::RECEIVED_AT,
             value: Some(now.as_str()),
         });
-    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(raw).headers(hdrs);
+    if let (Some(t), Some(len)) = (&raw.truncated, &len) {
+        hdrs = hdrs
+            .insert(Header {
+                key: headers::ORIGINAL_LENGTH,
+                value: Some(len.as_str()),
+            })
+            .insert(Header {
+                key: headers::ORIGINAL_SHA256,
+                value: Some(t.sha256.as_str()),
+            });
+    }
+    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(raw.bytes.as_slice()).headers(hdrs);
     if let Some(k) = key {
         rec = rec.key(k);
     }
@@ -96,6 +118,12 @@ enum BrokerCmd {
     CreateTopic {
         name: String,
         partitions: i32,
+        reply: mpsc::Sender<Result<(), KafkaError>>,
+    },
+    /// Takes a broker down (`up: false`: its connections fail) or back up.
+    SetBroker {
+        id: i32,
+        up: bool,
         reply: mpsc::Sender<Result<(), KafkaError>>,
     },
     Stop,
@@ -134,6 +162,14 @@ impl EmbeddedBroker {
                         } => {
                             let _ = reply.send(cluster.create_topic(&name, partitions, 1));
                         }
+                        BrokerCmd::SetBroker { id, up, reply } => {
+                            let res = if up {
+                                cluster.broker_up(id)
+                            } else {
+                                cluster.broker_down(id)
+                            };
+                            let _ = reply.send(res);
+                        }
                         BrokerCmd::Stop => break,
                     }
                 }
@@ -160,6 +196,15 @@ impl EmbeddedBroker {
                 partitions,
                 reply,
             })
+            .map_err(|_| KafkaError::Canceled)?;
+        rx.recv().map_err(|_| KafkaError::Canceled)?
+    }
+
+    /// Takes broker `id` (1-based) down or back up, to test a broker outage.
+    pub fn set_broker_up(&self, id: i32, up: bool) -> Result<(), KafkaError> {
+        let (reply, rx) = mpsc::channel();
+        self.cmd
+            .send(BrokerCmd::SetBroker { id, up, reply })
             .map_err(|_| KafkaError::Canceled)?;
         rx.recv().map_err(|_| KafkaError::Canceled)?
     }

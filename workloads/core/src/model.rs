@@ -1,6 +1,6 @@
 //! The normalised earthquake event, shared by every source, the wire record, the store and the API.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -56,6 +56,11 @@ pub const MAG_RANGE: (f64, f64) = (-3.0, 10.5);
 pub const MAX_UNID_LEN: usize = 128;
 /// Free-text fields (region, agency, ...) are cut to this many characters.
 pub const MAX_TEXT_LEN: usize = 256;
+/// The earliest origin time or `lastupdate` accepted (instrumental seismology starts about then).
+pub const EARLIEST_YEAR: i32 = 1900;
+/// How far ahead of this machine's clock an origin time or `lastupdate` may be (clock skew
+/// between the agency and us); anything later is impossible and rejected at the edge.
+pub const MAX_CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// Why an input was rejected. Each variant names the field and the offending value.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -64,7 +69,9 @@ pub enum InvalidQuake {
     Missing(&'static str),
     #[error("field `unid` is empty")]
     EmptyUnid,
-    #[error("field `unid` is invalid: {0:?} (at most {MAX_UNID_LEN} printable characters)")]
+    #[error(
+        "field `unid` is invalid: {0:?} (at most {MAX_UNID_LEN} printable characters, no control, space or invisible format characters)"
+    )]
     BadUnid(String),
     #[error("field `{field}` is out of range: {value} (allowed {min} to {max})")]
     OutOfRange {
@@ -77,6 +84,12 @@ pub enum InvalidQuake {
     BadTime { field: &'static str, value: String },
     #[error("field `{field}` has the wrong type: {detail}")]
     BadType { field: &'static str, detail: String },
+    #[error("field `{field}` is an impossible time: {value} ({why})")]
+    ImpossibleTime {
+        field: &'static str,
+        value: String,
+        why: String,
+    },
 }
 
 impl InvalidQuake {
@@ -88,6 +101,7 @@ impl InvalidQuake {
             InvalidQuake::OutOfRange { .. } => "out_of_range",
             InvalidQuake::BadTime { .. } => "bad_time",
             InvalidQuake::BadType { .. } => "bad_type",
+            InvalidQuake::ImpossibleTime { .. } => "impossible_time",
         }
     }
 }
@@ -105,17 +119,78 @@ impl Quake {
         Ok(())
     }
 
+    /// Checks that the origin time and `lastupdate` are possible at `now`: not before
+    /// [`EARLIEST_YEAR`] and not more than [`MAX_CLOCK_SKEW`] ahead of `now`. Applied where
+    /// inputs enter (the parsers), not to records already on the topic.
+    pub fn check_times(&self, now: DateTime<Utc>) -> Result<(), InvalidQuake> {
+        check_time("time", self.time, now)?;
+        check_time("lastupdate", self.lastupdate, now)
+    }
+
     /// The version key: two records with the same key carry the same revision.
     pub fn version(&self) -> (&str, DateTime<Utc>) {
         (&self.unid, self.lastupdate)
     }
 }
 
+/// Whether `t` is a time an event can have, seen at `now`.
+pub fn check_time(field: &'static str, t: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), InvalidQuake> {
+    let why = if t.year() < EARLIEST_YEAR {
+        format!("before {EARLIEST_YEAR}")
+    } else if t > now + MAX_CLOCK_SKEW {
+        format!(
+            "more than {} min after this machine's clock, {}",
+            MAX_CLOCK_SKEW.num_minutes(),
+            fmt_time(&now)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(InvalidQuake::ImpossibleTime {
+        field,
+        value: t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        why,
+    })
+}
+
+/// Unicode's format characters (general category Cf, Unicode 15): invisible, they make two
+/// unids that print alike differ (zero-width space U+200B, right-to-left override U+202E, BOM
+/// U+FEFF, soft hyphen U+00AD, ...).
+const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a format character (Unicode general category Cf).
+pub fn is_format_char(c: char) -> bool {
+    FORMAT_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
 pub fn validate_unid(unid: &str) -> Result<(), InvalidQuake> {
     if unid.trim().is_empty() {
         return Err(InvalidQuake::EmptyUnid);
     }
-    if unid.chars().count() > MAX_UNID_LEN || unid.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    let invisible = |c: char| c.is_control() || c.is_whitespace() || is_format_char(c);
+    if unid.chars().count() > MAX_UNID_LEN || unid.chars().any(invisible) {
         let shown: String = unid.chars().take(40).collect();
         return Err(InvalidQuake::BadUnid(shown));
     }
@@ -223,6 +298,42 @@ mod tests {
         let b = parse_time("t", "2025-04-26T12:59:28.5Z").unwrap();
         assert!(a < b);
         assert!(fmt_time(&a) < fmt_time(&b), "{} vs {}", fmt_time(&a), fmt_time(&b));
+    }
+
+    #[test]
+    fn impossible_times_are_rejected_and_the_edges_accepted() {
+        let now = parse_time("t", "2026-01-01T00:00:00Z").unwrap();
+        let ok = |s: &str| check_time("time", parse_time("t", s).unwrap(), now);
+        assert!(ok("1900-01-01T00:00:00Z").is_ok());
+        assert!(ok("2026-01-01T01:00:00Z").is_ok(), "within the stated skew");
+        for bad in ["1899-12-31T23:59:59Z", "2026-01-01T01:00:01Z", "9999-12-31T00:00:00Z"] {
+            let e = ok(bad).unwrap_err();
+            assert_eq!(e.reason(), "impossible_time", "{bad}: {e}");
+            assert!(e.to_string().contains("`time`"), "{e}");
+        }
+        let far = from_epoch_ms("time", 1_000_000_000_000_000 - 1).unwrap();
+        assert!(
+            check_time("time", far, now).is_err(),
+            "USGS epoch ms near 1e15 is year 33658"
+        );
+        let before = from_epoch_ms("time", -62_200_000_000_000).unwrap();
+        assert!(check_time("time", before, now).is_err());
+    }
+
+    #[test]
+    fn unids_with_invisible_format_characters_are_rejected() {
+        for bad in [
+            "2025\u{200B}0426",
+            "\u{202E}20250426",
+            "\u{FEFF}20250426",
+            "ab\u{00AD}c",
+            "x\u{2066}y",
+        ] {
+            assert_eq!(validate_unid(bad).unwrap_err().reason(), "bad_unid", "{bad:?}");
+        }
+        assert!(validate_unid("20250426_0000123").is_ok());
+        assert!(validate_unid("us7000pq2s").is_ok());
+        assert!(validate_unid("évènement").is_ok(), "visible non-ASCII letters are fine");
     }
 
     #[test]

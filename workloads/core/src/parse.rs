@@ -6,17 +6,22 @@ use crate::model::{InvalidQuake, Quake, Source, clean_text, from_epoch_ms, parse
 use crate::wire::Action;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+use std::rc::Rc;
 
-/// The largest websocket frame, JSON line or single feature accepted (real ones are ~1 KiB).
-pub const MAX_ITEM_BYTES: usize = 1 << 20;
+/// The largest websocket frame, JSON line, feature or single document parsed (real ones are
+/// ~1 KiB); see [`quakestream_contract::limits`].
+pub const MAX_ITEM_BYTES: usize = quakestream_contract::limits::MAX_ITEM_BYTES;
 
 /// Why one input item (a frame, a line, a feature) was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RejectReason {
     #[error("not valid JSON: {0}")]
     Json(String),
+    #[error("not valid UTF-8: {0}")]
+    Utf8(String),
     #[error("input is {0} bytes, over the {MAX_ITEM_BYTES}-byte limit")]
     TooLarge(usize),
     #[error("not an EMSC frame or GeoJSON feature: {0}")]
@@ -30,6 +35,7 @@ impl RejectReason {
     pub fn code(&self) -> &'static str {
         match self {
             RejectReason::Json(_) => "bad_json",
+            RejectReason::Utf8(_) => "bad_utf8",
             RejectReason::TooLarge(_) => "too_large",
             RejectReason::Shape(_) => "bad_shape",
             RejectReason::Invalid(e) => e.reason(),
@@ -59,6 +65,14 @@ pub fn parse_frame(text: &str) -> Result<Item, RejectReason> {
     }
     let value: Value = serde_json::from_str(text).map_err(|e| RejectReason::Json(e.to_string()))?;
     parse_frame_value(value)
+}
+
+/// [`parse_frame`] for a frame as bytes (a binary frame, or text of unknown encoding).
+pub fn parse_frame_bytes(bytes: &[u8]) -> Result<Item, RejectReason> {
+    if bytes.len() > MAX_ITEM_BYTES {
+        return Err(RejectReason::TooLarge(bytes.len()));
+    }
+    parse_frame(std::str::from_utf8(bytes).map_err(|e| RejectReason::Utf8(e.to_string()))?)
 }
 
 fn parse_frame_value(value: Value) -> Result<Item, RejectReason> {
@@ -119,6 +133,7 @@ pub fn parse_feature(feature: &Value) -> Result<Quake, RejectReason> {
         emsc_quake(obj, props)?
     };
     quake.validate()?;
+    quake.check_times(chrono::Utc::now())?;
     Ok(quake)
 }
 
@@ -265,6 +280,79 @@ fn opt_i64(p: &Map<String, Value>, field: &'static str) -> Result<Option<i64>, I
     }
 }
 
+/// The bytes of a rejected input, as the dead-letter topic keeps them: the whole input up to
+/// [`MAX_ITEM_BYTES`], or, beyond, its first [`DLQ_PREFIX_BYTES`] with its length and SHA-256.
+/// Bytes stay bytes: invalid UTF-8 is kept as it came.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Raw {
+    /// The input, or its prefix when `truncated` is set.
+    pub bytes: Vec<u8>,
+    pub truncated: Option<Truncated>,
+}
+
+/// What a dead letter records of an input it keeps only a prefix of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncated {
+    /// The input's full length in bytes.
+    pub len: u64,
+    /// SHA-256 of the whole input, lowercase hex.
+    pub sha256: String,
+}
+
+pub use quakestream_contract::limits::DLQ_PREFIX_BYTES;
+
+impl Raw {
+    /// The raw form of an input held in memory (cut to a prefix beyond [`MAX_ITEM_BYTES`]).
+    pub fn of(bytes: &[u8]) -> Raw {
+        let mut sink = RawSink::default();
+        sink.update(bytes);
+        sink.finish()
+    }
+
+    /// The input's full length.
+    pub fn len(&self) -> u64 {
+        self.truncated.as_ref().map_or(self.bytes.len() as u64, |t| t.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Builds a [`Raw`] from an input read in pieces, holding at most [`MAX_ITEM_BYTES`] of it.
+#[derive(Default)]
+pub struct RawSink {
+    head: Vec<u8>,
+    len: u64,
+    hasher: sha2::Sha256,
+}
+
+impl RawSink {
+    pub fn update(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        let room = MAX_ITEM_BYTES.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    pub fn finish(mut self) -> Raw {
+        use sha2::Digest;
+        if self.len <= MAX_ITEM_BYTES as u64 {
+            return Raw {
+                bytes: self.head,
+                truncated: None,
+            };
+        }
+        self.head.truncate(DLQ_PREFIX_BYTES);
+        let sha256 = self.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Raw {
+            bytes: self.head,
+            truncated: Some(Truncated { len: self.len, sha256 }),
+        }
+    }
+}
+
 /// Where in a file an item was found, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Position {
@@ -272,7 +360,7 @@ pub enum Position {
     Line(u64),
     /// 1-based index of a feature in a FeatureCollection.
     Feature(u64),
-    /// The document as a whole (a syntax error ends the read).
+    /// The document as a whole (a syntax error or an over-long item ends the read).
     Document,
 }
 
@@ -286,15 +374,16 @@ impl fmt::Display for Position {
     }
 }
 
-/// One item read from a file: what it became, and its raw text for the dead-letter topic.
+/// One item read from a file: what it became, and, if rejected, its raw bytes for the
+/// dead-letter topic (empty for accepted items).
 #[derive(Debug, Clone)]
 pub struct FileItem {
     pub position: Position,
     pub result: Result<Item, RejectReason>,
-    pub raw: String,
+    pub raw: Raw,
 }
 
-/// The layout of a file, detected from its first line.
+/// The layout of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
     /// One JSON value per line: websocket frames or bare features.
@@ -312,32 +401,148 @@ pub struct FileSummary {
     pub items: u64,
 }
 
-/// Reads `first_line` (at most [`MAX_ITEM_BYTES`]) and decides the layout.
-pub fn detect_format(first_line: &str) -> FileFormat {
-    match serde_json::from_str::<Value>(first_line.trim()) {
-        Ok(Value::Object(o)) if o.get("type").and_then(Value::as_str) != Some("FeatureCollection") => {
-            FileFormat::JsonLines
-        }
-        _ => FileFormat::Document,
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Detection looks at this many non-blank lines for one that is a JSON object by itself.
+const DETECT_LINES: usize = 8;
+
+/// Decides the layout of a file (`open` is called once per look, each time from the start):
+///
+/// 1. a FeatureCollection, however laid out (one line of any length, or pretty-printed), is
+///    recognised by its top-level `type` or `features` key within its first [`MAX_ITEM_BYTES`];
+/// 2. otherwise, if one of the first few non-blank lines is a JSON object on its own, the
+///    file is JSON lines: a blank, truncated, over-long or non-object first line (`[]`) is
+///    then one rejected line, not the end of the file;
+/// 3. otherwise it is one document (a pretty-printed frame or feature).
+///
+/// A leading UTF-8 byte-order mark is skipped.
+pub fn detect_format<R: Read>(mut open: impl FnMut() -> std::io::Result<R>) -> std::io::Result<FileFormat> {
+    let mut probe = BufReader::new(open()?);
+    skip_bom(&mut probe)?;
+    if starts_a_collection(probe.take(MAX_ITEM_BYTES as u64)) {
+        return Ok(FileFormat::Document);
     }
+    let mut r = BufReader::new(open()?);
+    let mut buf = Vec::new();
+    let mut seen = 0;
+    while seen < DETECT_LINES {
+        let text = match read_line(&mut r, &mut buf)? {
+            LineRead::Eof => break,
+            LineRead::TooLong(_) => {
+                seen += 1;
+                continue;
+            }
+            LineRead::Line => strip_bom(&buf).trim_ascii(),
+        };
+        if text.is_empty() {
+            continue;
+        }
+        seen += 1;
+        if matches!(serde_json::from_slice::<Value>(text), Ok(Value::Object(_))) {
+            return Ok(FileFormat::JsonLines);
+        }
+    }
+    Ok(FileFormat::Document)
+}
+
+fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(BOM).unwrap_or(b)
+}
+
+fn skip_bom<R: BufRead>(r: &mut R) -> std::io::Result<()> {
+    if r.fill_buf()?.starts_with(BOM) {
+        r.consume(BOM.len());
+    }
+    Ok(())
+}
+
+/// Whether the first JSON value is an object with a top-level `features` key or `"type":
+/// "FeatureCollection"` (read as a stream: values of other keys are skipped, not held).
+fn starts_a_collection<R: Read>(r: R) -> bool {
+    struct Probe {
+        found: bool,
+    }
+    impl<'de> Visitor<'de> for &mut Probe {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                let hit = match key.as_str() {
+                    "features" => true,
+                    "type" => map.next_value::<Value>()? == "FeatureCollection",
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                        false
+                    }
+                };
+                if hit {
+                    self.found = true;
+                    // Stop reading: the answer is known.
+                    return Err(serde::de::Error::custom("found"));
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut probe = Probe { found: false };
+    let mut de = serde_json::Deserializer::from_reader(r);
+    let _ = serde::Deserializer::deserialize_any(&mut de, &mut probe);
+    probe.found
+}
+
+enum LineRead {
+    Eof,
+    /// `buf` holds the line (at most [`MAX_ITEM_BYTES`] and its newline).
+    Line,
+    /// The line is longer than [`MAX_ITEM_BYTES`]: it was read to its end without holding it.
+    TooLong(RawSink),
+}
+
+fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> std::io::Result<LineRead> {
+    buf.clear();
+    let n = (&mut *r).take(MAX_ITEM_BYTES as u64 + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(LineRead::Eof);
+    }
+    if buf.len() <= MAX_ITEM_BYTES || buf.last() == Some(&b'\n') {
+        return Ok(LineRead::Line);
+    }
+    let mut sink = RawSink::default();
+    sink.update(buf);
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                sink.update(&chunk[..i]);
+                r.consume(i + 1);
+                break;
+            }
+            None => {
+                let len = chunk.len();
+                sink.update(chunk);
+                r.consume(len);
+            }
+        }
+    }
+    Ok(LineRead::TooLong(sink))
 }
 
 /// Reads a whole file, calling `on_item` for each frame or feature in file order.
-/// `open` is called once per pass (detection reads the first line, then the read starts over).
+/// `open` is called once per pass (detection looks at the beginning, then the read starts over).
+/// Memory stays bounded: lines and features are read one at a time, each within
+/// [`MAX_ITEM_BYTES`].
 pub fn read_file<R: Read>(
     mut open: impl FnMut() -> std::io::Result<R>,
     mut on_item: impl FnMut(FileItem),
 ) -> std::io::Result<(FileFormat, FileSummary)> {
-    let first = {
-        let mut r = BufReader::new(open()?);
-        let mut buf = Vec::new();
-        (&mut r).take(MAX_ITEM_BYTES as u64).read_until(b'\n', &mut buf)?;
-        String::from_utf8_lossy(&buf).into_owned()
-    };
-    let format = detect_format(&first);
+    let format = detect_format(&mut open)?;
     let summary = match format {
         FileFormat::JsonLines => read_json_lines(BufReader::new(open()?), &mut on_item)?,
-        FileFormat::Document => read_document(BufReader::new(open()?), &mut on_item),
+        FileFormat::Document => read_document(open()?, &mut on_item),
     };
     Ok((format, summary))
 }
@@ -347,91 +552,154 @@ fn read_json_lines<R: BufRead>(mut r: R, on_item: &mut impl FnMut(FileItem)) -> 
     let mut line_no = 0u64;
     let mut buf = Vec::with_capacity(4096);
     loop {
-        buf.clear();
         line_no += 1;
-        let n = (&mut r).take(MAX_ITEM_BYTES as u64 + 1).read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        let too_long = buf.len() > MAX_ITEM_BYTES && buf.last() != Some(&b'\n');
-        if too_long {
-            // Skip the rest of the line without holding it in memory.
-            let mut skipped = buf.len();
-            loop {
-                let chunk = r.fill_buf()?;
-                if chunk.is_empty() {
-                    break;
-                }
-                match chunk.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        r.consume(i + 1);
-                        skipped += i;
-                        break;
-                    }
-                    None => {
-                        let len = chunk.len();
-                        r.consume(len);
-                        skipped += len;
-                    }
-                }
+        let bytes = match read_line(&mut r, &mut buf)? {
+            LineRead::Eof => break,
+            LineRead::TooLong(sink) => {
+                summary.items += 1;
+                let raw = sink.finish();
+                on_item(FileItem {
+                    position: Position::Line(line_no),
+                    result: Err(RejectReason::TooLarge(raw.len() as usize)),
+                    raw,
+                });
+                continue;
             }
-            summary.items += 1;
-            let raw = String::from_utf8_lossy(&buf[..256]).into_owned();
-            on_item(FileItem {
-                position: Position::Line(line_no),
-                result: Err(RejectReason::TooLarge(skipped)),
-                raw,
-            });
-            continue;
-        }
-        let text = String::from_utf8_lossy(&buf);
-        let text = text.trim();
-        if text.is_empty() {
+            LineRead::Line if line_no == 1 => strip_bom(&buf).trim_ascii(),
+            LineRead::Line => buf.trim_ascii(),
+        };
+        if bytes.is_empty() {
             continue;
         }
         summary.items += 1;
-        let result = match serde_json::from_str::<Value>(text) {
-            Err(e) => Err(RejectReason::Json(e.to_string())),
-            Ok(v) if v.get("action").is_some() => parse_frame_value(v),
-            Ok(v) => parse_feature(&v).map(|quake| Item::Event {
-                action: Action::Snapshot,
-                quake,
-            }),
+        let result = match std::str::from_utf8(bytes) {
+            Err(e) => Err(RejectReason::Utf8(e.to_string())),
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Err(e) => Err(RejectReason::Json(e.to_string())),
+                Ok(v) => parse_value(v),
+            },
+        };
+        let raw = if result.is_err() {
+            Raw::of(bytes)
+        } else {
+            Raw::default()
         };
         on_item(FileItem {
             position: Position::Line(line_no),
             result,
-            raw: text.to_owned(),
+            raw,
         });
     }
     Ok(summary)
 }
 
+/// A frame (it has an `action`) or a bare feature (a snapshot).
+fn parse_value(v: Value) -> Result<Item, RejectReason> {
+    if v.get("action").is_some() {
+        parse_frame_value(v)
+    } else {
+        parse_feature(&v).map(|quake| Item::Event {
+            action: Action::Snapshot,
+            quake,
+        })
+    }
+}
+
+/// The bytes the document reader has read since the current item began (a feature, or the
+/// parts of the document around the features). More than [`MAX_ITEM_BYTES`] of them fails the
+/// read, with `over` set: a document or feature of any size costs at most about that much.
+#[derive(Default)]
+struct Capture {
+    since_mark: Vec<u8>,
+    over: bool,
+}
+
+impl Capture {
+    fn mark(&mut self) {
+        self.since_mark.clear();
+    }
+    /// The current item's bytes, without the separators before it.
+    fn item(&self) -> &[u8] {
+        let b = &self.since_mark;
+        let start = b
+            .iter()
+            .position(|c| !c.is_ascii_whitespace() && *c != b',')
+            .unwrap_or(b.len());
+        b[start..].trim_ascii_end()
+    }
+}
+
+type SharedCapture = Rc<RefCell<Capture>>;
+
+/// A reader that records what it reads in the [`Capture`] and refuses to read past the limit.
+struct Bounded<R> {
+    inner: R,
+    cap: SharedCapture,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut cap = self.cap.borrow_mut();
+        let room = MAX_ITEM_BYTES.saturating_sub(cap.since_mark.len());
+        if room == 0 {
+            cap.over = true;
+            return Err(std::io::Error::other(format!(
+                "item over the {MAX_ITEM_BYTES}-byte limit"
+            )));
+        }
+        let len = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..len])?;
+        cap.since_mark.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The input from the failed item to the end, as a dead letter keeps it.
+fn remainder<R: Read>(cap: &Capture, rest: &mut R) -> Raw {
+    let mut sink = RawSink::default();
+    sink.update(cap.item());
+    let mut chunk = vec![0u8; 64 << 10];
+    while let Ok(n) = rest.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        sink.update(&chunk[..n]);
+    }
+    sink.finish()
+}
+
 fn read_document<R: Read>(r: R, on_item: &mut impl FnMut(FileItem)) -> FileSummary {
-    let mut de = serde_json::Deserializer::from_reader(r);
+    let mut inner = BufReader::new(r);
+    let _ = skip_bom(&mut inner);
+    let cap = SharedCapture::default();
+    let mut reader = Bounded {
+        inner,
+        cap: cap.clone(),
+    };
     let mut state = DocState {
         on_item,
         summary: FileSummary::default(),
         single: None,
+        cap: cap.clone(),
     };
-    let outcome = (&mut state).deserialize(&mut de).and_then(|()| de.end());
+    let outcome = {
+        let mut de = serde_json::Deserializer::from_reader(&mut reader);
+        (&mut state).deserialize(&mut de).and_then(|()| de.end())
+    };
     let DocState {
         on_item,
         mut summary,
         single,
+        ..
     } = state;
     match outcome {
         Ok(()) => {
             if let Some(value) = single {
                 summary.items += 1;
-                let raw = value.to_string();
-                let result = if value.get("action").is_some() {
-                    parse_frame_value(value)
-                } else {
-                    parse_feature(&value).map(|quake| Item::Event {
-                        action: Action::Snapshot,
-                        quake,
-                    })
+                let result = parse_value(value);
+                let raw = match result {
+                    Err(_) => Raw::of(cap.borrow().item()),
+                    Ok(_) => Raw::default(),
                 };
                 on_item(FileItem {
                     position: Position::Document,
@@ -440,18 +708,23 @@ fn read_document<R: Read>(r: R, on_item: &mut impl FnMut(FileItem)) -> FileSumma
                 });
             }
         }
-        Err(e) if e.line() == 1 && e.column() <= 1 => on_item(FileItem {
-            position: Position::Document,
-            result: Err(RejectReason::Json(format!(
-                "{e}: this is not JSON; expected EMSC websocket frames (JSON lines), an FDSN or USGS GeoJSON FeatureCollection"
-            ))),
-            raw: String::new(),
-        }),
-        Err(e) => on_item(FileItem {
-            position: Position::Document,
-            result: Err(RejectReason::Json(e.to_string())),
-            raw: String::new(),
-        }),
+        Err(e) => {
+            let raw = remainder(&cap.borrow(), &mut reader.inner);
+            let result = if cap.borrow().over {
+                RejectReason::TooLarge(raw.len() as usize)
+            } else if e.line() == 1 && e.column() <= 1 {
+                RejectReason::Json(format!(
+                    "{e}: this is not JSON; expected EMSC websocket frames (JSON lines), an FDSN or USGS GeoJSON FeatureCollection"
+                ))
+            } else {
+                RejectReason::Json(e.to_string())
+            };
+            on_item(FileItem {
+                position: Position::Document,
+                result: Err(result),
+                raw,
+            });
+        }
     }
     summary
 }
@@ -462,6 +735,7 @@ struct DocState<'a, F> {
     on_item: &'a mut F,
     summary: FileSummary,
     single: Option<Value>,
+    cap: SharedCapture,
 }
 
 impl<'de, F: FnMut(FileItem)> DeserializeSeed<'de> for &mut DocState<'_, F> {
@@ -528,25 +802,31 @@ impl<'de, F: FnMut(FileItem)> Visitor<'de> for Features<'_, '_, F> {
         f.write_str("an array of features")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(feature) = seq.next_element::<Value>()? {
+        loop {
+            // Each feature may take up to MAX_ITEM_BYTES of its own.
+            self.state.cap.borrow_mut().mark();
+            let Some(feature) = seq.next_element::<Value>()? else {
+                break;
+            };
             self.state.summary.items += 1;
             let position = Position::Feature(self.state.summary.items);
-            let raw = feature.to_string();
-            let result = if raw.len() > MAX_ITEM_BYTES {
-                Err(RejectReason::TooLarge(raw.len()))
-            } else {
-                parse_feature(&feature).map(|quake| Item::Event {
-                    action: Action::Snapshot,
-                    quake,
-                })
+            let result = parse_feature(&feature).map(|quake| Item::Event {
+                action: Action::Snapshot,
+                quake,
+            });
+            let raw = match result {
+                Err(_) => Raw::of(self.state.cap.borrow().item()),
+                Ok(_) => Raw::default(),
             };
             (self.state.on_item)(FileItem { position, result, raw });
         }
+        self.state.cap.borrow_mut().mark();
         Ok(())
     }
 }
 
-/// Parses an FDSN `format=json` response body (one page of a backfill).
+/// Parses an FDSN `format=json` response body (one page of a backfill), with or without a
+/// byte-order mark.
 pub fn parse_fdsn_page(body: &[u8], mut on_item: impl FnMut(FileItem)) -> FileSummary {
     read_document(body, &mut on_item)
 }

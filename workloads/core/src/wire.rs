@@ -19,6 +19,10 @@ pub mod headers {
     pub const ERROR: &str = "qs-error";
     pub const STAGE: &str = "qs-stage";
     pub const RECEIVED_AT: &str = "qs-received-at";
+    /// On dead letters that keep only a prefix of their input: its full length in bytes and
+    /// its SHA-256 (lowercase hex).
+    pub const ORIGINAL_LENGTH: &str = "qs-original-length";
+    pub const ORIGINAL_SHA256: &str = "qs-original-sha256";
 }
 
 /// What happened to the event at the source.

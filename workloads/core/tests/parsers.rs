@@ -485,3 +485,169 @@ mod properties {
         }
     }
 }
+
+/// Reads `bytes` as a file.
+fn read_bytes(bytes: &[u8]) -> (FileFormat, Vec<FileItem>) {
+    let mut items = Vec::new();
+    let (format, _) = parse::read_file(|| Ok::<_, std::io::Error>(bytes), |it| items.push(it)).unwrap();
+    (format, items)
+}
+
+fn good_frames(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| frame_with(&GOOD.replace(r#""unid":"U1""#, &format!(r#""unid":"U{i}""#))))
+        .collect()
+}
+
+#[test]
+fn a_bad_first_line_never_loses_the_rest_of_a_json_lines_file() {
+    let frames = good_frames(3).join("\n");
+    let huge = format!(
+        r#"{{"action":"create","data":"{}"}}"#,
+        "z".repeat(parse::MAX_ITEM_BYTES + 10)
+    );
+    let cases: [(&str, Vec<u8>, Option<&str>); 6] = [
+        ("blank first line", format!("\n   \n{frames}\n").into_bytes(), None),
+        (
+            "truncated first line",
+            format!("{{\"action\":\"create\",\"data\":{{\"type\":\"Fea\n{frames}\n").into_bytes(),
+            Some("bad_json"),
+        ),
+        ("byte-order mark", [b"\xEF\xBB\xBF", frames.as_bytes()].concat(), None),
+        (
+            "first line over 1 MiB",
+            format!("{huge}\n{frames}\n").into_bytes(),
+            Some("too_large"),
+        ),
+        (
+            "[] first line",
+            format!("[]\n{frames}\n").into_bytes(),
+            Some("bad_shape"),
+        ),
+        (
+            "invalid UTF-8 first line",
+            [b"{\"action\":\"create\",\"data\":\"\xFF\xFE\"}\n", frames.as_bytes()].concat(),
+            Some("bad_utf8"),
+        ),
+    ];
+    for (what, bytes, reject) in cases {
+        let (format, items) = read_bytes(&bytes);
+        assert_eq!(format, FileFormat::JsonLines, "{what}");
+        assert_eq!(events(&items).len(), 3, "{what}: every valid event after it is read");
+        let rejects: Vec<&FileItem> = items.iter().filter(|i| i.result.is_err()).collect();
+        match reject {
+            None => assert!(rejects.is_empty(), "{what}: {rejects:?}"),
+            Some(code) => {
+                assert_eq!(rejects.len(), 1, "{what}");
+                assert_eq!(rejects[0].result.as_ref().unwrap_err().code(), code, "{what}");
+                assert!(!rejects[0].raw.is_empty(), "{what}: the dead letter keeps the line");
+            }
+        }
+    }
+}
+
+#[test]
+fn rejected_lines_keep_their_bytes_and_oversize_lines_their_length_and_hash() {
+    use sha2::Digest;
+    let bad = b"{\"action\":\"create\",\"data\":\"\xFF\"}".to_vec();
+    let huge = format!(r#"{{"action":"create","data":"{}"}}"#, "q".repeat(3 << 20)).into_bytes();
+    let near = format!(
+        r#"{{"action":"create","data":"{}"}}"#,
+        "n".repeat(parse::MAX_ITEM_BYTES - 64)
+    )
+    .into_bytes();
+    let text = [
+        &bad[..],
+        b"\n",
+        &huge,
+        b"\n",
+        &near,
+        b"\n",
+        good_frames(1)[0].as_bytes(),
+        b"\n",
+    ]
+    .concat();
+    let (_, items) = read_bytes(&text);
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0].raw.bytes, bad, "invalid UTF-8 is kept as bytes");
+    assert!(items[0].raw.truncated.is_none());
+    let t = items[1]
+        .raw
+        .truncated
+        .as_ref()
+        .expect("an oversize line keeps a prefix");
+    assert_eq!(items[1].raw.bytes, huge[..parse::DLQ_PREFIX_BYTES]);
+    assert_eq!(t.len, huge.len() as u64);
+    let sha: String = sha2::Sha256::digest(&huge).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(t.sha256, sha);
+    assert_eq!(items[2].result.as_ref().unwrap_err().code(), "bad_shape");
+    assert_eq!(items[2].raw.bytes, near, "a reject up to the item limit is kept whole");
+    assert!(items[3].result.is_ok());
+}
+
+#[test]
+fn feature_collections_with_a_bom_or_on_one_line_are_documents() {
+    let text = std::fs::read(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json")).unwrap();
+    let with_bom = [b"\xEF\xBB\xBF", &text[..]].concat();
+    let (format, items) = read_bytes(&with_bom);
+    assert_eq!(format, FileFormat::Document);
+    assert_eq!(events(&items).len(), 430);
+    let mut page = Vec::new();
+    parse::parse_fdsn_page(&with_bom, |it| page.push(it));
+    assert_eq!(events(&page).len(), 430, "an FDSN page with a BOM");
+    // Compact, one feature per line: the last feature line is an object by itself.
+    let doc: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let feats: Vec<String> = doc["features"].as_array().unwrap()[..3]
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    let lines = format!(
+        "{{\"type\":\"FeatureCollection\",\"features\":[\n{}\n]}}\n",
+        feats.join(",\n")
+    );
+    let (format, items) = read_bytes(lines.as_bytes());
+    assert_eq!(format, FileFormat::Document);
+    assert_eq!(events(&items).len(), 3);
+}
+
+#[test]
+fn document_level_rejects_keep_their_payload() {
+    let text = r#"{"action": "create",
+  "data": {"type": "Feature", "properties": {"unid": 5}}}
+"#;
+    let (format, items) = read_bytes(text.as_bytes());
+    assert_eq!(format, FileFormat::Document);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].raw.bytes, text.trim().as_bytes());
+    let broken = "{\n  \"action\": \"create\",\n  \"data\": {\"type\": \n";
+    let (_, items) = read_bytes(broken.as_bytes());
+    assert_eq!(items[0].position, parse::Position::Document);
+    assert_eq!(items[0].result.as_ref().unwrap_err().code(), "bad_json");
+    assert_eq!(items[0].raw.bytes, broken.trim().as_bytes());
+}
+
+#[test]
+fn impossible_times_and_invisible_unids_are_rejected_at_the_edge() {
+    assert_eq!(
+        reject(&GOOD.replace("2025-01-01T00:01:00.123456Z", "9999-12-31T00:00:00Z")).code(),
+        "impossible_time"
+    );
+    assert_eq!(
+        reject(&GOOD.replace("\"time\":\"2025-01-01T00:00:00Z\"", "\"time\":\"1850-01-01T00:00:00Z\"")).code(),
+        "impossible_time"
+    );
+    assert_eq!(reject(&GOOD.replace("\"U1\"", "\"U\u{200B}1\"")).code(), "bad_unid");
+    assert_eq!(reject(&GOOD.replace("\"U1\"", "\"\u{202E}U1\"")).code(), "bad_unid");
+    let usgs = |time: i64| {
+        serde_json::json!({"type": "Feature", "id": "us1", "geometry": {"coordinates": [1.0, 2.0, 3.0]},
+            "properties": {"time": time, "updated": time, "mag": 2.0}})
+    };
+    for t in [999_999_999_999_999_i64, -62_000_000_000_000] {
+        assert_eq!(
+            parse::parse_feature(&usgs(t)).unwrap_err().code(),
+            "impossible_time",
+            "{t}"
+        );
+    }
+    assert!(parse::parse_feature(&usgs(1_714_000_000_000)).is_ok());
+}

@@ -9,9 +9,10 @@
 //! direct caller (a peer outside the trusted ranges) is always known by its own address.
 //!
 //! **Headers.** Every response says `X-Content-Type-Options: nosniff`, `Referrer-Policy` and
-//! `X-Frame-Options: DENY`, and carries a Content-Security-Policy: for the page, scripts and
-//! styles from this origin only (no inline script; inline style attributes, which Leaflet and
-//! the list use, are allowed), no framing; for everything else, nothing at all may load. HSTS is
+//! `X-Frame-Options: DENY`, and carries a Content-Security-Policy: the page's own
+//! ([`crate::assets::PAGE_CSP`]: scripts and styles from this origin only, no inline script or
+//! style, no framing), kept as the page's handler set it; for everything else, nothing at all may
+//! load. HSTS is
 //! sent when the request came over HTTPS, as a trusted proxy says in `X-Forwarded-Proto`.
 
 use axum::extract::{ConnectInfo, Request};
@@ -25,10 +26,6 @@ use std::sync::Arc;
 /// The ranges a cluster's proxies are in when `--trusted-proxies` is not given.
 pub use quakestream_contract::frontend::DEFAULT_TRUSTED_PROXIES;
 
-/// The page's policy: everything from this origin, OpenStreetMap tiles when that layer is on.
-const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data: blob: https://tile.openstreetmap.org; connect-src 'self'; font-src 'self' data:; \
-    object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 /// Everything else (JSON, CSV, event streams, metrics) loads nothing and is never framed.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 const HSTS: &str = "max-age=31536000; includeSubDomains";
@@ -132,16 +129,16 @@ pub async fn headers(axum::extract::State(p): axum::extract::State<Proxies>, req
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     let h = resp.headers_mut();
+    // The page's handler states the policy the page is built for; nothing else loads anything.
+    let csp = if is_page { crate::assets::PAGE_CSP } else { API_CSP };
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if is_page { PAGE_CSP } else { API_CSP }),
-    );
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(csp));
     if https {
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }

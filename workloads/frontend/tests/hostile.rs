@@ -452,6 +452,7 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy_and_every_response_
     assert!(csp.contains("script-src 'self';"), "{csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(!csp.contains("'unsafe-eval'"), "{csp}");
+    assert!(!csp.contains("'unsafe-inline'"), "no inline script or style: {csp}");
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(page.headers().contains_key("referrer-policy"));

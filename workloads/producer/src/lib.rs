@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use quakestream_core::kafka;
 use quakestream_core::model::fmt_time;
-use quakestream_core::parse::{Item, RejectReason};
+use quakestream_core::parse::{Item, Raw, RejectReason};
 use quakestream_core::wire::{Action, WireRecord};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -45,12 +45,13 @@ impl Origin {
     }
 }
 
-/// One parsed input on its way to Kafka, with the raw text kept for the dead-letter topic.
+/// One parsed input on its way to Kafka, with the raw bytes of a reject kept for the
+/// dead-letter topic (empty for accepted inputs).
 #[derive(Debug)]
 pub struct Input {
     pub origin: Origin,
     pub result: Result<Item, RejectReason>,
-    pub raw: String,
+    pub raw: Raw,
     pub received_at: DateTime<Utc>,
 }
 
@@ -61,7 +62,13 @@ pub struct Input {
 pub struct Watermark(Arc<AtomicI64>);
 
 impl Watermark {
+    /// Moves the watermark to `t` if it is later, unless `t` is an impossible time (before
+    /// 1900 or beyond this machine's clock plus [`quakestream_core::model::MAX_CLOCK_SKEW`]):
+    /// one such value would otherwise hold the watermark there and stop every later backfill.
     pub fn observe(&self, t: DateTime<Utc>) {
+        if quakestream_core::model::check_time("lastupdate", t, Utc::now()).is_err() {
+            return;
+        }
         self.0.fetch_max(t.timestamp_micros(), Ordering::Relaxed);
     }
     pub fn get(&self) -> Option<DateTime<Utc>> {
@@ -274,21 +281,17 @@ impl Pipeline {
             Err(reason) => {
                 self.report.dead_lettered += 1;
                 self.metrics.rejected.with_label_values(&[reason.code()]).inc();
-                warn!(origin = origin.as_str(), reason = reason.code(), error = %reason, "input rejected; sent to the dead-letter topic");
+                if raw.truncated.is_some() {
+                    self.metrics.dlq_truncated.inc();
+                }
+                warn!(origin = origin.as_str(), reason = reason.code(), error = %reason, bytes = raw.len(),
+                    kept = raw.bytes.len(), "input rejected; sent to the dead-letter topic");
                 let producer = self.producer.clone();
                 let topic = self.cfg.dlq_topic.clone();
                 self.in_flight.push(Box::pin(async move {
                     let code = reason.code();
-                    match kafka::send_dead_letter(
-                        &producer,
-                        &topic,
-                        "producer",
-                        code,
-                        &reason.to_string(),
-                        None,
-                        raw.as_bytes(),
-                    )
-                    .await
+                    match kafka::send_dead_letter(&producer, &topic, "producer", code, &reason.to_string(), None, &raw)
+                        .await
                     {
                         Ok(()) => Outcome::DeadLettered,
                         Err(error) => Outcome::DeadLetterFailed { error },
@@ -474,5 +477,17 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert!(d.insert("a", t(1)), "the oldest pair was forgotten");
         assert!(!d.insert("b", t(1)));
+    }
+
+    #[test]
+    fn the_watermark_ignores_impossible_times() {
+        let w = Watermark::default();
+        let real = Utc::now() - chrono::Duration::minutes(5);
+        w.observe(real);
+        let far = quakestream_core::model::parse_time("lastupdate", "9999-12-31T00:00:00Z").unwrap();
+        w.observe(far);
+        w.observe(Utc::now() + chrono::Duration::hours(2));
+        w.observe(quakestream_core::model::parse_time("lastupdate", "1850-01-01T00:00:00Z").unwrap());
+        assert_eq!(w.get(), Some(quakestream_core::model::to_micros(real)));
     }
 }

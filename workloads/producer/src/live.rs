@@ -8,13 +8,15 @@ use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt};
 use quakestream_core::model::fmt_time;
 use quakestream_core::ops::Health;
-use quakestream_core::parse::{self, FileItem, Item};
+use quakestream_core::parse::{self, FileItem, Item, Raw, RejectReason};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, error, info, warn};
+
+use quakestream_contract::limits::{MAX_FDSN_PAGE_BYTES, MAX_WS_MESSAGE_BYTES};
 
 pub const DEFAULT_EMSC_URL: &str = quakestream_contract::producer::DEFAULT_EMSC_URL;
 pub const DEFAULT_FDSN_URL: &str = quakestream_contract::producer::DEFAULT_FDSN_URL;
@@ -32,7 +34,10 @@ pub struct LiveConfig {
     /// At most this many pages per backfill (a guard against a runaway server).
     pub backfill_max_pages: u32,
     pub ping_interval: Duration,
+    /// No frame, ping or pong for this long: the connection is dead.
     pub silence_timeout: Duration,
+    /// No data frame for this long (pongs do not count): the feed is stuck; reconnect and backfill.
+    pub feed_silence_timeout: Duration,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
     pub http_timeout: Duration,
@@ -49,6 +54,7 @@ impl Default for LiveConfig {
             backfill_max_pages: 1000,
             ping_interval: Duration::from_secs(15),
             silence_timeout: Duration::from_secs(60),
+            feed_silence_timeout: Duration::from_secs(600),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
             http_timeout: Duration::from_secs(30),
@@ -62,6 +68,8 @@ pub enum LiveError {
     Ws(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("no frame, pong or ping for {0:?}: connection presumed dead")]
     Silence(Duration),
+    #[error("no data frame for {0:?} (the peer may still answer pings): feed presumed stuck")]
+    FeedSilence(Duration),
     #[error("server closed the connection")]
     Closed,
     #[error("FDSN request failed: {0}")]
@@ -70,6 +78,8 @@ pub enum LiveError {
     HttpStatus { status: u16, body: String },
     #[error("FDSN response is not a FeatureCollection: {0}")]
     BadPage(String),
+    #[error("FDSN page over the {limit}-byte limit even with {page_size} events a page")]
+    PageTooLarge { limit: usize, page_size: u32 },
 }
 
 /// Where whatever the live feed reads goes: the pipeline, the metrics, and the watermark the
@@ -130,9 +140,11 @@ pub async fn run(
             metrics.reconnects.inc();
         }
         first = false;
+        // Read messages up to MAX_WS_MESSAGE_BYTES, so one over the item limit is dead-lettered
+        // and the connection kept; only a bigger one ends the connection.
         let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(parse::MAX_ITEM_BYTES))
-            .max_frame_size(Some(parse::MAX_ITEM_BYTES));
+            .max_message_size(Some(MAX_WS_MESSAGE_BYTES))
+            .max_frame_size(Some(MAX_WS_MESSAGE_BYTES));
         let connect = tokio_tungstenite::connect_async_with_config(&cfg.emsc_url, Some(ws_config), false);
         let ws = tokio::select! {
             _ = quakestream_core::ops::stopped(&mut shutdown) => break,
@@ -241,6 +253,7 @@ async fn read_frames(
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);
     let mut last_heard = Instant::now();
+    let mut last_frame = Instant::now();
     loop {
         tokio::select! {
             _ = quakestream_core::ops::stopped(shutdown) => {
@@ -255,6 +268,11 @@ async fn read_frames(
             _ = tokio::time::sleep_until(last_heard + cfg.silence_timeout) => {
                 return Ended::Lost(LiveError::Silence(cfg.silence_timeout));
             }
+            _ = tokio::time::sleep_until(last_frame + cfg.feed_silence_timeout) => {
+                feed.metrics.feed_silences.inc();
+                let _ = sink.send(Message::Close(None)).await;
+                return Ended::Lost(LiveError::FeedSilence(cfg.feed_silence_timeout));
+            }
             _ = ping.tick() => {
                 if let Err(e) = sink.send(Message::Ping(Default::default())).await {
                     return Ended::Lost(e.into());
@@ -267,14 +285,14 @@ async fn read_frames(
                     Some(Ok(m)) => m,
                 };
                 last_heard = Instant::now();
-                let text = match msg {
-                    Message::Text(t) => t.as_str().to_owned(),
-                    Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+                let result = match &msg {
+                    Message::Text(t) => parse::parse_frame_bytes(t.as_bytes()),
+                    Message::Binary(b) => parse::parse_frame_bytes(b),
                     Message::Close(_) => return Ended::Lost(LiveError::Closed),
                     _ => continue,
                 };
+                last_frame = last_heard;
                 feed.metrics.frame_received();
-                let result = parse::parse_frame(&text);
                 let label = match &result {
                     Ok(Item::Event { action, .. }) => action.as_str(),
                     Ok(Item::UnknownAction { .. }) => "unknown",
@@ -284,7 +302,13 @@ async fn read_frames(
                 if let Ok(Item::Event { quake, .. }) = &result {
                     debug!(unid = %quake.unid, action = label, "frame received");
                 }
-                let input = Input { origin: Origin::Live, result, raw: text, received_at: Utc::now() };
+                let raw = match (&result, &msg) {
+                    (Ok(_), _) => Raw::default(),
+                    (Err(_), Message::Text(t)) => Raw::of(t.as_bytes()),
+                    (Err(_), Message::Binary(b)) => Raw::of(b),
+                    (Err(_), _) => Raw::default(),
+                };
+                let input = Input { origin: Origin::Live, result, raw, received_at: Utc::now() };
                 if !feed.send(input).await {
                     return Ended::Shutdown;
                 }
@@ -320,7 +344,7 @@ async fn backfill(
     feed: &Feed,
 ) -> Result<u64, LiveError> {
     let metrics = &feed.metrics;
-    let limit = cfg.backfill_limit.max(1);
+    let mut limit = cfg.backfill_limit.max(1);
     let mut offset = 1u64;
     let mut total = 0u64;
     for _ in 0..cfg.backfill_max_pages {
@@ -349,20 +373,48 @@ async fn backfill(
                 body,
             });
         }
-        let body = resp.bytes().await.inspect_err(|_| {
-            metrics.backfill_requests.with_label_values(&["error"]).inc();
-        })?;
+        let body = match read_page(resp).await {
+            Ok(Some(body)) => body,
+            Ok(None) if limit > 1 => {
+                // Over MAX_FDSN_PAGE_BYTES: ask for the same events in smaller pages.
+                metrics.backfill_requests.with_label_values(&["too_large"]).inc();
+                limit = (limit / 2).max(1);
+                warn!(url = %url, limit = MAX_FDSN_PAGE_BYTES, page_size = limit, "FDSN page too large; halving the page size");
+                continue;
+            }
+            Ok(None) => {
+                metrics.backfill_requests.with_label_values(&["too_large"]).inc();
+                return Err(LiveError::PageTooLarge {
+                    limit: MAX_FDSN_PAGE_BYTES,
+                    page_size: limit,
+                });
+            }
+            Err(e) => {
+                metrics.backfill_requests.with_label_values(&["error"]).inc();
+                return Err(e.into());
+            }
+        };
         let mut items: Vec<FileItem> = Vec::new();
         let summary = parse::parse_fdsn_page(&body, |it| items.push(it));
-        if let Some(FileItem {
-            result: Err(e),
-            position: parse::Position::Document,
-            ..
-        }) = items.last()
-        {
-            metrics.backfill_requests.with_label_values(&["error"]).inc();
-            return Err(LiveError::BadPage(e.to_string()));
-        }
+        // A feature over the item limit ends the page's read: it is dead-lettered (with the
+        // rest of the page), and the next request starts right after it. Any other
+        // document-level error is a bad page, asked again.
+        let cut = match items.last() {
+            Some(FileItem {
+                result: Err(RejectReason::TooLarge(_)),
+                position: parse::Position::Document,
+                ..
+            }) => true,
+            Some(FileItem {
+                result: Err(e),
+                position: parse::Position::Document,
+                ..
+            }) => {
+                metrics.backfill_requests.with_label_values(&["error"]).inc();
+                return Err(LiveError::BadPage(e.to_string()));
+            }
+            _ => false,
+        };
         metrics.backfill_requests.with_label_values(&["ok"]).inc();
         let n = summary.items;
         total += n;
@@ -379,12 +431,27 @@ async fn backfill(
                 return Ok(total);
             }
         }
-        if n < u64::from(limit) {
+        if !cut && n < u64::from(limit) {
             break;
         }
-        offset += n;
+        offset += n + u64::from(cut);
     }
     Ok(total)
+}
+
+/// Reads a page body of at most [`MAX_FDSN_PAGE_BYTES`] (None if it is longer: it is not read on).
+async fn read_page(mut resp: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > MAX_FDSN_PAGE_BYTES as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > MAX_FDSN_PAGE_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// Tries to open the websocket once, within `timeout`: whether the live feed is reachable now.

@@ -12,9 +12,13 @@ pub struct ProducerMetrics {
     /// Inputs rejected, by reason code.
     pub rejected: IntCounterVec,
     pub dead_lettered: IntCounter,
+    /// Rejected inputs over the item limit, dead-lettered as a prefix with length and SHA-256.
+    pub dlq_truncated: IntCounter,
     pub unknown_actions: IntCounter,
     pub duplicates: IntCounter,
     pub reconnects: IntCounter,
+    /// Connections given up because no data frame came for the feed-silence timeout.
+    pub feed_silences: IntCounter,
     pub backfilled: IntCounter,
     pub backfill_requests: IntCounterVec,
     pub publish_errors: IntCounter,
@@ -39,6 +43,14 @@ impl ProducerMetrics {
             )?,
             rejected: IntCounterVec::new(ns("rejected_total", "Inputs rejected, by reason."), &["reason"])?,
             dead_lettered: IntCounter::with_opts(ns("dlq_total", "Rejected inputs written to the dead-letter topic."))?,
+            dlq_truncated: IntCounter::with_opts(ns(
+                "dlq_truncated_total",
+                "Rejected inputs over the item limit, dead-lettered as a prefix with their length and SHA-256.",
+            ))?,
+            feed_silences: IntCounter::with_opts(ns(
+                "feed_silences_total",
+                "Connections replaced because no data frame came for the feed-silence timeout.",
+            ))?,
             unknown_actions: IntCounter::with_opts(ns(
                 "unknown_actions_total",
                 "Frames with an unknown action, skipped.",
@@ -77,6 +89,8 @@ impl ProducerMetrics {
         registry.register(Box::new(m.published.clone()))?;
         registry.register(Box::new(m.rejected.clone()))?;
         registry.register(Box::new(m.dead_lettered.clone()))?;
+        registry.register(Box::new(m.dlq_truncated.clone()))?;
+        registry.register(Box::new(m.feed_silences.clone()))?;
         registry.register(Box::new(m.unknown_actions.clone()))?;
         registry.register(Box::new(m.duplicates.clone()))?;
         registry.register(Box::new(m.reconnects.clone()))?;
@@ -93,17 +107,19 @@ impl ProducerMetrics {
         }
         for r in [
             "bad_json",
+            "bad_utf8",
             "too_large",
             "bad_shape",
             "missing_field",
             "bad_unid",
             "out_of_range",
             "bad_time",
+            "impossible_time",
             "bad_type",
         ] {
             m.rejected.with_label_values(&[r]);
         }
-        for o in ["ok", "error"] {
+        for o in ["ok", "error", "too_large"] {
             m.backfill_requests.with_label_values(&[o]);
         }
         m.last_frame_age.set(-1);

@@ -107,22 +107,10 @@ fn spawn_loader(
             source,
         };
         let open = || std::fs::File::open(&path);
-        let first_line = {
-            use std::io::BufRead;
-            let mut line = Vec::new();
-            let mut r = std::io::BufReader::new(open().map_err(io)?);
-            std::io::Read::take(&mut r, parse::MAX_ITEM_BYTES as u64)
-                .read_until(b'\n', &mut line)
-                .map_err(io)?;
-            String::from_utf8_lossy(&line).into_owned()
-        };
-        let send = |mut it: FileItem| {
-            if it.result.is_ok() {
-                it.raw = String::new(); // only rejects need their raw text (for the DLQ)
-            }
+        let send = |it: FileItem| {
             let _ = tx.blocking_send(it);
         };
-        match parse::detect_format(&first_line) {
+        match parse::detect_format(open).map_err(io)? {
             FileFormat::Document => {
                 let (format, mut items) = load(&path)?;
                 if let Some(now) = retime_to {

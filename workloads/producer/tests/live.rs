@@ -488,3 +488,198 @@ pub fn promtool_accepts(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_answers_pings_but_sends_no_frames_is_replaced_and_backfilled() {
+    let events = real_events();
+    let frames: Vec<String> = events.iter().take(40).map(|(a, f)| frame(a, f)).collect();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // The first connection sends 20 frames, then stays open answering pings (Stay reads, so
+    // tungstenite answers each ping) but never sends another frame; frames 20..30 exist only
+    // in FDSN (published meanwhile); the second connection sends 30..40.
+    let ws = ws_server(
+        vec![Script::Stay(frames[..20].to_vec()), Script::Stay(frames[30..].to_vec())],
+        stop_rx,
+    )
+    .await;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let catalogue: Vec<Value> = events.iter().take(40).map(|(_, f)| f.clone()).collect();
+    let fdsn = fdsn_server(catalogue[20..30].to_vec(), requests.clone()).await;
+    let cfg = LiveConfig {
+        silence_timeout: Duration::from_secs(30),
+        feed_silence_timeout: Duration::from_millis(500),
+        ..test_live_config(ws.url.clone(), fdsn)
+    };
+    let run = run_live(cfg, 40).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(
+        *ws.connections.lock().unwrap(),
+        2,
+        "the connection that only answered pings was replaced"
+    );
+    assert_eq!(versions(&run.records).len(), 40, "the gap was backfilled");
+    assert!(metric(&run.metrics, "quakestream_producer_feed_silences_total") >= 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2_mib_frame_is_dead_lettered_as_too_large_and_the_connection_stays_up() {
+    use sha2::Digest;
+    let events = real_events();
+    let big = format!(
+        r#"{{"action":"create","data":{{"type":"Feature","properties":{{"note":"{}"}}}}}}"#,
+        "w".repeat(2 << 20)
+    );
+    let frames = vec![
+        frame("create", &events[0].1),
+        big.clone(),
+        frame("create", &events[1].1),
+    ];
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ws = ws_server(vec![Script::Stay(frames)], stop_rx).await;
+    let fdsn = fdsn_server(Vec::new(), Arc::new(Mutex::new(Vec::new()))).await;
+    let run = run_live(test_live_config(ws.url.clone(), fdsn), 2).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(
+        versions(&run.records).len(),
+        2,
+        "the valid frame after the big one arrives"
+    );
+    assert_eq!(*ws.connections.lock().unwrap(), 1, "the connection stayed up");
+    assert_eq!(run.dlq.len(), 1);
+    let d = &run.dlq[0];
+    assert_eq!(d.headers[headers::REASON], "too_large");
+    assert_eq!(d.headers[headers::ORIGINAL_LENGTH], big.len().to_string());
+    let sha: String = sha2::Sha256::digest(big.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(d.headers[headers::ORIGINAL_SHA256], sha);
+    assert_eq!(
+        d.value.as_deref().unwrap(),
+        &big.as_bytes()[..quakestream_contract::limits::DLQ_PREFIX_BYTES]
+    );
+    assert_eq!(metric(&run.metrics, "quakestream_producer_dlq_truncated_total"), 1.0);
+}
+
+/// The broker goes away while the producer has records in flight and comes back: every record
+/// arrives, once. Uses a broker of its own (the shared one serves the other tests meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_mid_replay_then_up_every_record_arrives_once() {
+    let broker = quakestream_core::kafka::EmbeddedBroker::start(1).unwrap();
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    broker.create_topic("quakes", 3).unwrap();
+    broker.create_topic("quakes.dlq", 1).unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = ProducerMetrics::new(&registry).unwrap();
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let cfg = quakestream_producer::replay::ReplayConfig {
+        path: testdata("usgs-all-week-2024-05-04.geojson"),
+        speed: quakestream_producer::replay::Speed::Max,
+        retime: false,
+        max_pause: Duration::from_secs(1),
+    };
+    broker.set_broker_up(1, false).unwrap();
+    let leaked: &'static str = Box::leak(bootstrap.clone().into_boxed_str());
+    let producer = tokio::spawn(quakestream_producer::run(
+        leaked,
+        PipelineConfig::default(),
+        SourceConfig::Replay(cfg),
+        metrics.clone(),
+        Health::new(),
+        stop_rx,
+    ));
+    // Wait (bounded) until records are handed to librdkafka with the broker down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while metrics.kafka.bytes("quakes", "produced") < 100_000 {
+        assert!(std::time::Instant::now() < deadline, "nothing handed to librdkafka");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        metrics.published.with_label_values(&["snapshot", "usgs"]).get(),
+        0,
+        "the broker is down"
+    );
+    broker.set_broker_up(1, true).unwrap();
+    let report = producer.await.unwrap().unwrap();
+    assert_eq!(report.published, 2588);
+    assert_eq!(report.undelivered, 0);
+    let records =
+        tokio::task::spawn_blocking(move || testkit::read_topic_to_end(&bootstrap, "quakes", Duration::from_secs(60)))
+            .await
+            .unwrap();
+    let keys: HashSet<Vec<u8>> = records.iter().filter_map(|r| r.key.clone()).collect();
+    assert_eq!(keys.len(), 2588, "every record arrived");
+    assert_eq!(records.len(), 2588, "each once (idempotent producer)");
+    drop(broker);
+}
+
+/// An FDSN page with a feature over the item limit: the features before it are published, it is
+/// dead-lettered as `too_large`, and the backfill goes on right after it (not stuck retrying).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_page_with_a_feature_over_the_limit_goes_on_after_it() {
+    let now = chrono::Utc::now();
+    let mut catalogue: Vec<Value> = real_events().into_iter().take(5).map(|(_, f)| f).collect();
+    for (i, f) in catalogue.iter_mut().enumerate() {
+        let t = quakestream_core::model::fmt_time(&(now - chrono::Duration::minutes(60 - i as i64)));
+        f["properties"]["time"] = t.clone().into();
+        f["properties"]["lastupdate"] = t.into();
+    }
+    catalogue[2]["properties"]["note"] = "h".repeat(2 << 20).into();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ws = ws_server(vec![Script::Stay(Vec::new())], stop_rx).await;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let fdsn = fdsn_server(catalogue, requests.clone()).await;
+    let run = run_live(test_live_config(ws.url.clone(), fdsn), 4).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(
+        versions(&run.records).len(),
+        4,
+        "the features before and after the big one"
+    );
+    assert_eq!(run.dlq.len(), 1);
+    assert_eq!(run.dlq[0].headers[headers::REASON], "too_large");
+    let reqs = requests.lock().unwrap().clone();
+    assert!(
+        reqs.iter().any(|r| r.ends_with("&offset=4")),
+        "went on after it: {reqs:?}"
+    );
+}
+
+/// An FDSN page over MAX_FDSN_PAGE_BYTES (32 MiB) is not read on: the same events are asked
+/// again in pages of half the size, and all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_fdsn_page_over_the_byte_limit_is_asked_again_in_smaller_pages() {
+    let now = chrono::Utc::now();
+    let base = real_events();
+    // 40 valid features of about 0.9 MiB each: a page of 50 is about 36 MiB.
+    let catalogue: Vec<Value> = (0..40)
+        .map(|i| {
+            let mut f = base[i].1.clone();
+            let t = quakestream_core::model::fmt_time(&(now - chrono::Duration::minutes(100 - i as i64)));
+            f["properties"]["time"] = t.clone().into();
+            f["properties"]["lastupdate"] = t.into();
+            f["properties"]["note"] = "p".repeat(900 << 10).into();
+            f
+        })
+        .collect();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ws = ws_server(vec![Script::Stay(Vec::new())], stop_rx).await;
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let fdsn = fdsn_server(catalogue, requests.clone()).await;
+    let run = run_live(test_live_config(ws.url.clone(), fdsn), 40).await;
+    let _ = stop_tx.send(true);
+    assert_eq!(versions(&run.records).len(), 40);
+    assert!(run.dlq.is_empty());
+    let reqs = requests.lock().unwrap().clone();
+    assert!(
+        reqs.iter().any(|r| r.contains("&limit=25&")),
+        "halved the page size: {reqs:?}"
+    );
+    assert_eq!(
+        metric(
+            &run.metrics,
+            "quakestream_producer_backfill_requests_total{outcome=\"too_large\"}"
+        ),
+        1.0
+    );
+}

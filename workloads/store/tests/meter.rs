@@ -75,12 +75,21 @@ async fn every_request_is_metered_with_the_capacity_dynamodb_reports() {
 
     // One window of one day: one Query on the index, eventually consistent (0.5 unit per 4 KB).
     let t0 = Utc.with_ymd_and_hms(2025, 10, 29, 0, 0, 0).unwrap();
+    let mut queries = 0;
     let (found, next) = store
-        .query_window(t0, t0 + Duration::days(1), &QueryFilter::default(), 100, None)
+        .query_window(
+            t0,
+            t0 + Duration::days(1),
+            &QueryFilter::default(),
+            100,
+            None,
+            &mut queries,
+        )
         .await
         .unwrap();
     assert_eq!(found.len(), NEW as usize);
     assert!(next.is_none());
+    assert_eq!(queries, 1, "the store's own count agrees with the meter");
     assert_eq!(meter.requests(&table, Operation::Query, Outcome::Ok), 1);
     assert_eq!(meter.units(&table, Operation::Query), 0.5);
 
