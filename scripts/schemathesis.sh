@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Schemathesis (PyPI, pinned) against the frontend's own OpenAPI document, with all checks, on a
 # frontend this script starts on 127.0.0.1 with data: the `fixture` example (the USGS week on
-# librdkafka's mock cluster and an in-process dynoxide). /api/stream is left out: an event stream
-# never ends, so no response can be checked (its parameters are the list's, tested in Rust).
+# librdkafka's mock cluster and an in-process dynoxide, and the analytics engine grouping it, so
+# /api/sequences has sequences and its links lead to real /api/sequences/{id} answers).
+# /api/stream is left out: an event stream never ends, so no response can be checked (its
+# parameters are the list's, tested in Rust).
 # Idempotent: the venv (target/schemathesis-venv, git-ignored) is created once and reused; the
 # pinned version is installed only when missing. The rules between two parameters that OpenAPI
 # cannot state are in scripts/schemathesis/hooks.py.
@@ -47,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 mkfifo "$tmp/stdin"
 # No rate limit: schemathesis sends thousands of requests from one address.
-"$fixture" --listen 127.0.0.1:0 --rate-limit 0 <"$tmp/stdin" >"$tmp/out" 2>"$tmp/err" &
+"$fixture" --listen 127.0.0.1:0 --rate-limit 0 --analytics <"$tmp/stdin" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 exec 3>"$tmp/stdin"
 

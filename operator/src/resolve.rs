@@ -830,6 +830,7 @@ fn workload_env(
             // Always this pipeline's own name (reserved even while the analytics is off), so a
             // frontend never shows another pipeline's statistics from the same Kafka cluster.
             stats_topic: Some(analytics.names.stats_topic.clone()),
+            sequences_topic: Some(analytics.names.sequences_topic.clone()),
             ops,
         }
         .to_env(),

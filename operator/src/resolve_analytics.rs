@@ -77,6 +77,7 @@ fn resolve_names(qs: &QuakeStream, name: &str, names: &Names, errs: &mut Errors)
             .clone()
             .or_else(|| prev_stats.clone())
             .unwrap_or(base.stats_topic),
+        sequences_topic: base.sequences_topic,
     };
     for (field, before, now) in [
         ("appId", prev_app, &an.app_id),

@@ -503,6 +503,7 @@ fn the_analytics_can_be_turned_off() {
         "demo-quake-stats",
         "the frontend never tails another pipeline's statistics"
     );
+    assert_eq!(r.workload(Component::Frontend).env["QS_SEQUENCES_TOPIC"], "demo-quake-sequences");
 }
 
 #[test]

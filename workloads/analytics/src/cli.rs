@@ -19,6 +19,9 @@ pub struct AnalyticsArgs {
     /// Output topic of the windowed statistics (compacted; key = window key).
     #[arg(long, env = env::STATS_TOPIC, default_value = defaults::DEFAULT_STATS_TOPIC)]
     pub stats_topic: String,
+    /// Output topic of the aftershock sequences (compacted; key = sequence id).
+    #[arg(long, env = env::SEQUENCES_TOPIC, default_value = crate::sequences::DEFAULT_SEQUENCES_TOPIC)]
+    pub sequences_topic: String,
     /// Consumer group, transactional-id prefix and prefix of the internal topics
     /// (`{id}-events-changelog`, `{id}-stats-repartition`, `{id}-stats-changelog`).
     #[arg(long, env = env::ANALYTICS_APP_ID, default_value = defaults::DEFAULT_APP_ID)]
@@ -57,6 +60,7 @@ impl AnalyticsArgs {
         let mut c = AnalyticsConfig::new(&self.kafka.bootstrap_servers, &self.kafka.topic);
         c.dlq_topic = self.kafka.dlq_topic.clone();
         c.stats_topic = self.stats_topic.clone();
+        c.sequences_topic = self.sequences_topic.clone();
         c.app_id = self.app_id.clone();
         if let Some(id) = &self.instance_id {
             c.instance_id = id.clone();

@@ -37,6 +37,8 @@ pub struct AnalyticsConfig {
     pub dlq_topic: String,
     /// `quake-stats`.
     pub stats_topic: String,
+    /// `quake-sequences`.
+    pub sequences_topic: String,
     /// Consumer group, transactional-id prefix and internal-topic prefix.
     pub app_id: String,
     /// Distinguishes the instances of a group (the pod name on Kubernetes): the transactional id
@@ -67,6 +69,7 @@ impl AnalyticsConfig {
             input_topic: input_topic.to_owned(),
             dlq_topic: quakestream_core::wire::DEFAULT_DLQ_TOPIC.to_owned(),
             stats_topic: crate::stats::DEFAULT_STATS_TOPIC.to_owned(),
+            sequences_topic: crate::sequences::DEFAULT_SEQUENCES_TOPIC.to_owned(),
             app_id: DEFAULT_APP_ID.to_owned(),
             instance_id: default_instance_id(),
             commit_interval: DEFAULT_COMMIT_INTERVAL,
@@ -99,6 +102,7 @@ impl AnalyticsConfig {
         contract::Names {
             app_id: self.app_id.clone(),
             stats_topic: self.stats_topic.clone(),
+            sequences_topic: self.sequences_topic.clone(),
         }
     }
     /// The event table's changelog: compacted, as many partitions as the input.
@@ -190,5 +194,23 @@ mod tests {
         c.retention = DEFAULT_RETENTION;
         c.instance_id = " ".into();
         assert!(matches!(c.validate(), Err(ConfigError::Empty("instance id"))));
+    }
+
+    #[test]
+    fn the_sequences_topics_are_listed_with_one_partition() {
+        let c = AnalyticsConfig::new("127.0.0.1:9092", "quakes");
+        let topics = c.topics(6);
+        for (name, policy) in [
+            ("quakestream-analytics-sequences-repartition", "delete"),
+            ("quakestream-analytics-sequences-changelog", "compact"),
+            ("quake-sequences", "compact"),
+        ] {
+            let t = topics
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap_or_else(|| panic!("{name} listed"));
+            assert_eq!((t.partitions, t.cleanup_policy), (1, policy), "{name}");
+        }
+        assert_eq!(topics.len(), 7);
     }
 }

@@ -177,15 +177,21 @@ fn lock(core: &Mutex<Option<Core>>) -> MutexGuard<'_, Option<Core>> {
 
 type KConsumer = BaseConsumer<Ctx>;
 
-/// The processors of this build: the windowed statistics.
+/// The processors of this build: the windowed statistics and the aftershock sequences.
 pub fn processors(cfg: &AnalyticsConfig) -> Vec<Box<dyn Processor>> {
-    vec![Box::new(StatsProcessor {
-        output_topic: cfg.stats_topic.clone(),
-        windows: crate::stats::WindowSettings {
-            grace_us: cfg.grace.as_micros() as i64,
-            retention_us: cfg.retention.as_micros() as i64,
-        },
-    })]
+    vec![
+        Box::new(StatsProcessor {
+            output_topic: cfg.stats_topic.clone(),
+            windows: crate::stats::WindowSettings {
+                grace_us: cfg.grace.as_micros() as i64,
+                retention_us: cfg.retention.as_micros() as i64,
+            },
+        }),
+        Box::new(crate::sequences::SequencesProcessor {
+            output_topic: cfg.sequences_topic.clone(),
+            params: crate::sequences::Params::default(),
+        }),
+    ]
 }
 
 /// Runs the engine until `stop` turns true (then commits and leaves the group), or until a
@@ -579,6 +585,13 @@ impl Core {
                 partition: None,
                 key,
                 value: Some(value),
+                headers: None,
+            }));
+            outs.extend(g.output_deletes.into_iter().map(|key| Out {
+                topic: &topics.output[*i],
+                partition: None,
+                key,
+                value: None,
                 headers: None,
             }));
         }

@@ -4,7 +4,7 @@
 //!   changelog: a revision replaces the event's previous version), backed by a compacted
 //!   changelog topic co-partitioned with `quakes`.
 //! - [`processor`]: what runs on the table's changes; [`stats`] is the windowed statistics
-//!   (`quake-stats`).
+//!   (`quake-stats`); [`sequences`] is the aftershock sequences (`quake-sequences`).
 //! - [`engine`]: the consumer group, restore on assignment, and exactly-once commits (outputs,
 //!   changelogs and consumed offsets in one Kafka transaction).
 //! - [`reader`]: a small reader of `quake-stats` for the frontend.
@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod moment;
 pub mod processor;
 pub mod reader;
+pub mod sequences;
 pub mod stats;
 pub mod table;
 pub mod testing;

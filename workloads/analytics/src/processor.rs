@@ -11,8 +11,8 @@
 //! The engine commits everything a commit interval produced (changelogs, repartition records,
 //! outputs) together with the consumed offsets of both input topics in one Kafka transaction. The
 //! windowed statistics ([`crate::stats`]) are one processor; aftershock sequences
-//! (`quake-sequences`) are meant to be another, with the same engine, topics of their own and no
-//! change to the engine.
+//! ([`crate::sequences`], `quake-sequences`) are another, with the same engine and topics of
+//! their own.
 
 use crate::event::Event;
 
@@ -57,6 +57,8 @@ pub struct GlobalOut {
     pub changelog: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Output-topic records (key, value).
     pub output: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Output-topic tombstones (keys whose result is gone), written after `output`.
+    pub output_deletes: Vec<Vec<u8>>,
     pub updates: u64,
     pub finals: u64,
     pub corrections: u64,

@@ -106,6 +106,7 @@ pub fn fresh_topics(kafka: &TestKafka, name: &str, partitions: i32) -> Analytics
     let mut cfg = AnalyticsConfig::new(&kafka.bootstrap, &input);
     cfg.app_id = kafka.unique_name(&format!("{name}-app"));
     cfg.stats_topic = kafka.unique_name(&format!("{name}-stats"));
+    cfg.sequences_topic = kafka.unique_name(&format!("{name}-sequences"));
     cfg.dlq_topic = kafka.topic(&format!("{name}-dlq"), 1);
     cfg.instance_id = "test-0".into();
     cfg.commit_interval = Duration::from_millis(200);

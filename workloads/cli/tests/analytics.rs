@@ -30,6 +30,7 @@ impl Instance {
             .args(["--bootstrap-servers", &cfg.bootstrap_servers])
             .args(["--topic", &cfg.input_topic, "--dlq-topic", &cfg.dlq_topic])
             .args(["--stats-topic", &cfg.stats_topic, "--app-id", &cfg.app_id])
+            .args(["--sequences-topic", &cfg.sequences_topic])
             .args(["--instance-id", id, "--listen", "127.0.0.1:0", "--log", "info"])
             // Small transactions, often: the kill lands in the middle of the stream.
             .args(["--commit-interval", "50ms", "--max-records-per-transaction", "150"])

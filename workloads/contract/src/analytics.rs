@@ -1,5 +1,6 @@
 //! `quakestream analytics`: windowed statistics over the topic of wire records into
-//! `quake-stats`, exactly once, with changelog-backed state.
+//! `quake-stats`, and aftershock sequences into `quake-sequences`, exactly once, with
+//! changelog-backed state.
 //!
 //! Besides the usual port, defaults, ranges and [`Config`], this module is the one home of the
 //! analytics' topic names and topic settings ([`topics`]): the workload checks its topics
@@ -25,6 +26,14 @@ pub const DEFAULT_STATS_TOPIC: &str = "quake-stats";
 const APP_ID_SUFFIX: &str = "-analytics";
 /// The statistics processor: its topics are `{app}-stats-repartition` and `{app}-stats-changelog`.
 pub const STATS_PROCESSOR: &str = "stats";
+/// The sequences processor: its topics are `{app}-sequences-repartition` and
+/// `{app}-sequences-changelog`.
+pub const SEQUENCES_PROCESSOR: &str = "sequences";
+/// Partitions of the sequences' topics: one, because grouping needs the whole catalogue in one
+/// place (an aftershock may be in any partition of the input; see docs/sequences.md).
+pub const SEQUENCES_PARTITIONS: i32 = 1;
+/// The sequences' output topic, for the resource called [`names::DEFAULT_INSTANCE`].
+pub use crate::names::DEFAULT_SEQUENCES_TOPIC;
 
 /// The panes every window is made of.
 pub const PANE: Duration = Duration::from_secs(3_600);
@@ -62,6 +71,7 @@ pub const ENV: &[&str] = &[
     env::TOPIC,
     env::DLQ_TOPIC,
     env::STATS_TOPIC,
+    env::SEQUENCES_TOPIC,
     env::ANALYTICS_APP_ID,
     env::INSTANCE_ID,
     env::GRACE,
@@ -79,6 +89,7 @@ pub const REQUIRED: &[&str] = &[
     env::TOPIC,
     env::DLQ_TOPIC,
     env::STATS_TOPIC,
+    env::SEQUENCES_TOPIC,
     env::ANALYTICS_APP_ID,
     env::GRACE,
     env::RETENTION,
@@ -134,8 +145,10 @@ pub fn check_retention(grace: Duration, retention: Duration) -> Result<(), Reten
 pub struct Names {
     /// Consumer group, transactional-id prefix and prefix of the internal topics.
     pub app_id: String,
-    /// The output topic.
+    /// The statistics' output topic.
     pub stats_topic: String,
+    /// The sequences' output topic (derived from the resource's name).
+    pub sequences_topic: String,
 }
 
 impl Names {
@@ -144,11 +157,13 @@ impl Names {
         Self {
             app_id: DEFAULT_APP_ID.to_owned(),
             stats_topic: DEFAULT_STATS_TOPIC.to_owned(),
+            sequences_topic: DEFAULT_SEQUENCES_TOPIC.to_owned(),
         }
     }
 
-    /// The default names of the pipeline of the resource `instance`: `<name>-analytics` and
-    /// `<name>-quake-stats`, so two pipelines in one namespace never share them.
+    /// The default names of the pipeline of the resource `instance`: `<name>-analytics`,
+    /// `<name>-quake-stats` and `<name>-quake-sequences`, so two pipelines in one namespace never
+    /// share them.
     pub fn for_instance(instance: &str) -> Self {
         if instance == names::DEFAULT_INSTANCE {
             return Self::historical();
@@ -156,6 +171,7 @@ impl Names {
         Self {
             app_id: format!("{instance}{APP_ID_SUFFIX}"),
             stats_topic: format!("{instance}-{DEFAULT_STATS_TOPIC}"),
+            sequences_topic: format!("{instance}-{DEFAULT_SEQUENCES_TOPIC}"),
         }
     }
 
@@ -186,15 +202,24 @@ pub enum TopicRole {
     StatsRepartition,
     /// `{app}-stats-changelog`: the aggregators' state.
     StatsChangelog,
+    /// `quake-sequences`: the sequences' output.
+    Sequences,
+    /// `{app}-sequences-repartition`: every event change, to the one grouping task.
+    SequencesRepartition,
+    /// `{app}-sequences-changelog`: the grouping's input, the last change per event.
+    SequencesChangelog,
 }
 
 impl TopicRole {
     /// Every role, in the order [`topics`] lists them.
-    pub const ALL: [TopicRole; 4] = [
+    pub const ALL: [TopicRole; 7] = [
         TopicRole::Stats,
         TopicRole::EventsChangelog,
         TopicRole::StatsRepartition,
         TopicRole::StatsChangelog,
+        TopicRole::Sequences,
+        TopicRole::SequencesRepartition,
+        TopicRole::SequencesChangelog,
     ];
 
     /// A short lowercase name (the operator's KafkaTopic object suffix).
@@ -204,6 +229,9 @@ impl TopicRole {
             TopicRole::EventsChangelog => "events-changelog",
             TopicRole::StatsRepartition => "stats-repartition",
             TopicRole::StatsChangelog => "stats-changelog",
+            TopicRole::Sequences => "sequences",
+            TopicRole::SequencesRepartition => "sequences-repartition",
+            TopicRole::SequencesChangelog => "sequences-changelog",
         }
     }
 }
@@ -223,7 +251,8 @@ pub struct Topic {
     /// Its name.
     pub name: String,
     /// Partitions: as many as the input (the changelogs must be co-partitioned; the others
-    /// follow so that one instance's share stays even).
+    /// follow so that one instance's share stays even), except the sequences' topics
+    /// ([`SEQUENCES_PARTITIONS`]).
     pub partitions: i32,
     /// `cleanup.policy`.
     pub cleanup_policy: &'static str,
@@ -238,9 +267,10 @@ pub struct Topic {
 /// - `quake-stats` is compacted and deletes after `retention` (at least grace + a day + an
 ///   hour, [`check_retention`]): a window's final result comes at its end plus grace, and a
 ///   window beyond retention has no state left that could ever change it;
-/// - the repartition topic deletes after the longest window plus grace: a partial matters until
+/// - the repartition topics delete after the longest window plus grace: a partial matters until
 ///   the windows of its pane have closed, and a restored partition re-sends all of its partials
-///   anyway.
+///   anyway;
+/// - `quake-sequences` is compacted only: a sequence stays until the grouping deletes it.
 pub fn topics(names: &Names, input_partitions: i32, grace: Duration, retention: Duration) -> Vec<Topic> {
     TopicRole::ALL
         .iter()
@@ -254,11 +284,25 @@ pub fn topics(names: &Names, input_partitions: i32, grace: Duration, retention: 
                     Some(LONGEST_WINDOW + grace),
                 ),
                 TopicRole::StatsChangelog => (names.changelog_topic(STATS_PROCESSOR), COMPACT, None),
+                // A sequence stays until it is deleted (a tombstone), however old.
+                TopicRole::Sequences => (names.sequences_topic.clone(), COMPACT, None),
+                TopicRole::SequencesRepartition => (
+                    names.repartition_topic(SEQUENCES_PROCESSOR),
+                    DELETE,
+                    Some(LONGEST_WINDOW + grace),
+                ),
+                TopicRole::SequencesChangelog => (names.changelog_topic(SEQUENCES_PROCESSOR), COMPACT, None),
+            };
+            let partitions = match role {
+                TopicRole::Sequences | TopicRole::SequencesRepartition | TopicRole::SequencesChangelog => {
+                    SEQUENCES_PARTITIONS
+                }
+                _ => input_partitions,
             };
             Topic {
                 role,
                 name,
-                partitions: input_partitions,
+                partitions,
                 cleanup_policy,
                 retention,
             }
@@ -292,6 +336,7 @@ impl Config {
         let mut e = crate::render::shared(&self.kafka, &self.ops, None);
         e.set(env::DLQ_TOPIC, &self.dlq_topic)
             .set(env::STATS_TOPIC, &self.names.stats_topic)
+            .set(env::SEQUENCES_TOPIC, &self.names.sequences_topic)
             .set(env::ANALYTICS_APP_ID, &self.names.app_id)
             .set(env::GRACE, duration::format(self.grace))
             .set(env::RETENTION, duration::format(self.retention))

@@ -123,9 +123,13 @@ pub const COST_METRICS: &str = "QS_COST_METRICS";
 /// `cost measured`: the time between the two scrapes.
 pub const COST_OVER: &str = "QS_COST_OVER";
 
+/// Analytics and frontend: the compacted topic of aftershock sequences (`quake-sequences`).
+pub const SEQUENCES_TOPIC: &str = "QS_SEQUENCES_TOPIC";
+
 /// Every variable above. A workload flag whose variable is not listed here fails
 /// `workloads/cli/tests/contract.rs`.
 pub const ALL: &[&str] = &[
+    SEQUENCES_TOPIC,
     KAFKA_BOOTSTRAP_SERVERS,
     TOPIC,
     DLQ_TOPIC,

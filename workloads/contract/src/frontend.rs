@@ -73,6 +73,7 @@ pub const ENV: &[&str] = &[
     env::MAX_CONNECTIONS,
     env::CACHE_BYTES,
     env::STATS_TOPIC,
+    env::SEQUENCES_TOPIC,
     env::LOG,
 ];
 
@@ -103,6 +104,8 @@ pub struct Config {
     pub client_ip_header: Option<String>,
     /// The pipeline's statistics topic (what its analytics writes; `None`: the frontend's default).
     pub stats_topic: Option<String>,
+    /// The pipeline's sequences topic (`None`: the frontend's default).
+    pub sequences_topic: Option<String>,
     /// Port and log filter.
     pub ops: Ops,
 }
@@ -114,7 +117,8 @@ impl Config {
         e.set(env::WINDOW, crate::duration::format(self.window))
             .set(env::RATE_LIMIT, self.rate_limit.to_string())
             .set_some(env::CLIENT_IP_HEADER, self.client_ip_header.as_deref())
-            .set_some(env::STATS_TOPIC, self.stats_topic.as_deref());
+            .set_some(env::STATS_TOPIC, self.stats_topic.as_deref())
+            .set_some(env::SEQUENCES_TOPIC, self.sequences_topic.as_deref());
         e
     }
 }
@@ -139,6 +143,7 @@ mod tests {
             rate_limit: DEFAULT_RATE_LIMIT,
             client_ip_header: None,
             stats_topic: None,
+            sequences_topic: None,
             ops: Ops {
                 port: PORT,
                 log: "info".into(),
@@ -150,9 +155,11 @@ mod tests {
         assert_eq!(c.to_env().get(env::WINDOW), Some("7d"));
         c.client_ip_header = Some(FORWARDED_FOR.into());
         c.stats_topic = Some("demo-quake-stats".into());
+        c.sequences_topic = Some("demo-quake-sequences".into());
         let e = c.to_env();
         assert_eq!(e.get(env::CLIENT_IP_HEADER), Some("X-Forwarded-For"));
         assert_eq!(e.get(env::STATS_TOPIC), Some("demo-quake-stats"));
+        assert_eq!(e.get(env::SEQUENCES_TOPIC), Some("demo-quake-sequences"));
         assert!(e.names().all(|n| ENV.contains(&n)));
     }
 

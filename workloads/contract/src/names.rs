@@ -10,6 +10,8 @@
 pub const DEFAULT_INSTANCE: &str = "quakestream";
 /// Topic of wire records.
 pub const DEFAULT_TOPIC: &str = "quakes";
+/// Compacted topic of aftershock sequences (written by the analytics, read by the frontend).
+pub const DEFAULT_SEQUENCES_TOPIC: &str = "quake-sequences";
 /// Dead-letter topic.
 pub const DEFAULT_DLQ_TOPIC: &str = "quakes.dlq";
 /// Topic of the analytics' windowed statistics (compacted; the frontend tails it).

@@ -5,9 +5,11 @@
 //! the batch computation over the recording:
 //! `{"url": "http://…", "control": "http://…", "events": N}`; `POST {control}/produce` with a
 //! Quake as JSON (or `{"action": …, "quake": …}`) sends a wire record to the topic.
-//! Stops when stdin closes or on SIGINT/SIGTERM.
+//! Stops when stdin closes or on SIGINT/SIGTERM. The analytics also writes aftershock sequences,
+//! which the frontend tails; with `--analytics` the fixture also waits until at least one
+//! sequence is served, and the JSON line says `"sequences": N`.
 //!
-//!   cargo run -p quakestream-frontend --example fixture -- [--data FILE] [--listen ADDR] [--rate-limit N]
+//!   cargo run -p quakestream-frontend --example fixture -- [--data FILE] [--listen ADDR] [--rate-limit N] [--analytics]
 
 use axum::Json;
 use axum::extract::State;
@@ -64,15 +66,25 @@ async fn produce(State(ctl): State<Ctl>, Json(body): Json<ProduceBody>) -> Resul
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut data = testkit::testdata("usgs-all-week-2024-05-04.geojson");
+    let mut note = "Replay of the USGS week (test fixture)".to_owned();
     let mut listen = "127.0.0.1:0".parse()?;
     let mut rate_limit = 500;
     let mut with_store = true;
+    let mut with_analytics = false;
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--data" => data = args.next().expect("--data FILE").into(),
+            "--data" => {
+                data = args.next().expect("--data FILE").into();
+                let name = data
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                note = format!("Replay of {name} (test fixture)");
+            }
             "--listen" => listen = args.next().expect("--listen ADDR").parse()?,
             "--rate-limit" => rate_limit = args.next().expect("--rate-limit N").parse()?,
             "--no-store" => with_store = false,
+            "--analytics" => with_analytics = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -109,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = quakestream_core::ops::shutdown_channel();
     quakestream_core::ops::trigger_on_signal(stop_tx.clone());
     let registry = prometheus::Registry::new();
-    let stats_topic = start_analytics(kafka, &topic, &registry, stop_rx.clone())?;
+    let sequences_topic = kafka.unique_name("quake-sequences-fixture");
+    let stats_topic = start_analytics(kafka, &topic, &sequences_topic, &registry, stop_rx.clone())?;
     // The archive holds what the consumer would have written (dynoxide, in-process).
     let archive: Option<std::sync::Arc<dyn quakestream_frontend::archive::Archive>> = if with_store {
         let store = quakestream_store::testkit::fresh_store("fixture").await;
@@ -129,8 +142,9 @@ async fn main() -> anyhow::Result<()> {
         listen,
         rate_limit,
         archive,
-        source_note: Some("Replay of the USGS week (test fixture)".into()),
+        source_note: Some(note),
         stats_topic,
+        sequences_topic: Some(sequences_topic),
         ..FrontendConfig::new(kafka.bootstrap.clone(), topic.clone())
     };
     let fe = start(cfg, registry, stop_rx.clone()).await?;
@@ -138,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
     let app = axum::Router::new().route("/produce", post(produce)).with_state(ctl);
     let (ctl_addr, _ctl_task) = quakestream_core::ops::serve("127.0.0.1:0".parse()?, app, stop_rx.clone()).await?;
     // The fixture, not a test: poll readiness to know when to announce the URL.
-    while !fe.health.is_ready() {
+    while !fe.health.is_ready() || (with_analytics && fe.state.sequences.is_empty()) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let want = world_counts(&quakestream_analytics::testing::expected(
@@ -150,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!(
         "{}",
-        serde_json::json!({"url": format!("http://{}", fe.addr), "control": format!("http://{ctl_addr}"), "events": sent, "indexed": fe.state.index.len()})
+        serde_json::json!({"url": format!("http://{}", fe.addr), "control": format!("http://{ctl_addr}"), "events": sent, "indexed": fe.state.index.len(), "sequences": fe.state.sequences.len()})
     );
     // Stop when the parent closes stdin.
     let stop = stop_tx.clone();
@@ -169,16 +183,19 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the analytics' topics beside `input` and runs it until `stop`; returns its output topic.
+/// Creates the analytics' topics beside `input` (as the operator and `quakestream dev` do) and
+/// runs it until `stop`, writing its sequences to `sequences_topic`; returns its statistics topic.
 fn start_analytics(
     kafka: &testkit::TestKafka,
     input: &str,
+    sequences_topic: &str,
     registry: &prometheus::Registry,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<String> {
     let mut cfg = quakestream_analytics::AnalyticsConfig::new(&kafka.bootstrap, input);
     cfg.app_id = kafka.unique_name("fixture-analytics");
     cfg.stats_topic = kafka.unique_name("fixture-stats");
+    cfg.sequences_topic = sequences_topic.to_owned();
     cfg.dlq_topic = kafka.topic("fixture-analytics-dlq", 1);
     cfg.instance_id = "fixture".into();
     cfg.commit_interval = Duration::from_millis(200);

@@ -369,6 +369,7 @@ pub async fn stream(
         .map(str::to_owned)
         .or_else(|| p.get("last_event_id").map(str::to_owned));
     let (rx, resume) = state.hub.subscribe(last.as_deref());
+    let seq_rx = state.sequences.subscribe();
     state.metrics.sse_clients.inc();
     let guard = ClientGuard(state.clone());
     let mut first: VecDeque<Event> = VecDeque::new();
@@ -403,6 +404,7 @@ pub async fn stream(
     struct St {
         first: VecDeque<Event>,
         rx: tokio::sync::broadcast::Receiver<Arc<crate::hub::Pushed>>,
+        seq_rx: tokio::sync::broadcast::Receiver<Arc<str>>,
         filter: Filter,
         last_seq: u64,
         state: State,
@@ -412,6 +414,7 @@ pub async fn stream(
     let st = St {
         first,
         rx,
+        seq_rx,
         filter,
         last_seq,
         state: state.clone(),
@@ -427,9 +430,15 @@ pub async fn stream(
         }
         loop {
             let received = tokio::select! {
-                r = st.rx.recv() => r,
+                r = st.rx.recv() => Ok(r),
+                // Sequence changes (no id: a reconnecting page reloads /api/sequences).
+                Ok(s) = st.seq_rx.recv() => Err(s),
                 // The server is stopping: end the stream; the browser reconnects to another replica.
                 _ = st.state.shutdown.wait_for(|s| *s) => return None,
+            };
+            let received = match received {
+                Ok(r) => r,
+                Err(s) => return Some((Ok(Event::default().event("sequence").data(&*s)), st)),
             };
             match received {
                 Ok(p) => {

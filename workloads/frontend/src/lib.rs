@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod params;
 mod ratelimit;
 pub mod stats;
+pub mod sequences;
 pub mod tail;
 
 use crate::archive::Archive;
@@ -107,6 +108,9 @@ pub struct FrontendArgs {
     /// The analytics' windowed statistics (`/api/stats`, `stats` events); tailed read-committed.
     #[arg(long, env = env::STATS_TOPIC, default_value = contract::names::DEFAULT_STATS_TOPIC)]
     pub stats_topic: String,
+    /// The compacted topic of aftershock sequences (written by `quakestream analytics`).
+    #[arg(long, env = env::SEQUENCES_TOPIC, default_value = contract::names::DEFAULT_SEQUENCES_TOPIC)]
+    pub sequences_topic: String,
     /// Log filter (tracing EnvFilter syntax); logs are JSON lines on stdout.
     #[arg(long = "log", env = env::LOG, default_value = contract::DEFAULT_LOG)]
     pub log: String,
@@ -153,6 +157,8 @@ pub struct FrontendConfig {
     pub source_note: Option<String>,
     /// Extra librdkafka settings of the Kafka tail (e.g. `fetch.wait.max.ms` for `dev`).
     pub kafka_overrides: Vec<(String, String)>,
+    /// The sequences topic to tail (`None`: no sequences).
+    pub sequences_topic: Option<String>,
 }
 
 impl FrontendConfig {
@@ -188,6 +194,7 @@ impl FrontendConfig {
             dependency_check_interval: ops::DEPENDENCY_CHECK_INTERVAL,
             source_note: None,
             kafka_overrides: Vec::new(),
+            sequences_topic: Some(contract::names::DEFAULT_SEQUENCES_TOPIC.to_owned()),
         }
     }
 }
@@ -205,6 +212,8 @@ pub struct State {
     pub heartbeat: Duration,
     /// Sent to every stream in its `hello` event; see [`FrontendConfig::source_note`].
     pub source_note: Option<Arc<str>>,
+    /// Aftershock sequences, from `quake-sequences`.
+    pub sequences: Arc<sequences::Sequences>,
     live: Arc<AtomicBool>,
     /// Turns `true` at shutdown; open streams end then (they would never finish by themselves).
     pub shutdown: watch::Receiver<bool>,
@@ -268,6 +277,7 @@ pub async fn start(
         cache: Arc::new(cache::ResponseCache::new(cfg.cache_bytes, metrics.cache.clone())),
         heartbeat: cfg.sse_heartbeat,
         source_note: cfg.source_note.as_deref().map(Arc::from),
+        sequences: Arc::default(),
         live: Arc::new(AtomicBool::new(false)),
         shutdown: shutdown.clone(),
     };
@@ -330,6 +340,10 @@ pub async fn start(
         stats_tx,
         shutdown.clone(),
     ));
+    if let Some(topic) = cfg.sequences_topic.clone() {
+        let fut = sequences::tail(state.clone(), cfg.bootstrap_servers.clone(), topic, shutdown.clone());
+        tokio::spawn(fut);
+    }
     let (warm_tx, mut warm_rx) = watch::channel(cfg.archive.is_none());
     if let Some(archive) = cfg.archive.clone() {
         tokio::spawn(warm_up(state.clone(), archive, warm_tx, shutdown.clone()));
@@ -485,6 +499,7 @@ fn router(state: State, ops_state: OpsState, cfg: &FrontendConfig) -> anyhow::Re
         .route("/api/quakes/{unid}", get(api::detail))
         .route("/api/stream", get(api::stream))
         .route("/api/openapi.json", get(api::openapi))
+        .merge(sequences::router())
         .with_state(state.clone())
         .merge(stats::api::router(state.clone()))
         .merge(assets::router())
@@ -510,6 +525,8 @@ async fn track(axum::extract::State(state): axum::extract::State<State>, req: Re
             "/api/quakes/{unid}" => "/api/quakes/{unid}",
             "/api/stream" => "/api/stream",
             "/api/stats" => "/api/stats",
+            "/api/sequences" => "/api/sequences",
+            "/api/sequences/{id}" => "/api/sequences/{id}",
             "/api/openapi.json" => "/api/openapi.json",
             "/healthz" => "/healthz",
             "/readyz" => "/readyz",
@@ -555,6 +572,7 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         cache_bytes: args.cache_bytes,
         stats_topic: args.stats_topic.clone(),
+        sequences_topic: Some(args.sequences_topic.clone()),
         archive,
         ..FrontendConfig::new("", "")
     };

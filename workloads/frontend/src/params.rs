@@ -69,7 +69,7 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
-    fn number(&self, name: &'static str, (min, max): (f64, f64)) -> Result<Option<f64>, ApiError> {
+    pub(crate) fn number(&self, name: &'static str, (min, max): (f64, f64)) -> Result<Option<f64>, ApiError> {
         let Some(s) = self.get(name) else { return Ok(None) };
         let v = s
             .parse::<f64>()

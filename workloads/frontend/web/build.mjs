@@ -100,7 +100,7 @@ const licence = (p) => readFileSync(join(here, 'node_modules', p), 'utf8');
 files['THIRD-PARTY.txt'] = Buffer.from([
   'Leaflet (BSD-2-Clause)\n' + licence('leaflet/LICENSE'),
   'topojson-client (ISC)\n' + licence('topojson-client/LICENSE'),
-  'uPlot (MIT), the activity chart\n' + licence('uplot/LICENSE'),
+  'uPlot (MIT), the activity and sequence charts\n' + licence('uplot/LICENSE'),
   'world-atlas (ISC); data: Natural Earth, public domain\n' + licence('world-atlas/LICENSE'),
   'Tectonic plate boundaries: model PB2002, Bird, P. (2003), An updated digital model of plate boundaries,\n'
     + 'Geochemistry, Geophysics, Geosystems, 4(3), 1027, doi:10.1029/2001GC000252.\n'

@@ -9,6 +9,7 @@ import { showDetail } from './detail.js';
 import { ago } from './format.js';
 import { yieldToPage } from './tasks.js';
 import { createActivity, regionOf } from './activity.js';
+import { initSequences } from './sequences.js';
 
 /** Markers added per task when a list loads, so a big window never blocks the page for long. */
 const MARKER_CHUNK = 100;
@@ -81,6 +82,11 @@ const mapReady = new Promise((ok) => requestAnimationFrame(() => setTimeout(asyn
 }, 0)));
 const activity = createActivity({ root: $('activity'), $, since: () => state.since, selectedRegion: regionOf });
 requestAnimationFrame(() => setTimeout(() => activity.start(), 0));
+const seqs = initSequences({
+  getView: () => mapReady,
+  onPickEvent: (unid) => select(unid, { fromList: true }),
+  announce: (t) => { $('announce').textContent = t; },
+});
 const list = new VirtualList($('list-scroll'), $('list'), { onSelect: (id) => select(id, { fromList: true }) });
 list.setData(state.events);
 
@@ -93,6 +99,7 @@ async function select(unid, { fromMap = false, fromList = false } = {}) {
   activity.select(e?.f ?? null);
   if (e && fromList && !PHONE.matches) view?.map.panTo(latLng(e.f));
   if (fromMap) list.revealId(unid);
+  seqs.eventLine(unid, () => state.selected === unid);
   await showDetail(unid, () => state.selected === unid);
   if (fromList && state.selected === unid) $('d-title').focus();
 }
@@ -260,10 +267,12 @@ const stream = liveStream({
   onHello: ({ source }, resumed) => {
     // `quakestream dev` says whether this is the live feed or a replay.
     showSource(source);
+    seqs.load(); // on every (re)connection: sequence events have no resume
     if (resumed) reload();
   },
   onReset: reload,
   onStats: (rec) => activity.onStats(rec),
+  onSequence: (d) => seqs.onEvent(d),
   onQuake: ({ feature }) => {
     state.lastEventAt = new Date();
     queue(feature);
@@ -288,4 +297,4 @@ writeUrl();
 updateDownloads();
 load(firstList).then(() => { if (state.selected) select(state.selected); }).catch(() => note('list', 'Could not load events; retrying on the next update.'))
   .finally(() => mapReady.then((v) => v.loadPlates()));
-window.__qs = { state, list, stream, activity, get view() { return view; }, get events() { return state.events.entries; } }; // for tests and the curious
+window.__qs = { state, list, stream, activity, seqs, get view() { return view; }, get events() { return state.events.entries; } }; // for tests and the curious

@@ -125,7 +125,28 @@ export function createMap(el, { urls, basemapPref, onSelect, onHover, onFallback
     plates.setStyle(plateStyle);
     for (const m of markers.values()) m.setStyle(style(m.qsFeature));
   };
-  return { map, markers, upsert, remove, pulse, select, restyle, layers, base, plates, quakes, loadPlates };
+  // The chosen aftershock sequence (sequences.js): a ring at each member, also those outside the
+  // list's window, on a canvas of its own; `fit` frames them, clear of `cover` (the [left, bottom]
+  // pixels a panel hides).
+  map.createPane('sequence').style.zIndex = 455;
+  map.getPane('sequence').style.pointerEvents = 'none';
+  const seqRenderer = L.canvas({ pane: 'sequence' });
+  const sequence = L.layerGroup().addTo(map);
+  const showSequence = (members, fit, cover = [0, 0]) => {
+    sequence.clearLayers();
+    for (const q of members) {
+      L.circleMarker([q.lat, q.lon], {
+        renderer: seqRenderer, pane: 'sequence', radius: radius(q.mag) + 3, color: cssVar('--seq'), weight: 2, fill: false, interactive: false,
+      }).addTo(sequence);
+    }
+    document.body.dataset.sequenceRings = String(members.length);
+    if (fit && members.length) {
+      map.fitBounds(L.latLngBounds(members.map((q) => [q.lat, q.lon])).pad(0.4), {
+        maxZoom: 9, paddingTopLeft: [cover[0], 0], paddingBottomRight: [0, cover[1]],
+      });
+    }
+  };
+  return { map, markers, upsert, remove, pulse, select, restyle, layers, base, plates, quakes, loadPlates, showSequence };
 }
 
 function legend() {

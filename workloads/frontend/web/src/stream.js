@@ -14,11 +14,11 @@ export function backoff(n, rnd = Math.random()) {
 
 /**
  * Opens the stream. `query()` gives the filters' URLSearchParams; handlers: onHello(data, resumed),
- * onQuake(data), onStats(record) (a window of the analytics changed), onReset(),
- * onState(state, detail) with state one of
+ * onQuake(data), onStats(record) (a window of the analytics changed), onSequence(data) (a
+ * sequence started, grew or changed state), onReset(), onState(state, detail) with state one of
  * 'connecting' | 'live' | 'waiting' (detail: seconds until the next try) | 'offline'.
  */
-export function liveStream({ query, onHello, onQuake, onStats, onReset, onState }) {
+export function liveStream({ query, onHello, onQuake, onStats = () => {}, onSequence = () => {}, onReset, onState }) {
   let es = null;
   let lastId = '';
   let failures = 0;
@@ -46,6 +46,7 @@ export function liveStream({ query, onHello, onQuake, onStats, onReset, onState 
     // Event names it does not know (a newer server's) are never dispatched: EventSource only
     // delivers the names a listener was added for.
     es.addEventListener('reset', () => onReset());
+    es.addEventListener('sequence', (e) => onSequence(JSON.parse(e.data)));
     // The server dropped this client for falling behind: catch up from its ring straight away.
     es.addEventListener('lagged', () => { failures = 0; down(0); });
     es.onerror = () => down();
