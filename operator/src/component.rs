@@ -72,7 +72,7 @@ pub enum TopicRole {
     Events,
     /// Records that failed to decode (`quakes.dlq`).
     DeadLetters,
-    /// One of the analytics' topics (`quake-stats` and the internal ones).
+    /// One of the analytics' topics (`quake-stats`, `quake-sequences` and the internal ones).
     Analytics(contract::analytics::TopicRole),
 }
 
@@ -91,6 +91,9 @@ impl TopicRole {
             TopicRole::Analytics(A::EventsChangelog) => "analytics-events-changelog",
             TopicRole::Analytics(A::StatsRepartition) => "analytics-stats-repartition",
             TopicRole::Analytics(A::StatsChangelog) => "analytics-stats-changelog",
+            TopicRole::Analytics(A::Sequences) => "analytics-sequences",
+            TopicRole::Analytics(A::SequencesRepartition) => "analytics-sequences-repartition",
+            TopicRole::Analytics(A::SequencesChangelog) => "analytics-sequences-changelog",
         }
     }
 

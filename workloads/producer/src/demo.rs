@@ -176,7 +176,7 @@ pub async fn run(
         let input = Input {
             origin: Origin::Demo,
             result: Ok(Item::Event { action, quake }),
-            raw: String::new(),
+            raw: quakestream_core::parse::Raw::default(),
             received_at: now,
         };
         if tx.send(input).await.is_err() {
