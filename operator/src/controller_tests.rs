@@ -83,10 +83,13 @@ fn stage_config() -> Vec<(Method, String)> {
 }
 
 fn stage_topics() -> Vec<(Method, String)> {
-    ["events", "dlq"]
+    let topics = ["events", "dlq"]
         .iter()
-        .map(|t| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")))
-        .collect()
+        .map(|t| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")));
+    let users = ["producer", "consumer", "frontend"]
+        .iter()
+        .map(|c| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkausers/demo-{c}")));
+    topics.chain(users).collect()
 }
 
 fn stage_workloads() -> Vec<(Method, String)> {
@@ -108,7 +111,7 @@ fn stage_exposure(ingress: bool, network_policies: bool) -> Vec<(Method, String)
         v.push(patch(&format!("{}/demo-frontend", ingresses())));
     }
     if network_policies {
-        for c in ["producer", "consumer", "frontend"] {
+        for c in ["default-deny", "producer", "consumer", "frontend"] {
             v.push(patch(&format!("{}/demo-{c}", self::network_policies())));
         }
     }

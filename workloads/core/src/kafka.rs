@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::kafka_security::KafkaSecurity;
 use crate::wire::{Action, headers};
 
 /// Idempotent producer: acks=all, ordered per partition, retried by librdkafka until
@@ -29,8 +30,14 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
     c
 }
 
+/// A producer on a plaintext connection (`quakestream dev`, tests, benchmarks).
 pub fn create_producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
-    producer_config(bootstrap).create()
+    create_secured_producer(bootstrap, &KafkaSecurity::plaintext())
+}
+
+/// A producer with the workload's encryption and authentication.
+pub fn create_secured_producer(bootstrap: &str, security: &KafkaSecurity) -> Result<FutureProducer, KafkaError> {
+    security.apply(&mut producer_config(bootstrap)).create()
 }
 
 /// Headers of a record on `quakes`, so consumers can route without decoding the value.

@@ -31,6 +31,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use quakestream_contract::{self as contract, env, frontend as defaults};
+use quakestream_core::kafka_security::KafkaSecurity;
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_core::wire::{Action, WireRecord};
 use std::net::SocketAddr;
@@ -48,6 +49,9 @@ pub struct FrontendArgs {
     /// The topic of wire records.
     #[arg(long, env = env::TOPIC, default_value = contract::names::DEFAULT_TOPIC)]
     pub topic: String,
+    /// Kafka encryption and authentication.
+    #[command(flatten)]
+    pub kafka_security: quakestream_core::kafka_security::KafkaSecurityArgs,
     /// DynamoDB table; without it the frontend serves only what it reads from Kafka.
     #[arg(long, env = env::TABLE)]
     pub table: Option<String>,
@@ -116,6 +120,8 @@ pub use defaults::DEFAULT_MAX_CONNECTIONS;
 pub struct FrontendConfig {
     pub bootstrap_servers: String,
     pub topic: String,
+    /// Encryption and authentication of the tail and the readiness client.
+    pub kafka_security: KafkaSecurity,
     pub listen: SocketAddr,
     pub window: Duration,
     pub rate_limit: u32,
@@ -161,6 +167,7 @@ impl FrontendConfig {
         FrontendConfig {
             bootstrap_servers: bootstrap_servers.into(),
             topic: topic.into(),
+            kafka_security: KafkaSecurity::plaintext(),
             listen: "127.0.0.1:0".parse().expect("valid address"),
             window: Duration::from_secs(7 * 86400),
             rate_limit: 500,
@@ -293,6 +300,7 @@ pub async fn start(
     let tail_fut = tail::run(
         state.clone(),
         cfg.bootstrap_servers.clone(),
+        cfg.kafka_security.clone(),
         cfg.topic.clone(),
         start_ms,
         caught_tx,
@@ -428,7 +436,8 @@ async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bo
 /// each checked every `dependency_check_interval`.
 fn watch_dependencies(state: &State, cfg: &FrontendConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let every = cfg.dependency_check_interval;
-    let kafka = ops::kafka_check(&cfg.bootstrap_servers, &cfg.topic).context("creating the Kafka readiness client")?;
+    let kafka = ops::kafka_check(&cfg.bootstrap_servers, &cfg.topic, &cfg.kafka_security)
+        .context("creating the Kafka readiness client")?;
     ops::watch_dependency(state.health.dependency("kafka"), every, kafka, shutdown.clone());
     if let Some(archive) = cfg.archive.clone() {
         let st = state.clone();
@@ -503,6 +512,7 @@ async fn track(axum::extract::State(state): axum::extract::State<State>, req: Re
 /// `quakestream frontend`: runs until SIGINT/SIGTERM.
 pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log);
+    let kafka_security = KafkaSecurity::from_args(&args.kafka_security).context("Kafka security")?;
     let (stop_tx, stop_rx) = ops::shutdown_channel();
     ops::trigger_on_signal(stop_tx.clone());
     let registry = prometheus::Registry::new();
@@ -510,6 +520,7 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
     let cfg = FrontendConfig {
         bootstrap_servers: args.bootstrap_servers.clone(),
         topic: args.topic.clone(),
+        kafka_security,
         listen: args.listen,
         window: args.window,
         rate_limit: args.rate_limit,

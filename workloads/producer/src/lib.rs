@@ -123,6 +123,8 @@ pub struct PipelineConfig {
     pub dedup_capacity: usize,
     /// How long shutdown waits for acknowledgements.
     pub flush_timeout: Duration,
+    /// Encryption and authentication of the Kafka producer.
+    pub kafka_security: quakestream_core::kafka_security::KafkaSecurity,
 }
 
 impl Default for PipelineConfig {
@@ -133,6 +135,7 @@ impl Default for PipelineConfig {
             max_in_flight: 8_192,
             dedup_capacity: 200_000,
             flush_timeout: Duration::from_secs(30),
+            kafka_security: quakestream_core::kafka_security::KafkaSecurity::plaintext(),
         }
     }
 }
@@ -441,7 +444,8 @@ pub async fn run(
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<PipelineReport> {
     use anyhow::Context;
-    let producer = kafka::create_producer(bootstrap).context("creating the Kafka producer")?;
+    let producer =
+        kafka::create_secured_producer(bootstrap, &pipeline.kafka_security).context("creating the Kafka producer")?;
     let (tx, rx) = mpsc::channel(1024);
     let pipeline_task = tokio::spawn(Pipeline::new(producer, pipeline, metrics.clone()).run(rx));
     match source {
