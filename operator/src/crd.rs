@@ -573,13 +573,10 @@ impl Default for NetworkPolicySpec {
     }
 }
 
-/// One source of traffic: pods of a namespace, or an address range.
+/// One source of traffic: pods of a namespace, or an address range. Exactly one of `namespace`
+/// and `cidr` (checked when the spec is resolved; a refusal is the `Ready` condition's message).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(
-    validation = Rule::new("has(self.namespace) != has(self.cidr)").message("a peer is either a namespace (with optional podLabels) or a cidr"),
-    validation = Rule::new("!has(self.cidr) || !has(self.podLabels)").message("podLabels go with a namespace, not a cidr"),
-)]
 pub struct NetworkPeerSpec {
     /// A namespace, by name (its `kubernetes.io/metadata.name` label).
     #[serde(default, skip_serializing_if = "Option::is_none")]

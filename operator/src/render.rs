@@ -92,7 +92,11 @@ spec:
     fn renders_every_child_and_round_trips() {
         let out = render(MANIFEST, "quakes").unwrap();
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
-        assert_eq!(docs.len(), 18);
+        assert_eq!(
+            docs.len(),
+            22,
+            "18 before issue 17, plus 3 KafkaUsers and the default-deny"
+        );
         assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "quakes"));
         assert!(docs.iter().all(|d| d["metadata"].get("ownerReferences").is_none()));
         // YAML round trip is lossless (string-typed numbers stay strings, etc.).
