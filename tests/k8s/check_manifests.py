@@ -69,9 +69,9 @@ def ident(d: dict) -> str:
 
 def check_api_version(where: str, d: dict) -> None:
     api = d.get("apiVersion")
-    if d.get("kind") == "KafkaTopic":
+    if d.get("kind") in ("KafkaTopic", "KafkaUser"):
         if api != STRIMZI:
-            err(where, f"KafkaTopic apiVersion must be {STRIMZI} (Strimzi 1.0 dropped v1beta2), got {api}")
+            err(where, f"{d.get('kind')} apiVersion must be {STRIMZI} (Strimzi 1.0 dropped v1beta2), got {api}")
     elif api not in SERVED:
         err(where, f"apiVersion {api} is not one Kubernetes 1.32 serves for these kinds")
 
