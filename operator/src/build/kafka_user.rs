@@ -32,6 +32,14 @@ pub const JOIN: &[&str] = &["Read", "Describe"];
 pub const DESCRIBE: &[&str] = &["Describe"];
 
 /// The ACL rules of a component: one row per workload.
+///
+/// The analytics (issue 13) is one more arm once it is a `Component`, in the names its
+/// resolution gives (`app_id` is its group, transactional-id and internal-topic prefix):
+/// `topic(r, Events, READ), topic(r, DeadLetters, WRITE), topic(r, Stats, WRITE),
+/// prefix("topic", "<app_id>-", READ_WRITE), prefix("group", "<app_id>", JOIN),
+/// prefix("transactionalId", "<app_id>-", WRITE)`; and the frontend's row gains
+/// `topic(r, Stats, READ)` (and the sequences topic) when it reads them. The test's `uses`
+/// table gets the same rows.
 pub fn acls(r: &Resolved, c: Component) -> Vec<AclRule> {
     use TopicRole::{DeadLetters, Events};
     match c {
