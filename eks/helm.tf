@@ -345,6 +345,8 @@ resource "helm_release" "quakestream_operator" {
       { repository = var.operator_image_repository },
       var.operator_image_tag == "" ? {} : { tag = var.operator_image_tag },
     )
+    # Namespaced RBAC (a Role in the QuakeStream's namespace), the chart's default scope.
+    watchNamespace = var.namespace
   })]
 
   depends_on = [module.eks]
@@ -361,6 +363,8 @@ locals {
     )
     kafka = {
       clusterName = var.kafka_cluster_name
+      # Mutual TLS on the cluster's TLS listener (9093); a KafkaUser with ACLs per workload.
+      authentication = "tls"
       topic = {
         partitions = 6
         replicas   = 3
@@ -378,6 +382,12 @@ locals {
     }
     consumer = {
       serviceAccount = { roleArn = aws_iam_role.consumer.arn }
+    }
+    networkPolicy = {
+      # The ALB (IP mode) connects to the pods from its interfaces in the VPC's subnets: the
+      # VPC CIDR is the narrowest source a NetworkPolicy can name for it.
+      frontendFrom        = [{ cidr = var.vpc_cidr }]
+      monitoringNamespace = local.monitoring_namespace
     }
     frontend = {
       serviceAccount = { roleArn = aws_iam_role.frontend.arn }

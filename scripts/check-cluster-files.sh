@@ -184,11 +184,22 @@ for fn in sorted(glob.glob("deploy/kind/*.yaml")):
                     err(f"{where}: listener {l.get('name')}: unknown type {l.get('type')!r}")
                 if not isinstance(l.get("tls"), bool):
                     err(f"{where}: listener {l.get('name')}: tls must be a boolean")
+            # Issue 17: the workloads' listener encrypts and authenticates, and ACLs decide.
+            if not any(l.get("tls") is True and (l.get("authentication") or {}).get("type") in ("tls", "scram-sha-512")
+                       for l in ls or []):
+                err(f"{where}: no listener with tls: true and authentication tls or scram-sha-512")
+            for l in ls or []:
+                if l.get("tls") is not True or not (l.get("authentication") or {}).get("type"):
+                    err(f"{where}: listener {l.get('name')} is unencrypted or unauthenticated")
+            if (k.get("authorization") or {}).get("type") != "simple":
+                err(f"{where}: spec.kafka.authorization.type must be simple (ACLs of the KafkaUsers)")
             for key, value in (k.get("config") or {}).items():
                 if isinstance(value, (dict, list)):
                     err(f"{where}: spec.kafka.config.{key} must be a scalar")
             if "topicOperator" not in (spec.get("entityOperator") or {}):
                 err(f"{where}: spec.entityOperator.topicOperator is needed (the QuakeStream operator declares KafkaTopics)")
+            if "userOperator" not in (spec.get("entityOperator") or {}):
+                err(f"{where}: spec.entityOperator.userOperator is needed (the QuakeStream operator declares KafkaUsers)")
         elif kind == "KafkaNodePool":
             pools.append(d)
             if not (md.get("labels") or {}).get("strimzi.io/cluster"):

@@ -4,9 +4,11 @@
 #   2. `quakestream-operator render` of every examples/*.yaml validated against the Kubernetes
 #      1.32 schemas with kubernetes-validate (strict), KafkaTopics against Strimzi's KafkaTopic
 #      rules, and the operator's contract (tests/k8s/check_manifests.py);
-#   3. the chart: `helm lint`, and `helm template --include-crds` (default values and a
-#      single-namespace install) validated the same way, RBAC checked for wildcards and against
-#      the kinds the operator renders (create+patch on each, nothing it never touches);
+#   3. the chart: `helm lint`, and `helm template --include-crds` (the default: a Role in the
+#      release namespace; another watched namespace; scope=cluster) validated the same way, RBAC
+#      checked for wildcards and against what the operator does: exactly create+patch on each
+#      kind it renders, list+delete on the kinds it prunes, list+watch on the kinds it watches,
+#      and nothing else;
 #   4. examples and chart values parse as YAML (yamllint when installed).
 #
 # Installs what it needs, idempotently: a Python venv with kubernetes-validate and PyYAML under
@@ -43,11 +45,11 @@ CRDGEN="$(dirname "$BIN")/crdgen"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-# Validate built-in kinds with kubernetes-validate; KafkaTopics are left to check_manifests.py.
+# Validate built-in kinds with kubernetes-validate; Strimzi's kinds are left to check_manifests.py.
 validate_core() { # file label
   "$PY" - "$1" "$TMP/core.yaml" <<'EOF'
 import sys, yaml
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") != "KafkaTopic"]
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") not in ("KafkaTopic", "KafkaUser")]
 yaml.safe_dump_all(docs, open(sys.argv[2], "w"), sort_keys=False)
 EOF
   "${KV[@]}" "$TMP/core.yaml" || fail "$2: kubernetes-validate"
@@ -80,23 +82,30 @@ done
 # --- 3. the chart -----------------------------------------------------------------------------
 step "helm lint $CHART"
 "$HELM" lint --strict "$CHART" || fail "helm lint"
-for variant in all-namespaces single-namespace; do
+for variant in release-namespace other-namespace cluster; do
   step "helm template $CHART ($variant)"
   args=()
-  [[ "$variant" == single-namespace ]] && args=(--set watchNamespace=quakestream)
+  [[ "$variant" == other-namespace ]] && args=(--set watchNamespace=quakestream)
+  [[ "$variant" == cluster ]] && args=(--set scope=cluster)
   out="$TMP/chart-$variant.yaml"
   if "$HELM" template quakestream-operator "$CHART" --namespace quakestream-system --include-crds \
     "${args[@]}" >"$out"; then
     validate_core "$out" "chart ($variant)"
-    "$PY" tests/k8s/check_manifests.py chart "$out" || fail "chart ($variant): checks"
+    "$PY" tests/k8s/check_manifests.py chart "$out" "$variant" || fail "chart ($variant): checks"
   else
     fail "helm template ($variant)"
   fi
 done
 
-step "RBAC of the chart covers exactly what the operator renders"
-"$PY" tests/k8s/check_manifests.py rbac "$TMP/chart-all-namespaces.yaml" "$TMP"/*.rendered.yaml \
-  || fail "chart RBAC vs rendered objects"
+step "RBAC of the chart is exactly what the operator renders, prunes and watches"
+for variant in release-namespace cluster; do
+  "$PY" tests/k8s/check_manifests.py rbac "$TMP/chart-$variant.yaml" "$TMP"/*.rendered.yaml \
+    || fail "chart RBAC ($variant) vs rendered objects"
+done
+step "a scope other than namespace or cluster is refused"
+if "$HELM" template quakestream-operator "$CHART" --set scope=everywhere >/dev/null 2>&1; then
+  fail "helm template accepted scope=everywhere"
+fi
 
 # --- 4. YAML hygiene --------------------------------------------------------------------------
 step "YAML of examples/ and $CHART/values.yaml"

@@ -203,6 +203,7 @@ install_operator() {
     --set-string "image.repository=${OPERATOR_IMAGE%:*}" \
     --set-string "image.tag=${IMAGE_TAG}" \
     --set-string "image.pullPolicy=IfNotPresent" \
+    --set-string "watchNamespace=${NS}" \
     --wait --timeout 5m
   # Helm never upgrades crds/: the operator applies its own CRD when it starts. Wait for that
   # version, so the example is validated by the schema this operator serves.

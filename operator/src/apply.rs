@@ -2,9 +2,10 @@
 //! removal of optional children the spec no longer asks for.
 //!
 //! Stages run in dependency order: identities and configuration (ServiceAccounts, ConfigMaps),
-//! topics, workloads (Deployments, whose pod templates carry the ConfigMaps' hashes), then what
-//! points at the workloads (Service, HPA, PDB, Ingress, NetworkPolicies), then pruning (of the
-//! Ingress and NetworkPolicies, and of a workload the spec turned off). Every
+//! topics and Kafka users, workloads (Deployments, whose pod templates carry the ConfigMaps'
+//! hashes), then what points at the workloads (Service, HPA, PDB, Ingress, NetworkPolicies), then
+//! pruning (of the Ingress and NetworkPolicies, of Kafka users, and of a workload the spec turned
+//! off). Every
 //! object of a stage is attempted; a stage with a failure stops the pass, so a Deployment never
 //! rolls onto a ConfigMap that was refused.
 //!
@@ -223,6 +224,10 @@ pub async fn apply_all(client: &Client, r: &Resolved, c: &Children) -> Result<Ob
         let res = apply(client, ns, o).await;
         topics.extend(stage.record::<crate::strimzi::KafkaTopic, _>(&o.name_any(), res));
     }
+    for o in &c.kafka_users {
+        let res = apply(client, ns, o).await;
+        stage.record::<crate::strimzi::KafkaUser, _>(&o.name_any(), res);
+    }
     stage.finish(&observed)?;
     observed.topics = topics;
 
@@ -268,6 +273,16 @@ pub async fn apply_all(client: &Client, r: &Resolved, c: &Children) -> Result<Ob
         prune::<ConfigMap>(client, r, &keep, &mut stage).await;
         let keep: Vec<String> = c.service_accounts.iter().map(|o| o.name_any()).collect();
         prune::<ServiceAccount>(client, r, &keep, &mut stage).await;
+        if !c.kafka_users.is_empty() {
+            // With authentication on, the KafkaUser CRD is there to list.
+            let keep: Vec<String> = c.kafka_users.iter().map(|o| o.name_any()).collect();
+            prune::<crate::strimzi::KafkaUser>(client, r, &keep, &mut stage).await;
+        }
+    }
+    if c.kafka_users.is_empty() {
+        // Only after a switch to `authentication: none` can there be users to remove (the names
+        // are fixed): listing them otherwise would need the KafkaUser CRD on every cluster.
+        prune::<crate::strimzi::KafkaUser>(client, r, &[], &mut stage).await;
     }
     stage.finish(&observed)?;
     Ok(observed)

@@ -74,14 +74,17 @@ fn network_policies() -> String {
 /// The workloads of the default spec, in apply order (the analytics is on by default).
 const WORKLOADS: [&str; 4] = ["producer", "consumer", "frontend", "analytics"];
 
-/// The KafkaTopics of the default spec: events, dead letters, then the analytics' four.
-const TOPICS: [&str; 6] = [
+/// The KafkaTopics of the default spec: events, dead letters, then the analytics' seven.
+const TOPICS: [&str; 9] = [
     "events",
     "dlq",
     "analytics-stats",
     "analytics-events-changelog",
     "analytics-stats-repartition",
     "analytics-stats-changelog",
+    "analytics-sequences",
+    "analytics-sequences-repartition",
+    "analytics-sequences-changelog",
 ];
 
 /// The calls of one stage each.
@@ -96,10 +99,13 @@ fn stage_config() -> Vec<(Method, String)> {
 }
 
 fn stage_topics() -> Vec<(Method, String)> {
-    TOPICS
+    let topics = TOPICS
         .iter()
-        .map(|t| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")))
-        .collect()
+        .map(|t| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")));
+    let users = WORKLOADS
+        .iter()
+        .map(|c| patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkausers/demo-{c}")));
+    topics.chain(users).collect()
 }
 
 fn stage_workloads() -> Vec<(Method, String)> {
@@ -121,7 +127,7 @@ fn stage_exposure(ingress: bool, network_policies: bool) -> Vec<(Method, String)
         v.push(patch(&format!("{}/demo-frontend", ingresses())));
     }
     if network_policies {
-        for c in WORKLOADS {
+        for c in std::iter::once("default-deny").chain(WORKLOADS) {
             v.push(patch(&format!("{}/demo-{c}", self::network_policies())));
         }
     }

@@ -63,6 +63,8 @@ pub const TOPIC_NAME_PATTERN: &str = r"^[a-zA-Z0-9._-]+$";
 pub const ANNOTATION_KEY_PATTERN: &str = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
 /// Longest annotation key: a 253-character prefix, `/`, a 63-character name.
 pub const MAX_ANNOTATION_KEY_LEN: usize = 317;
+/// Most peers or CIDRs in one NetworkPolicy list.
+pub const MAX_NETWORK_PEERS: usize = 32;
 /// An IAM role ARN.
 pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$";
 
@@ -211,10 +213,20 @@ pub struct KafkaSpec {
     /// must watch.
     #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL_PATTERN))]
     pub cluster_name: String,
-    /// Bootstrap servers; defaults to Strimzi's plain listener `<clusterName>-kafka-bootstrap:9092`.
+    /// Bootstrap servers; defaults to the Strimzi listener of `authentication`:
+    /// `<clusterName>-kafka-bootstrap:9093` (tls), `:9094` (scram-sha-512) or `:9092` (none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     pub bootstrap_servers: Option<String>,
+    /// How the workloads authenticate to the brokers. `tls` (the default): mutual TLS on
+    /// Strimzi's internal TLS listener (port 9093, `authentication: tls`). `scram-sha-512`: TLS
+    /// and SCRAM-SHA-512 (port 9094, `authentication: scram-sha-512`). Either way the operator
+    /// declares one Strimzi `KafkaUser` per workload, with ACLs for exactly the topics and
+    /// groups it uses (the cluster needs `authorization: simple` and the User Operator), and
+    /// mounts the user's secret and the cluster CA. `none`: plaintext, unauthenticated (port
+    /// 9092), for a cluster without authentication; no KafkaUsers.
+    #[serde(default)]
+    pub authentication: KafkaAuthentication,
     /// The topic of wire records. Unset fields keep their defaults: the name `quakes` for a
     /// QuakeStream called `quakestream` and `<name>-quakes` for any other, 6 partitions,
     /// replication factor 3, 7 days of retention.
@@ -263,6 +275,32 @@ pub struct TopicSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = MAX_TOPIC_CONFIG))]
     pub config: BTreeMap<String, String>,
+}
+
+/// How the workloads authenticate to Kafka (Strimzi's listener and `KafkaUser` spelling).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KafkaAuthentication {
+    /// Mutual TLS with a certificate from Strimzi's clients CA.
+    #[default]
+    #[serde(rename = "tls")]
+    Tls,
+    /// TLS and SCRAM-SHA-512 with a password Strimzi generates.
+    #[serde(rename = "scram-sha-512")]
+    ScramSha512,
+    /// Plaintext and unauthenticated.
+    #[serde(rename = "none")]
+    None,
+}
+
+impl KafkaAuthentication {
+    /// Strimzi's spelling (the listener's and the KafkaUser's `authentication.type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaAuthentication::Tls => "tls",
+            KafkaAuthentication::ScramSha512 => "scram-sha-512",
+            KafkaAuthentication::None => "none",
+        }
+    }
 }
 
 /// What happens to the topics when the QuakeStream is deleted.
@@ -497,19 +535,69 @@ pub struct IngressTlsSpec {
     pub secret_name: Option<String>,
 }
 
-/// NetworkPolicies.
+/// NetworkPolicies: a default-deny for the pipeline's pods, then one policy per workload that
+/// names who may connect to it and what it may reach (docs/security.md, "Network").
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkPolicySpec {
-    /// Create one ingress NetworkPolicy per workload allowing only its HTTP port.
+    /// Create the NetworkPolicies.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Who may reach the frontend besides the monitoring namespace: the ingress controller.
+    /// Default: the pods of ingress-nginx (namespace `ingress-nginx`, label
+    /// `app.kubernetes.io/name: ingress-nginx`). An ALB in IP mode connects from its own
+    /// network interfaces in the VPC's subnets, which no selector can name: give the VPC CIDR
+    /// (`cidr: 10.0.0.0/16`). On kind, cloud-provider-kind's proxy runs outside the cluster on
+    /// the docker network `kind`: give that network's subnet.
+    #[serde(default = "default_frontend_from")]
+    #[schemars(length(max = MAX_NETWORK_PEERS))]
+    pub frontend_from: Vec<NetworkPeerSpec>,
+    /// The namespace Prometheus scrapes from: the only source of the producer's and the
+    /// consumer's port (`/metrics`), and a source of the frontend's.
+    #[serde(default = "default_monitoring_namespace")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL_PATTERN))]
+    pub monitoring_namespace: String,
+    /// Where the consumer and the frontend may connect on 443: DynamoDB and STS (IRSA). The
+    /// default, `0.0.0.0/0`, is the HTTPS egress a NAT gateway or DynamoDB's gateway endpoint
+    /// serves; give DynamoDB's regional prefix-list CIDRs to narrow it.
+    #[serde(default = "default_https_egress")]
+    #[schemars(length(min = 1, max = MAX_NETWORK_PEERS))]
+    pub https_egress_cidrs: Vec<String>,
+    /// The namespace of the cluster DNS (pods labelled `k8s-app: kube-dns`, port 53).
+    #[serde(default = "default_dns_namespace")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL_PATTERN))]
+    pub dns_namespace: String,
 }
 
 impl Default for NetworkPolicySpec {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            frontend_from: default_frontend_from(),
+            monitoring_namespace: default_monitoring_namespace(),
+            https_egress_cidrs: default_https_egress(),
+            dns_namespace: default_dns_namespace(),
+        }
     }
+}
+
+/// One source of traffic: pods of a namespace, or an address range. Exactly one of `namespace`
+/// and `cidr` (checked when the spec is resolved; a refusal is the `Ready` condition's message).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPeerSpec {
+    /// A namespace, by name (its `kubernetes.io/metadata.name` label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL_PATTERN))]
+    pub namespace: Option<String>,
+    /// Labels of the pods in that namespace; every pod of it when unset.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_ANNOTATIONS))]
+    pub pod_labels: BTreeMap<String, String>,
+    /// An IPv4 or IPv6 range, e.g. the VPC CIDR an ALB connects from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 43))]
+    pub cidr: Option<String>,
 }
 
 /// Observed state, written only by the operator. Contains no timestamps other than the
@@ -683,6 +771,22 @@ fn default_cpu_target() -> i32 {
 }
 fn default_true() -> bool {
     true
+}
+fn default_frontend_from() -> Vec<NetworkPeerSpec> {
+    vec![NetworkPeerSpec {
+        namespace: Some("ingress-nginx".to_owned()),
+        pod_labels: BTreeMap::from([("app.kubernetes.io/name".to_owned(), "ingress-nginx".to_owned())]),
+        cidr: None,
+    }]
+}
+fn default_monitoring_namespace() -> String {
+    "monitoring".to_owned()
+}
+fn default_https_egress() -> Vec<String> {
+    vec!["0.0.0.0/0".to_owned()]
+}
+fn default_dns_namespace() -> String {
+    "kube-system".to_owned()
 }
 
 #[cfg(test)]

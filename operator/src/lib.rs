@@ -3,7 +3,8 @@
 //! A reconcile is a pipeline of named steps, each in its own module:
 //! - [`crd`]: the custom resource types (the CRD YAML is generated from them);
 //! - [`resolve`]: validate a QuakeStream into a [`resolve::Resolved`] spec (every default and
-//!   rule; each workload's environment rendered by the shared contract crate);
+//!   rule; each workload's environment rendered by the shared contract crate), with
+//!   [`security`] resolving Kafka authentication and the NetworkPolicies' peers;
 //! - [`build`]: pure `build` functions, one module per kind, reading only the resolved spec;
 //! - [`apply`]: server-side apply stage by stage, and pruning of what the spec dropped;
 //! - [`status`]: the deterministic status computed from what the API server returned;
@@ -24,6 +25,7 @@ pub mod install;
 pub mod metrics;
 pub mod render;
 pub mod resolve;
+pub mod security;
 pub mod status;
 pub mod strimzi;
 pub mod validate;

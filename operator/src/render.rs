@@ -92,7 +92,12 @@ spec:
     fn renders_every_child_and_round_trips() {
         let out = render(MANIFEST, "quakes").unwrap();
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
-        assert_eq!(docs.len(), 26);
+        assert_eq!(
+            docs.len(),
+            34,
+            "4 workloads (ServiceAccount, ConfigMap, Deployment, NetworkPolicy, KafkaUser each), 9 topics, \
+             the frontend's Service, HPA, PDB and Ingress, and the default-deny"
+        );
         assert!(docs.iter().all(|d| d["metadata"]["namespace"] == "quakes"));
         assert!(docs.iter().all(|d| d["metadata"].get("ownerReferences").is_none()));
         // YAML round trip is lossless (string-typed numbers stay strings, etc.).

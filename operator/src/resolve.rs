@@ -24,6 +24,7 @@ use serde_json::json;
 use crate::component::{Component, TopicRole};
 use crate::crd::{self, QuakeStream, TopicRetentionPolicy, TopicSpec, WorkloadSpec};
 use crate::defaults::{self, alb};
+use crate::security::{self, KafkaCredentials, ResolvedNetwork};
 use crate::validate as is;
 
 #[path = "resolve_analytics.rs"]
@@ -62,8 +63,12 @@ pub struct Resolved {
     pub analytics: ResolvedAnalytics,
     /// The frontend's autoscaling and ingress.
     pub frontend: ResolvedFrontend,
-    /// Whether each workload gets an ingress NetworkPolicy.
+    /// Whether the NetworkPolicies are built.
     pub network_policies: bool,
+    /// What the NetworkPolicies admit.
+    pub network: ResolvedNetwork,
+    /// How the workloads authenticate to Kafka (a `KafkaUser` each unless `None`).
+    pub kafka_authentication: crd::KafkaAuthentication,
 }
 
 /// One KafkaTopic.
@@ -119,6 +124,8 @@ pub struct ResolvedWorkload {
     pub termination_grace_secs: i64,
     /// Variables set from the pod's own name (downward API `metadata.name`).
     pub pod_name_env: Vec<String>,
+    /// The Kafka secrets its pods mount; none without authentication.
+    pub kafka_credentials: Option<KafkaCredentials>,
 }
 
 /// The frontend's autoscaling and ingress.
@@ -188,6 +195,7 @@ pub fn resolve(qs: &QuakeStream) -> Result<Resolved, SpecErrors> {
     }
     let frontend = resolve_frontend(qs, &mut errs);
     check_spec(qs, &mut errs);
+    let network = security::resolve_network(qs, &security::bootstrap_servers(qs), &mut errs.0);
     let labels = common_labels(&name);
     let workloads = Component::ALL
         .iter()
@@ -202,6 +210,8 @@ pub fn resolve(qs: &QuakeStream) -> Result<Resolved, SpecErrors> {
         generation: qs.metadata.generation,
         kafka_cluster: qs.spec.kafka.cluster_name.clone(),
         network_policies: qs.spec.network_policy.enabled,
+        network,
+        kafka_authentication: qs.spec.kafka.authentication,
         name,
         namespace,
         names,
@@ -680,6 +690,7 @@ fn resolve_workload(
         pre_stop_delay_secs,
         termination_grace_secs,
         pod_name_env,
+        kafka_credentials: security::kafka_credentials(qs, &qs.name_any(), c),
     }
 }
 
@@ -752,15 +763,11 @@ fn shutdown(c: Component, ingress: Option<&crd::IngressSpec>, frontend: &Resolve
     (Some(delay), grace.max(defaults::TERMINATION_GRACE_SECS))
 }
 
-fn kafka(qs: &QuakeStream, names: &Names) -> Kafka {
+fn kafka(qs: &QuakeStream, names: &Names, c: Component) -> Kafka {
     Kafka {
-        bootstrap_servers: qs
-            .spec
-            .kafka
-            .bootstrap_servers
-            .clone()
-            .unwrap_or_else(|| format!("{}-kafka-bootstrap:9092", qs.spec.kafka.cluster_name)),
+        bootstrap_servers: security::bootstrap_servers(qs),
         topic: names.topic.clone(),
+        auth: security::kafka_auth(qs, &qs.name_any(), c),
     }
 }
 
@@ -789,7 +796,7 @@ fn workload_env(
     };
     match c {
         Component::Producer => contract::producer::Config {
-            kafka: kafka(qs, names),
+            kafka: kafka(qs, names, c),
             dlq_topic: names.dlq_topic.clone(),
             emsc_url: s.source.websocket_url.clone(),
             fdsn_url: s.source.fdsn_url.clone(),
@@ -804,7 +811,7 @@ fn workload_env(
         }
         .to_env(),
         Component::Consumer => contract::consumer::Config {
-            kafka: kafka(qs, names),
+            kafka: kafka(qs, names, c),
             dlq_topic: names.dlq_topic.clone(),
             group_id: names.group_id.clone(),
             store: store(qs, names),
@@ -817,7 +824,7 @@ fn workload_env(
         }
         .to_env(),
         Component::Frontend => contract::frontend::Config {
-            kafka: kafka(qs, names),
+            kafka: kafka(qs, names, c),
             store: store(qs, names),
             window: errs.duration("spec.frontend.window", &s.frontend.window, contract::frontend::WINDOW),
             rate_limit: u32::try_from(s.frontend.rate_limit).unwrap_or(0),

@@ -256,6 +256,7 @@ fn producer_environment() {
     qs.spec.source.fdsn_url = "http://replay:9000/fdsn".into();
     qs.spec.kafka.topic.name = Some("quakes-v1".into());
     qs.spec.producer.workload.log_level = Some("debug".into());
+    qs.spec.kafka.authentication = crate::crd::KafkaAuthentication::None;
     let expected: BTreeMap<String, String> = [
         ("KAFKA_BOOTSTRAP_SERVERS", "events-kafka-bootstrap:9092"),
         ("QS_TOPIC", "quakes-v1"),
@@ -271,6 +272,30 @@ fn producer_environment() {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     assert_eq!(env(&qs, Component::Producer), expected);
+}
+
+#[test]
+fn kafka_authentication_renders_the_mounted_credentials() {
+    let mut qs = minimal();
+    let p = env(&qs, Component::Producer);
+    assert_eq!(
+        p["KAFKA_BOOTSTRAP_SERVERS"], "events-kafka-bootstrap:9093",
+        "tls by default"
+    );
+    assert_eq!(p["QS_KAFKA_SECURITY_PROTOCOL"], "ssl");
+    assert_eq!(p["QS_KAFKA_CERT_FILE"], "/etc/quakestream/kafka-user/user.crt");
+    let r = resolve(&qs).unwrap();
+    let creds = r.workload(Component::Consumer).kafka_credentials.clone().unwrap();
+    assert_eq!(creds.user_secret, "demo-consumer");
+    assert_eq!(creds.ca_secret, "events-cluster-ca-cert");
+    assert_eq!(creds.user_keys, ["user.crt", "user.key"]);
+    qs.spec.kafka.authentication = crate::crd::KafkaAuthentication::ScramSha512;
+    let c = env(&qs, Component::Consumer);
+    assert_eq!(c["KAFKA_BOOTSTRAP_SERVERS"], "events-kafka-bootstrap:9094");
+    assert_eq!(c["QS_KAFKA_SECURITY_PROTOCOL"], "sasl_ssl");
+    assert_eq!(c["QS_KAFKA_SASL_USERNAME"], "demo-consumer");
+    assert_eq!(c["QS_KAFKA_SASL_PASSWORD_FILE"], "/etc/quakestream/kafka-user/password");
+    assert!(!c.contains_key("QS_KAFKA_CERT_FILE"));
 }
 
 #[test]

@@ -85,3 +85,69 @@ impl KafkaTopic {
         status.conditions.iter().find(|c| c.type_ == "Ready")
     }
 }
+
+/// Spec of a Strimzi KafkaUser (`kafka.strimzi.io/v1`): the fields the operator writes. The User
+/// Operator creates the user (a certificate from the clients CA, or a SCRAM password) and its
+/// ACLs, and writes the credentials to a Secret of the same name.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "kafka.strimzi.io",
+    version = "v1",
+    kind = "KafkaUser",
+    plural = "kafkausers",
+    namespaced,
+    schema = "disabled",
+    derive = "PartialEq"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaUserSpec {
+    /// `tls` or `scram-sha-512`.
+    pub authentication: KafkaUserAuthentication,
+    /// `simple` authorisation with its ACL rules.
+    pub authorization: KafkaUserAuthorization,
+}
+
+/// `spec.authentication` of a KafkaUser.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct KafkaUserAuthentication {
+    /// `tls` or `scram-sha-512`.
+    #[serde(rename = "type")]
+    pub type_: String,
+}
+
+/// `spec.authorization` of a KafkaUser.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct KafkaUserAuthorization {
+    /// Always `simple`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The rules; anything not allowed is denied.
+    pub acls: Vec<AclRule>,
+}
+
+/// One ACL rule (`operations` is a list in v1; v1beta2's single `operation` is gone).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct AclRule {
+    /// What the rule applies to.
+    pub resource: AclResource,
+    /// Kafka operations (`Read`, `Write`, `Describe`, ...).
+    pub operations: Vec<String>,
+    /// Always `allow` (anything else is denied by default).
+    #[serde(rename = "type")]
+    pub type_: String,
+}
+
+/// `resource` of an ACL rule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AclResource {
+    /// `topic`, `group`, `transactionalId` or `cluster`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The name (or prefix); none for `cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `literal` or `prefix`; none for `cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern_type: Option<String>,
+}

@@ -27,10 +27,15 @@ fn kind_example_uses_dynoxide_one_broker_and_cloud_provider_kind() {
     let cm = find(&docs, "ConfigMap", "quakestream-consumer");
     assert_eq!(cm["data"]["QS_DYNAMODB_ENDPOINT"], "http://dynoxide:8000");
     assert_eq!(cm["data"]["AWS_REGION"], "us-east-1");
+    // deploy/kind/kafka.yaml's only listener: TLS with client certificates.
     assert_eq!(
         cm["data"]["KAFKA_BOOTSTRAP_SERVERS"],
-        "quakestream-kafka-bootstrap:9092"
+        "quakestream-kafka-bootstrap:9093"
     );
+    assert_eq!(cm["data"]["QS_KAFKA_SECURITY_PROTOCOL"], "ssl");
+    let user = find(&docs, "KafkaUser", "quakestream-consumer");
+    assert_eq!(user["spec"]["authentication"]["type"], "tls");
+    assert_eq!(user["metadata"]["labels"]["strimzi.io/cluster"], "quakestream");
     // Called `quakestream`, it keeps the historical names (the table deploy/kind creates).
     assert_eq!(cm["data"]["QS_TABLE"], "quakes");
     assert_eq!(cm["data"]["QS_GROUP_ID"], "quakestream-consumer");

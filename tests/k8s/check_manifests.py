@@ -12,12 +12,19 @@ checks what it cannot:
     render output in one namespace;
   - the chart's RBAC: no wildcards, events create+patch, a single hardened operator replica, and
     the CRD role limited to get+patch on the one QuakeStream CRD (resourceNames);
-  - the chart's RBAC against the rendered objects: create+patch (server-side apply) on every
-    kind the operator renders, list+delete on the kinds it prunes, and no permission on a
-    resource it never touches.
+  - KafkaUsers against Strimzi's published KafkaUser v1 fields (authentication tls or
+    scram-sha-512, simple authorisation, ACL rules with `operations` lists, resource types and
+    pattern types, no wildcards, no cluster rule), one per Deployment named like it, and every
+    Deployment mounting its user's secret and the cluster CA with the env naming those files;
+  - NetworkPolicies: a default-deny, and per workload no rule that admits or reaches everyone
+    (an empty `from`/`to`), the producer and consumer reachable from one namespace only;
+  - the chart's RBAC against the rendered objects: exactly create+patch (server-side apply) on
+    every kind the operator renders, plus list+delete on the kinds it prunes and list+watch on
+    the kinds it watches, and no permission on a resource it never touches; Roles, not
+    ClusterRoles, unless scope=cluster.
 
 Usage: check_manifests.py rendered EXAMPLE.yaml RENDERED.yaml
-       check_manifests.py chart CHART-OUTPUT.yaml
+       check_manifests.py chart CHART-OUTPUT.yaml [release-namespace|other-namespace|cluster]
        check_manifests.py rbac CHART-OUTPUT.yaml RENDERED.yaml...
 Exits 1 with one line per problem.
 """
@@ -62,9 +69,9 @@ def ident(d: dict) -> str:
 
 def check_api_version(where: str, d: dict) -> None:
     api = d.get("apiVersion")
-    if d.get("kind") == "KafkaTopic":
+    if d.get("kind") in ("KafkaTopic", "KafkaUser"):
         if api != STRIMZI:
-            err(where, f"KafkaTopic apiVersion must be {STRIMZI} (Strimzi 1.0 dropped v1beta2), got {api}")
+            err(where, f"{d.get('kind')} apiVersion must be {STRIMZI} (Strimzi 1.0 dropped v1beta2), got {api}")
     elif api not in SERVED:
         err(where, f"apiVersion {api} is not one Kubernetes 1.32 serves for these kinds")
 
@@ -138,6 +145,101 @@ def pod_checks(where: str, pod: dict, probes: bool = True) -> None:
             err(cw, "resources.requests must be set")
 
 
+KAFKA_USER_AUTH = {"tls", "scram-sha-512"}
+ACL_RESOURCE_TYPES = {"topic", "group", "transactionalId", "cluster"}
+ACL_OPERATIONS = {"Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
+                  "AlterConfigs", "DescribeConfigs", "IdempotentWrite", "All"}
+
+
+def check_kafka_user(where: str, d: dict, cluster: str | None) -> None:
+    """Strimzi's KafkaUser v1 fields (the AclRule schema reference: `operations`, not v1beta2's
+    `operation`), and the operator's own rules: no wildcard, no cluster-wide rule, allow only."""
+    md = d.get("metadata") or {}
+    if (md.get("labels") or {}).get("strimzi.io/cluster") != cluster:
+        err(where, f"label strimzi.io/cluster must be {cluster!r} (the User Operator ignores the user without it)")
+    spec = d.get("spec")
+    if not isinstance(spec, dict):
+        err(where, "spec must be an object")
+        return
+    unknown = set(spec) - {"authentication", "authorization", "quotas", "template"}
+    if unknown:
+        err(where, f"unknown spec fields {sorted(unknown)}")
+    if (spec.get("authentication") or {}).get("type") not in KAFKA_USER_AUTH:
+        err(where, f"spec.authentication.type must be one of {sorted(KAFKA_USER_AUTH)}")
+    authz = spec.get("authorization") or {}
+    if authz.get("type") != "simple":
+        err(where, "spec.authorization.type must be simple")
+    acls = authz.get("acls")
+    if not isinstance(acls, list) or not acls:
+        err(where, "spec.authorization.acls must be a non-empty list")
+        return
+    for i, a in enumerate(acls):
+        w = f"{where}: acls[{i}]"
+        if set(a) - {"resource", "operations", "type", "host"}:
+            err(w, f"unknown fields {sorted(set(a) - {'resource', 'operations', 'type', 'host'})}")
+        if a.get("type", "allow") != "allow":
+            err(w, "only allow rules")
+        r = a.get("resource") or {}
+        if r.get("type") not in ACL_RESOURCE_TYPES:
+            err(w, f"resource.type must be one of {sorted(ACL_RESOURCE_TYPES)}")
+        if r.get("type") == "cluster":
+            err(w, "no cluster-wide rule: no workload needs one")
+        if r.get("patternType", "literal") not in ("literal", "prefix"):
+            err(w, "resource.patternType must be literal or prefix")
+        if not r.get("name") or "*" in r.get("name", ""):
+            err(w, "resource.name must name one resource (no wildcard)")
+        ops = a.get("operations")
+        if not isinstance(ops, list) or not ops or not set(ops) <= ACL_OPERATIONS:
+            err(w, f"operations must be a non-empty list of {sorted(ACL_OPERATIONS)}")
+        elif "All" in ops:
+            err(w, "operation All grants far more than a workload uses")
+
+
+def check_kafka_mounts(where: str, dep: dict, users: dict, configmaps: dict, cluster: str | None) -> None:
+    """A Deployment of an authenticated pipeline mounts its user's secret and the cluster CA at
+    the paths its ConfigMap names."""
+    name = dep["metadata"]["name"]
+    if name not in users:
+        err(where, f"no KafkaUser {name!r} for the Deployment")
+        return
+    pod = dep["spec"]["template"]["spec"]
+    secrets = {v.get("secret", {}).get("secretName") for v in pod.get("volumes") or []}
+    for want in (name, f"{cluster}-cluster-ca-cert"):
+        if want not in secrets:
+            err(where, f"no volume of secret {want!r}")
+    mounts = {m["mountPath"] for m in pod["containers"][0].get("volumeMounts") or [] if m.get("readOnly")}
+    env = configmaps.get(name) or {}
+    auth = users[name]["spec"]["authentication"]["type"]
+    files = ["QS_KAFKA_CA_FILE"] + (["QS_KAFKA_CERT_FILE", "QS_KAFKA_KEY_FILE"] if auth == "tls"
+                                    else ["QS_KAFKA_SASL_PASSWORD_FILE"])
+    for var in files:
+        path = env.get(var)
+        if not path or not any(path.startswith(m.rstrip("/") + "/") for m in mounts):
+            err(where, f"{var}={path!r} is not inside a read-only secret mount {sorted(mounts)}")
+    want_protocol = "ssl" if auth == "tls" else "sasl_ssl"
+    if env.get("QS_KAFKA_SECURITY_PROTOCOL") != want_protocol:
+        err(where, f"QS_KAFKA_SECURITY_PROTOCOL must be {want_protocol} for a {auth} user")
+
+
+def check_network_policies(where: str, docs: list[dict]) -> None:
+    nps = [d for d in docs if d.get("kind") == "NetworkPolicy"]
+    if not nps:
+        return
+    if not any(not (d["spec"].get("ingress") or d["spec"].get("egress"))
+               and set(d["spec"].get("policyTypes") or []) == {"Ingress", "Egress"} for d in nps):
+        err(where, "no default-deny NetworkPolicy (Ingress and Egress, no rules)")
+    for d in nps:
+        w = f"{where}: {ident(d)}"
+        for r in d["spec"].get("ingress") or []:
+            if not r.get("from"):
+                err(w, "an ingress rule without `from` admits every source")
+        for r in d["spec"].get("egress") or []:
+            if not r.get("to"):
+                err(w, "an egress rule without `to` reaches every destination")
+            if not r.get("ports"):
+                err(w, "an egress rule without ports reaches every port")
+
+
 def check_rendered(example_path: str, rendered_path: str) -> None:
     examples = [d for d in load(example_path) if d.get("kind") == "QuakeStream"]
     if len(examples) != 1:
@@ -160,6 +262,12 @@ def check_rendered(example_path: str, rendered_path: str) -> None:
     if len(namespaces) != 1 or None in namespaces:
         err(rendered_path, f"every object must be in the QuakeStream's namespace, got {namespaces}")
     topic_names = set()
+    users = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "KafkaUser"}
+    configmaps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d.get("kind") == "ConfigMap"}
+    auth = ((qs.get("spec") or {}).get("kafka") or {}).get("authentication", "tls")
+    if auth != "none" and len(users) != kinds.count("Deployment"):
+        err(rendered_path, f"authentication {auth}: one KafkaUser per Deployment, got {sorted(users)}")
+    check_network_policies(rendered_path, docs)
     for d in docs:
         where = f"{rendered_path}: {ident(d)}"
         check_api_version(where, d)
@@ -173,6 +281,10 @@ def check_rendered(example_path: str, rendered_path: str) -> None:
         if kind == "KafkaTopic":
             check_kafka_topic(where, d, cluster)
             topic_names.add((d.get("spec") or {}).get("topicName"))
+        if kind == "KafkaUser":
+            check_kafka_user(where, d, cluster)
+        if kind == "Deployment" and auth != "none":
+            check_kafka_mounts(where, d, users, configmaps, cluster)
         if kind == "Deployment":
             spec = d["spec"]
             tpl = spec["template"]
@@ -212,9 +324,19 @@ def check_rendered(example_path: str, rendered_path: str) -> None:
             err(f"{rendered_path}: {ident(d)}", "a changelog topic must be compacted")
 
 
-def check_chart(path: str) -> None:
+def check_chart(path: str, variant: str = "release-namespace") -> None:
     docs = load(path)
     kinds = [d.get("kind") for d in docs]
+    roles = [d for d in docs if d.get("kind") in ("Role", "ClusterRole")
+             and not (d.get("metadata") or {}).get("name", "").endswith("-crd")]
+    want = "ClusterRole" if variant == "cluster" else "Role"
+    if [r["kind"] for r in roles] != [want]:
+        err(path, f"scope {variant}: expected one {want} for reconcile, got {[r['kind'] for r in roles]}")
+    if variant != "cluster":
+        ns = "quakestream" if variant == "other-namespace" else "quakestream-system"
+        for r in roles:
+            if r["metadata"].get("namespace") != ns:
+                err(path, f"the Role must be in the watched namespace {ns!r}")
     for required in ("ServiceAccount", "Deployment", "Service", "CustomResourceDefinition"):
         if required not in kinds:
             err(path, f"no {required} in the chart output (render with --include-crds)")
@@ -273,15 +395,18 @@ RESOURCES = {
     "Ingress": ("networking.k8s.io", "ingresses"),
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "KafkaTopic": ("kafka.strimzi.io", "kafkatopics"),
+    "KafkaUser": ("kafka.strimzi.io", "kafkausers"),
 }
-# Kinds the operator lists and deletes when the spec no longer asks for them.
-PRUNED = {"Ingress", "NetworkPolicy", "Deployment", "ConfigMap", "ServiceAccount"}
-# Resources the operator uses besides its children.
+# Kinds the operator lists and deletes when the spec no longer asks for them (apply.rs `prune`).
+PRUNED = {"Ingress", "NetworkPolicy", "KafkaUser", "Deployment", "ConfigMap", "ServiceAccount"}
+# Kinds the controller watches (controller.rs `.owns`).
+WATCHED = {"Deployment", "ConfigMap", "Ingress"}
+# Resources the operator uses besides its children, with exactly the verbs it uses.
 OWN = {
-    ("quakestream.io", "quakestreams"),
-    ("quakestream.io", "quakestreams/status"),
-    ("events.k8s.io", "events"),
-    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("quakestream.io", "quakestreams"): {"list", "watch"},
+    ("quakestream.io", "quakestreams/status"): {"patch"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+    ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "patch"},
 }
 
 
@@ -293,34 +418,32 @@ def check_rbac(chart_path: str, rendered_paths: list[str]) -> None:
                 for g in r.get("apiGroups") or []:
                     for res in r.get("resources") or []:
                         grants.setdefault((g, res), set()).update(r.get("verbs") or [])
-    used = set()
+    # What reconcile does, from the rendered objects: the exact verbs per resource.
+    need: dict[tuple[str, str], set[str]] = {k: set(v) for k, v in OWN.items()}
     for path in rendered_paths:
         for d in load(path):
             kind = d.get("kind")
             if kind not in RESOURCES:
                 err(path, f"{kind} is rendered but the RBAC check does not know its resource")
                 continue
-            used.add(RESOURCES[kind])
-            missing = {"create", "patch"} - grants.get(RESOURCES[kind], set())
-            if missing:
-                err(chart_path, f"{kind}: the operator applies it but lacks {sorted(missing)}")
+            need.setdefault(RESOURCES[kind], set()).update({"create", "patch"})
     for kind in PRUNED:
-        missing = {"list", "delete"} - grants.get(RESOURCES[kind], set())
-        if missing:
-            err(chart_path, f"{kind}: the operator prunes it but lacks {sorted(missing)}")
-    for key in grants:
-        if key not in used and key not in OWN and key not in RESOURCES.values():
-            err(chart_path, f"permission on {key} that the operator never uses")
-    for key in OWN:
-        if key not in grants:
-            err(chart_path, f"no permission on {key}")
+        need.setdefault(RESOURCES[kind], set()).update({"list", "delete"})
+    for kind in WATCHED:
+        need.setdefault(RESOURCES[kind], set()).update({"list", "watch"})
+    for key in sorted(set(grants) | set(need)):
+        have, want = grants.get(key, set()), need.get(key, set())
+        if have - want:
+            err(chart_path, f"{key}: verbs {sorted(have - want)} that reconcile never uses")
+        if want - have:
+            err(chart_path, f"{key}: reconcile needs {sorted(want - have)}")
 
 
 def main(argv: list[str]) -> int:
     if len(argv) == 4 and argv[1] == "rendered":
         check_rendered(argv[2], argv[3])
-    elif len(argv) == 3 and argv[1] == "chart":
-        check_chart(argv[2])
+    elif len(argv) in (3, 4) and argv[1] == "chart":
+        check_chart(argv[2], *argv[3:])
     elif len(argv) >= 4 and argv[1] == "rbac":
         check_rbac(argv[2], argv[3:])
     else:

@@ -33,6 +33,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
+{{/* Whether the operator watches every namespace (scope `cluster`); fails on an unknown scope. */}}
+{{- define "qso.clusterScope" -}}
+{{- if eq .Values.scope "cluster" -}}
+{{- if .Values.watchNamespace -}}
+{{- fail "watchNamespace goes with scope=namespace; scope=cluster watches every namespace" -}}
+{{- end -}}
+true
+{{- else if ne .Values.scope "namespace" -}}
+{{- fail (printf "scope must be namespace or cluster, got %q" .Values.scope) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The namespace watched with scope `namespace`. */}}
+{{- define "qso.watchNamespace" -}}
+{{- default .Release.Namespace .Values.watchNamespace -}}
+{{- end -}}
+
 {{/* The operator's ServiceAccount name. */}}
 {{- define "qso.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}

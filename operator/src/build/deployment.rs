@@ -133,14 +133,18 @@ pub fn pod_template(w: &ResolvedWorkload) -> PodTemplateSpec {
                 ..PodSecurityContext::default()
             }),
             containers: vec![container(w)],
-            volumes: Some(vec![Volume {
-                name: "tmp".to_owned(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    size_limit: Some(Quantity(TMP_SIZE.to_owned())),
-                    medium: None,
-                }),
-                ..Volume::default()
-            }]),
+            volumes: Some(
+                std::iter::once(Volume {
+                    name: "tmp".to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource {
+                        size_limit: Some(Quantity(TMP_SIZE.to_owned())),
+                        medium: None,
+                    }),
+                    ..Volume::default()
+                })
+                .chain(super::kafka_user::volumes(w))
+                .collect(),
+            ),
             termination_grace_period_seconds: Some(w.termination_grace_secs),
             topology_spread_constraints: spread,
             ..PodSpec::default()
@@ -195,11 +199,15 @@ fn container(w: &ResolvedWorkload) -> Container {
             seccomp_profile: Some(runtime_default()),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            })
+            .chain(super::kafka_user::volume_mounts(w))
+            .collect(),
+        ),
         termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         ..Container::default()
     }

@@ -5,13 +5,15 @@
 //! Names are deterministic: `<name>-producer`, `<name>-consumer`, `<name>-frontend`,
 //! `<name>-analytics` (Deployment, ServiceAccount, ConfigMap, NetworkPolicy; the frontend also has
 //! a Service, HPA, PDB and Ingress of that name), and `<name>-events` / `<name>-dlq` /
-//! `<name>-analytics-<role>` for the KafkaTopics.
+//! `<name>-analytics-<role>` for the KafkaTopics. The KafkaUsers are named like their workloads;
+//! the default-deny NetworkPolicy is `<name>-default-deny`.
 
 pub mod config_map;
 pub mod deployment;
 pub mod horizontal_pod_autoscaler;
 pub mod ingress;
 pub mod kafka_topic;
+pub mod kafka_user;
 pub mod meta;
 pub mod network_policy;
 pub mod pod_disruption_budget;
@@ -26,7 +28,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Resource;
 
 use crate::resolve::Resolved;
-use crate::strimzi::KafkaTopic;
+use crate::strimzi::{KafkaTopic, KafkaUser};
 
 /// Every object a QuakeStream owns, in the order the controller applies them: identities and
 /// configuration first, then topics, then workloads, then what points at the workloads.
@@ -38,6 +40,8 @@ pub struct Children {
     pub config_maps: Vec<ConfigMap>,
     /// Events and dead-letter topics, then the analytics' topics.
     pub topics: Vec<KafkaTopic>,
+    /// One per workload, unless `spec.kafka.authentication` is `none`.
+    pub kafka_users: Vec<KafkaUser>,
     /// Producer, consumer, frontend, analytics.
     pub deployments: Vec<Deployment>,
     /// The frontend Service.
@@ -48,7 +52,7 @@ pub struct Children {
     pub pdb: PodDisruptionBudget,
     /// The frontend Ingress, when `spec.frontend.ingress` is set.
     pub ingress: Option<Ingress>,
-    /// One per component, when `spec.networkPolicy.enabled`.
+    /// The default-deny and one per component, when `spec.networkPolicy.enabled`.
     pub network_policies: Vec<NetworkPolicy>,
 }
 
@@ -63,6 +67,9 @@ impl Children {
             out.push(typed(o)?);
         }
         for o in &self.topics {
+            out.push(typed(o)?);
+        }
+        for o in &self.kafka_users {
             out.push(typed(o)?);
         }
         for o in &self.deployments {
@@ -85,6 +92,7 @@ impl Children {
         self.service_accounts.len()
             + self.config_maps.len()
             + self.topics.len()
+            + self.kafka_users.len()
             + self.deployments.len()
             + 3
             + usize::from(self.ingress.is_some())
@@ -116,13 +124,14 @@ pub fn build_all(r: &Resolved) -> Children {
         service_accounts: r.workloads.iter().map(|w| service_account::build(r, w)).collect(),
         config_maps: r.workloads.iter().map(|w| config_map::build(r, w)).collect(),
         topics: r.topics.iter().map(|t| kafka_topic::build(r, t)).collect(),
+        kafka_users: r.workloads.iter().filter_map(|w| kafka_user::build(r, w)).collect(),
         deployments: r.workloads.iter().map(|w| deployment::build(r, w)).collect(),
         service: service::build(r),
         hpa: horizontal_pod_autoscaler::build(r),
         pdb: pod_disruption_budget::build(r),
         ingress: ingress::build(r),
         network_policies: if r.network_policies {
-            r.workloads.iter().map(|w| network_policy::build(r, w)).collect()
+            network_policy::build_all(r)
         } else {
             Vec::new()
         },
@@ -149,10 +158,11 @@ mod tests {
             [
                 vec!["ServiceAccount"; 4],
                 vec!["ConfigMap"; 4],
-                vec!["KafkaTopic"; 6],
+                vec!["KafkaTopic"; 9],
+                vec!["KafkaUser"; 4],
                 vec!["Deployment"; 4],
                 vec!["Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"],
-                vec!["NetworkPolicy"; 4],
+                vec!["NetworkPolicy"; 5],
             ]
             .concat()
         );

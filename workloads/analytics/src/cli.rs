@@ -56,7 +56,7 @@ pub struct AnalyticsArgs {
 }
 
 impl AnalyticsArgs {
-    pub fn config(&self) -> AnalyticsConfig {
+    pub fn config(&self) -> anyhow::Result<AnalyticsConfig> {
         let mut c = AnalyticsConfig::new(&self.kafka.bootstrap_servers, &self.kafka.topic);
         c.dlq_topic = self.kafka.dlq_topic.clone();
         c.stats_topic = self.stats_topic.clone();
@@ -70,7 +70,8 @@ impl AnalyticsArgs {
         c.commit_interval = self.commit_interval;
         c.kafka_overrides = self.kafka_options.clone();
         c.max_records_per_transaction = self.max_records_per_transaction;
-        c
+        c.kafka_security = self.kafka.security().context("Kafka security")?;
+        Ok(c)
     }
 }
 
@@ -84,7 +85,7 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 /// `quakestream analytics`: runs until SIGINT/SIGTERM (then commits and exits).
 pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log);
-    let cfg = args.config();
+    let cfg = args.config()?;
     cfg.validate()?;
     let registry = prometheus::Registry::new();
     let metrics = AnalyticsMetrics::new(&registry).context("registering metrics")?;

@@ -52,6 +52,8 @@ pub struct AnalyticsConfig {
     pub topic_wait: Duration,
     /// Extra librdkafka settings for every client (e.g. `session.timeout.ms`).
     pub kafka_overrides: Vec<(String, String)>,
+    /// Encryption and authentication of every client.
+    pub kafka_security: quakestream_core::kafka_security::KafkaSecurity,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,7 @@ impl AnalyticsConfig {
             restore_timeout: RESTORE_TIMEOUT,
             topic_wait: TOPIC_WAIT,
             kafka_overrides: Vec::new(),
+            kafka_security: quakestream_core::kafka_security::KafkaSecurity::plaintext(),
         }
     }
 

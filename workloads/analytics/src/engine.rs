@@ -219,6 +219,7 @@ pub async fn run(
 fn client_config(cfg: &AnalyticsConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.bootstrap_servers);
+    cfg.kafka_security.apply(&mut c);
     for (k, v) in &cfg.kafka_overrides {
         c.set(k, v);
     }
@@ -240,6 +241,7 @@ fn create_producer(cfg: &AnalyticsConfig) -> Result<BaseProducer, KafkaError> {
         )
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "262144");
+    cfg.kafka_security.apply(&mut c);
     for (k, v) in &cfg.kafka_overrides {
         c.set(k, v);
     }

@@ -67,7 +67,8 @@ pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(StatsKey, Sta
 pub fn consumer_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
-        .set("group.id", "quakestream-stats-reader")
+        // Assigned partitions, never a member: the frontend's Kafka user may only describe it.
+        .set("group.id", quakestream_contract::frontend::TAIL_GROUP_ID)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")

@@ -112,12 +112,13 @@ pub struct ProducerArgs {
 }
 
 impl ProducerArgs {
-    pub fn pipeline_config(&self) -> PipelineConfig {
-        PipelineConfig {
+    pub fn pipeline_config(&self) -> anyhow::Result<PipelineConfig> {
+        Ok(PipelineConfig {
             topic: self.kafka.topic.clone(),
             dlq_topic: self.kafka.dlq_topic.clone(),
+            kafka_security: self.kafka.security().context("Kafka security")?,
             ..Default::default()
-        }
+        })
     }
 
     pub fn source_config(&self) -> SourceConfig {
@@ -214,6 +215,7 @@ fn run_inspect(args: &InspectArgs) -> ExitCode {
 
 async fn run_producer(args: ProducerArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log.log);
+    let pipeline = args.pipeline_config()?;
     let registry = prometheus::Registry::new();
     let metrics = ProducerMetrics::new(&registry).context("registering metrics")?;
     let health = Health::new();
@@ -229,7 +231,12 @@ async fn run_producer(args: ProducerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     // Readiness follows the broker (checked every few seconds).
-    let kafka = ops::kafka_check(&args.kafka.bootstrap_servers, &args.kafka.topic).context("Kafka readiness client")?;
+    let kafka = ops::kafka_check(
+        &args.kafka.bootstrap_servers,
+        &args.kafka.topic,
+        &pipeline.kafka_security,
+    )
+    .context("Kafka readiness client")?;
     ops::watch_dependency(
         health.dependency("kafka"),
         ops::DEPENDENCY_CHECK_INTERVAL,
@@ -239,7 +246,7 @@ async fn run_producer(args: ProducerArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %addr, bootstrap = %args.kafka.bootstrap_servers, topic = %args.kafka.topic, "producer starting");
     let report = producer::run(
         &args.kafka.bootstrap_servers,
-        args.pipeline_config(),
+        pipeline,
         args.source_config(),
         metrics,
         health,

@@ -149,3 +149,48 @@ fn sigterm_flushes_in_flight_records_then_exits() {
         "the topic holds exactly what was acknowledged"
     );
 }
+
+#[test]
+fn every_workload_refuses_a_missing_kafka_ca_file_at_start_up() {
+    for sub in ["producer", "consumer", "frontend", "analytics"] {
+        let out = bin()
+            .args([
+                sub,
+                "--listen",
+                "127.0.0.1:0",
+                "--kafka-security-protocol",
+                "ssl",
+                "--kafka-ca-file",
+                "/nonexistent/ca.crt",
+            ])
+            .env_remove("QS_KAFKA_SECURITY_PROTOCOL")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{sub}: {stderr}");
+        assert!(
+            stderr.contains("--kafka-ca-file /nonexistent/ca.crt"),
+            "{sub} names the flag and the file: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_tls_file_flag_without_tls_is_refused() {
+    let out = bin()
+        .args([
+            "consumer",
+            "--listen",
+            "127.0.0.1:0",
+            "--kafka-cert-file",
+            "/etc/hostname",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--kafka-cert-file needs --kafka-security-protocol ssl or sasl_ssl"),
+        "{stderr}"
+    );
+}

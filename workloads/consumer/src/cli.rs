@@ -44,7 +44,7 @@ pub struct ConsumerArgs {
 }
 
 impl ConsumerArgs {
-    pub fn consumer_config(&self) -> ConsumerConfig {
+    pub fn consumer_config(&self) -> anyhow::Result<ConsumerConfig> {
         let mut c = ConsumerConfig::new(
             &self.kafka.bootstrap_servers,
             &self.kafka.topic,
@@ -54,13 +54,15 @@ impl ConsumerArgs {
         c.concurrency = self.concurrency as usize;
         c.max_in_flight = self.max_in_flight as usize;
         c.retry_max = Duration::from_secs(self.retry_max_secs.max(1));
-        c
+        c.kafka_security = self.kafka.security().context("Kafka security")?;
+        Ok(c)
     }
 }
 
 /// `quakestream consumer`: runs until SIGINT/SIGTERM.
 pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log);
+    let cfg = args.consumer_config()?;
     let registry = prometheus::Registry::new();
     let metrics = ConsumerMetrics::new(&registry).context("registering metrics")?;
     let dynamo_meter = quakestream_store::DynamoMeter::new(&registry).context("registering the DynamoDB meter")?;
@@ -83,7 +85,8 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
             .with_context(|| format!("creating table {}", store.table()))?;
     }
     // Readiness follows the broker and the table (checked every few seconds).
-    let kafka = ops::kafka_check(&args.kafka.bootstrap_servers, &args.kafka.topic).context("Kafka readiness client")?;
+    let kafka =
+        ops::kafka_check(&cfg.bootstrap_servers, &cfg.topic, &cfg.kafka_security).context("Kafka readiness client")?;
     ops::watch_dependency(
         health.dependency("kafka"),
         ops::DEPENDENCY_CHECK_INTERVAL,
@@ -103,7 +106,7 @@ pub async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     );
     tracing::info!(listen = %addr, bootstrap = %args.kafka.bootstrap_servers, topic = %args.kafka.topic, table = %store.table(),
         endpoint = ?args.dynamo.dynamodb_endpoint, "consumer starting");
-    let report = crate::run(args.consumer_config(), store, metrics, health, stop_rx).await?;
+    let report = crate::run(cfg, store, metrics, health, stop_rx).await?;
     tracing::info!(
         consumed = report.consumed,
         written = report.written,

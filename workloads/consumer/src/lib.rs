@@ -61,6 +61,8 @@ pub struct ConsumerConfig {
     pub drain_timeout: Duration,
     /// Extra librdkafka settings (e.g. `session.timeout.ms`).
     pub kafka_overrides: Vec<(String, String)>,
+    /// Encryption and authentication of the consumer and the dead-letter producer.
+    pub kafka_security: quakestream_core::kafka_security::KafkaSecurity,
 }
 
 impl ConsumerConfig {
@@ -78,6 +80,7 @@ impl ConsumerConfig {
             retry_max: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(15),
             kafka_overrides: Vec::new(),
+            kafka_security: quakestream_core::kafka_security::KafkaSecurity::plaintext(),
         }
     }
 }
@@ -305,6 +308,7 @@ fn create_consumer(cfg: &ConsumerConfig, ctx: Ctx) -> Result<KConsumer, KafkaErr
             "max.partition.fetch.bytes",
             quakestream_core::kafka::MAX_MESSAGE_BYTES.to_string(),
         );
+    cfg.kafka_security.apply(&mut c);
     for (k, v) in &cfg.kafka_overrides {
         c.set(k, v);
     }
@@ -332,7 +336,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         store,
         metrics: metrics.clone(),
-        dlq: quakestream_core::kafka::create_producer(&cfg.bootstrap_servers)?,
+        dlq: quakestream_core::kafka::create_secured_producer(&cfg.bootstrap_servers, &cfg.kafka_security)?,
         dlq_topic: cfg.dlq_topic.clone(),
         store_down: AtomicBool::new(false),
         retry_min: cfg.retry_min,

@@ -32,6 +32,12 @@ pub const DEFAULT_REPLICAS: i32 = 2;
 /// Every variable `quakestream consumer` reads.
 pub const ENV: &[&str] = &[
     env::KAFKA_BOOTSTRAP_SERVERS,
+    env::KAFKA_SECURITY_PROTOCOL,
+    env::KAFKA_CA_FILE,
+    env::KAFKA_CERT_FILE,
+    env::KAFKA_KEY_FILE,
+    env::KAFKA_SASL_USERNAME,
+    env::KAFKA_SASL_PASSWORD_FILE,
     env::TOPIC,
     env::DLQ_TOPIC,
     env::GROUP_ID,
@@ -97,6 +103,7 @@ mod tests {
             kafka: Kafka {
                 bootstrap_servers: "k:9092".into(),
                 topic: "quakes".into(),
+                auth: crate::KafkaAuth::None,
             },
             dlq_topic: "quakes.dlq".into(),
             group_id: crate::names::DEFAULT_GROUP_ID.into(),

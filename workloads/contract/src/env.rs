@@ -3,6 +3,18 @@
 
 /// Kafka bootstrap servers (`host:port,...`); librdkafka's own name for it.
 pub const KAFKA_BOOTSTRAP_SERVERS: &str = "KAFKA_BOOTSTRAP_SERVERS";
+/// Kafka `security.protocol`: `plaintext` (the default), `ssl` or `sasl_ssl`.
+pub const KAFKA_SECURITY_PROTOCOL: &str = "QS_KAFKA_SECURITY_PROTOCOL";
+/// Kafka: PEM file of the CA that signed the brokers' certificates (Strimzi's cluster CA).
+pub const KAFKA_CA_FILE: &str = "QS_KAFKA_CA_FILE";
+/// Kafka: PEM client certificate for mutual TLS (Strimzi user secret `user.crt`).
+pub const KAFKA_CERT_FILE: &str = "QS_KAFKA_CERT_FILE";
+/// Kafka: PEM private key of the client certificate (Strimzi user secret `user.key`).
+pub const KAFKA_KEY_FILE: &str = "QS_KAFKA_KEY_FILE";
+/// Kafka: SCRAM-SHA-512 user name (with `sasl_ssl`).
+pub const KAFKA_SASL_USERNAME: &str = "QS_KAFKA_SASL_USERNAME";
+/// Kafka: file holding the SCRAM-SHA-512 password (Strimzi user secret `password`).
+pub const KAFKA_SASL_PASSWORD_FILE: &str = "QS_KAFKA_SASL_PASSWORD_FILE";
 /// The topic of wire records.
 pub const TOPIC: &str = "QS_TOPIC";
 /// The dead-letter topic.
@@ -131,6 +143,12 @@ pub const SEQUENCES_TOPIC: &str = "QS_SEQUENCES_TOPIC";
 pub const ALL: &[&str] = &[
     SEQUENCES_TOPIC,
     KAFKA_BOOTSTRAP_SERVERS,
+    KAFKA_SECURITY_PROTOCOL,
+    KAFKA_CA_FILE,
+    KAFKA_CERT_FILE,
+    KAFKA_KEY_FILE,
+    KAFKA_SASL_USERNAME,
+    KAFKA_SASL_PASSWORD_FILE,
     TOPIC,
     DLQ_TOPIC,
     LISTEN,

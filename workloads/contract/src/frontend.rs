@@ -8,6 +8,10 @@ use crate::{Env, Kafka, Ops, Store, env};
 
 /// The subcommand.
 pub const SUBCOMMAND: &str = "frontend";
+/// The `group.id` of the tail's consumer. librdkafka wants one even with partitions assigned by
+/// hand; the tail never joins the group and commits nothing, so its Kafka user may only
+/// `Describe` it.
+pub const TAIL_GROUP_ID: &str = "quakestream-frontend-tail";
 crate::listen_port!(8080);
 
 /// How much recent history each replica keeps in memory.
@@ -56,6 +60,12 @@ pub const DEFAULT_MAX_REPLICAS: i32 = 10;
 /// Every variable `quakestream frontend` reads.
 pub const ENV: &[&str] = &[
     env::KAFKA_BOOTSTRAP_SERVERS,
+    env::KAFKA_SECURITY_PROTOCOL,
+    env::KAFKA_CA_FILE,
+    env::KAFKA_CERT_FILE,
+    env::KAFKA_KEY_FILE,
+    env::KAFKA_SASL_USERNAME,
+    env::KAFKA_SASL_PASSWORD_FILE,
     env::TOPIC,
     env::TABLE,
     env::AWS_REGION,
@@ -133,6 +143,7 @@ mod tests {
             kafka: Kafka {
                 bootstrap_servers: "k:9092".into(),
                 topic: "quakes".into(),
+                auth: crate::KafkaAuth::None,
             },
             store: Store {
                 table: "quakes".into(),

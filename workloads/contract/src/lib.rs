@@ -13,6 +13,8 @@
 //! - [`range::IntRange`]: integer bounds (the workloads' clap `value_parser`s and the CRD's
 //!   `minimum`/`maximum` use the same constants);
 //! - [`dev`]: defaults and bounds of `quakestream dev` (the one-machine mode);
+//! - [`kafka_security`]: `security.protocol` values, the SCRAM mechanism, where the operator
+//!   mounts the secrets Strimzi creates, and [`KafkaAuth`], rendered for every workload;
 //! - one module per workload ([`producer`], [`consumer`], [`frontend`], [`analytics`]) with its port, defaults,
 //!   ranges, the list of variables its CLI reads ([`producer::ENV`]), the ones the operator must
 //!   always write ([`producer::REQUIRED`]), and a typed `Config` that renders itself as those
@@ -51,11 +53,13 @@ pub mod duration;
 pub mod env;
 pub mod frontend;
 pub mod limits;
+pub mod kafka_security;
 pub mod names;
 pub mod producer;
 pub mod range;
 mod render;
 
+pub use kafka_security::{KafkaAuth, SecurityProtocol};
 pub use render::{Env, Kafka, Ops, Store};
 
 /// Defines a workload's `PORT` and its loopback `DEFAULT_LISTEN` from one literal.

@@ -52,6 +52,12 @@ pub const DEFAULT_REPLAY_SPEED: &str = "max";
 /// Every variable `quakestream producer` reads.
 pub const ENV: &[&str] = &[
     env::KAFKA_BOOTSTRAP_SERVERS,
+    env::KAFKA_SECURITY_PROTOCOL,
+    env::KAFKA_CA_FILE,
+    env::KAFKA_CERT_FILE,
+    env::KAFKA_KEY_FILE,
+    env::KAFKA_SASL_USERNAME,
+    env::KAFKA_SASL_PASSWORD_FILE,
     env::TOPIC,
     env::DLQ_TOPIC,
     env::EMSC_URL,
@@ -124,6 +130,7 @@ mod tests {
             kafka: Kafka {
                 bootstrap_servers: "events-kafka-bootstrap:9092".into(),
                 topic: "quakes".into(),
+                auth: crate::KafkaAuth::None,
             },
             dlq_topic: "quakes.dlq".into(),
             emsc_url: DEFAULT_EMSC_URL.into(),

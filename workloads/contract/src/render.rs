@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::env;
+use crate::kafka_security::KafkaAuth;
 
 /// Environment variables for one workload, sorted by name (a ConfigMap's `data`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,12 +52,15 @@ pub struct Kafka {
     pub bootstrap_servers: String,
     /// The topic of wire records.
     pub topic: String,
+    /// Encryption and authentication (the workload's own Kafka user).
+    pub auth: KafkaAuth,
 }
 
 impl Kafka {
     fn render(&self, e: &mut Env) {
         e.set(env::KAFKA_BOOTSTRAP_SERVERS, &self.bootstrap_servers);
         e.set(env::TOPIC, &self.topic);
+        self.auth.render(e);
     }
 }
 
@@ -131,6 +135,7 @@ mod tests {
         let kafka = Kafka {
             bootstrap_servers: "k:9092".into(),
             topic: "t".into(),
+            auth: KafkaAuth::None,
         };
         let ops = Ops {
             port: 9091,
@@ -146,5 +151,12 @@ mod tests {
         assert_eq!(e.get(env::DYNAMODB_ENDPOINT), Some("http://dynoxide:8000"));
         let e = shared(&kafka, &ops, None);
         assert_eq!(e.names().count(), 4);
+        let tls = Kafka {
+            auth: KafkaAuth::Tls { user: "u".into() },
+            ..kafka
+        };
+        let e = shared(&tls, &ops, None);
+        assert_eq!(e.get(env::KAFKA_SECURITY_PROTOCOL), Some("ssl"));
+        assert_eq!(e.names().count(), 8);
     }
 }

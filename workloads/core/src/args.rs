@@ -4,6 +4,8 @@
 use clap::Args;
 use quakestream_contract as contract;
 
+use crate::kafka_security::{KafkaSecurity, KafkaSecurityArgs, KafkaSecurityError};
+
 #[derive(Args, Debug, Clone)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers (host:port,...).
@@ -15,4 +17,14 @@ pub struct KafkaArgs {
     /// The dead-letter topic.
     #[arg(long, env = contract::env::DLQ_TOPIC, default_value = contract::names::DEFAULT_DLQ_TOPIC)]
     pub dlq_topic: String,
+    /// Encryption and authentication.
+    #[command(flatten)]
+    pub security: KafkaSecurityArgs,
+}
+
+impl KafkaArgs {
+    /// The checked security settings (files read now, so a bad mount fails at start-up).
+    pub fn security(&self) -> Result<KafkaSecurity, KafkaSecurityError> {
+        KafkaSecurity::from_args(&self.security)
+    }
 }

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::parse::Raw;
+use crate::kafka_security::KafkaSecurity;
 use crate::wire::{Action, headers};
 pub use quakestream_contract::limits::MAX_MESSAGE_BYTES;
 
@@ -34,8 +35,14 @@ pub fn producer_config(bootstrap: &str) -> ClientConfig {
     c
 }
 
+/// A producer on a plaintext connection (`quakestream dev`, tests, benchmarks).
 pub fn create_producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
-    producer_config(bootstrap).create()
+    create_secured_producer(bootstrap, &KafkaSecurity::plaintext())
+}
+
+/// A producer with the workload's encryption and authentication.
+pub fn create_secured_producer(bootstrap: &str, security: &KafkaSecurity) -> Result<FutureProducer, KafkaError> {
+    security.apply(&mut producer_config(bootstrap)).create()
 }
 
 /// Headers of a record on `quakes`, so consumers can route without decoding the value.

@@ -1,8 +1,9 @@
 //! QuakeStream's shared core: the normalised event, the parsers for every source, the wire
-//! record on Kafka, Kafka client settings and the embedded broker, and the ops endpoints.
+//! record on Kafka, Kafka client settings and their encryption and authentication and the embedded broker, and the ops endpoints.
 
 pub mod args;
 pub mod kafka;
+pub mod kafka_security;
 pub mod meter;
 pub mod model;
 pub mod ops;

@@ -198,11 +198,18 @@ pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 /// A check that Kafka answers: a metadata request for `topic` from a client of its own (so it
 /// never waits behind a busy consumer), which fails when no broker can be reached or the topic
 /// is missing.
-pub fn kafka_check(bootstrap: &str, topic: &str) -> Result<impl FnMut() -> CheckFuture + Send + 'static, KafkaError> {
+pub fn kafka_check(
+    bootstrap: &str,
+    topic: &str,
+    security: &crate::kafka_security::KafkaSecurity,
+) -> Result<impl FnMut() -> CheckFuture + Send + 'static, KafkaError> {
     let client: Arc<BaseConsumer> = Arc::new(
-        ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set("client.id", "quakestream-readiness")
+        security
+            .apply(
+                ClientConfig::new()
+                    .set("bootstrap.servers", bootstrap)
+                    .set("client.id", "quakestream-readiness"),
+            )
             .create()?,
     );
     let topic = topic.to_owned();

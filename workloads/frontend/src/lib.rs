@@ -33,6 +33,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use quakestream_contract::{self as contract, env, frontend as defaults};
+use quakestream_core::kafka_security::KafkaSecurity;
 use quakestream_core::ops::{self, Health, OpsState};
 use quakestream_core::wire::{Action, WireRecord};
 use std::net::SocketAddr;
@@ -50,6 +51,9 @@ pub struct FrontendArgs {
     /// The topic of wire records.
     #[arg(long, env = env::TOPIC, default_value = contract::names::DEFAULT_TOPIC)]
     pub topic: String,
+    /// Kafka encryption and authentication.
+    #[command(flatten)]
+    pub kafka_security: quakestream_core::kafka_security::KafkaSecurityArgs,
     /// DynamoDB table; without it the frontend serves only what it reads from Kafka.
     #[arg(long, env = env::TABLE)]
     pub table: Option<String>,
@@ -126,6 +130,8 @@ pub struct FrontendConfig {
     pub topic: String,
     /// The analytics' statistics (`quake-stats`); see [`stats`].
     pub stats_topic: String,
+    /// Encryption and authentication of the tail and the readiness client.
+    pub kafka_security: KafkaSecurity,
     pub listen: SocketAddr,
     pub window: Duration,
     pub rate_limit: u32,
@@ -176,6 +182,7 @@ impl FrontendConfig {
             bootstrap_servers: bootstrap_servers.into(),
             topic: topic.into(),
             stats_topic: contract::names::DEFAULT_STATS_TOPIC.to_owned(),
+            kafka_security: KafkaSecurity::plaintext(),
             listen: "127.0.0.1:0".parse().expect("valid address"),
             window: Duration::from_secs(7 * 86400),
             rate_limit: 500,
@@ -319,6 +326,7 @@ pub async fn start(
         state.clone(),
         cfg.bootstrap_servers.clone(),
         cfg.kafka_overrides.clone(),
+        cfg.kafka_security.clone(),
         cfg.topic.clone(),
         start_ms,
         caught_tx,
@@ -336,12 +344,19 @@ pub async fn start(
     tokio::spawn(stats::tail::supervise(
         state.clone(),
         cfg.bootstrap_servers.clone(),
+        cfg.kafka_security.clone(),
         cfg.stats_topic.clone(),
         stats_tx,
         shutdown.clone(),
     ));
     if let Some(topic) = cfg.sequences_topic.clone() {
-        let fut = sequences::tail(state.clone(), cfg.bootstrap_servers.clone(), topic, shutdown.clone());
+        let fut = sequences::tail(
+            state.clone(),
+            cfg.bootstrap_servers.clone(),
+            cfg.kafka_security.clone(),
+            topic,
+            shutdown.clone(),
+        );
         tokio::spawn(fut);
     }
     let (warm_tx, mut warm_rx) = watch::channel(cfg.archive.is_none());
@@ -472,7 +487,8 @@ async fn warm_up(state: State, archive: Arc<dyn Archive>, done: watch::Sender<bo
 /// each checked every `dependency_check_interval`.
 fn watch_dependencies(state: &State, cfg: &FrontendConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let every = cfg.dependency_check_interval;
-    let kafka = ops::kafka_check(&cfg.bootstrap_servers, &cfg.topic).context("creating the Kafka readiness client")?;
+    let kafka = ops::kafka_check(&cfg.bootstrap_servers, &cfg.topic, &cfg.kafka_security)
+        .context("creating the Kafka readiness client")?;
     ops::watch_dependency(state.health.dependency("kafka"), every, kafka, shutdown.clone());
     if let Some(archive) = cfg.archive.clone() {
         let st = state.clone();
@@ -552,6 +568,7 @@ async fn track(axum::extract::State(state): axum::extract::State<State>, req: Re
 /// `quakestream frontend`: runs until SIGINT/SIGTERM.
 pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log);
+    let kafka_security = KafkaSecurity::from_args(&args.kafka_security).context("Kafka security")?;
     let (stop_tx, stop_rx) = ops::shutdown_channel();
     ops::trigger_on_signal(stop_tx.clone());
     let registry = prometheus::Registry::new();
@@ -559,6 +576,7 @@ pub async fn run(args: FrontendArgs) -> anyhow::Result<()> {
     let cfg = FrontendConfig {
         bootstrap_servers: args.bootstrap_servers.clone(),
         topic: args.topic.clone(),
+        kafka_security,
         listen: args.listen,
         window: args.window,
         rate_limit: args.rate_limit,

@@ -412,12 +412,18 @@ async fn members(state: &State, rec: &SequenceRecord) -> (Vec<Quake>, usize) {
 }
 
 /// Tails `topic` into `state.sequences` until `shutdown`.
-pub async fn tail(state: State, bootstrap: String, topic: String, mut shutdown: watch::Receiver<bool>) {
+pub async fn tail(
+    state: State,
+    bootstrap: String,
+    security: quakestream_core::kafka_security::KafkaSecurity,
+    topic: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut cfg = crate::tail::consumer_config(&bootstrap);
     cfg.set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("client.id", "quakestream-frontend-sequences");
-    let consumer: StreamConsumer = match cfg.create() {
+    let consumer: StreamConsumer = match security.apply(&mut cfg).create() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot create the sequences consumer; no sequences");

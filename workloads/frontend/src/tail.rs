@@ -20,7 +20,7 @@ pub fn consumer_config(bootstrap: &str) -> ClientConfig {
     c.set("bootstrap.servers", bootstrap)
         // librdkafka wants a group id even for manual assignment; assign() never joins the
         // group and nothing is committed, so replicas do not share or split partitions.
-        .set("group.id", "quakestream-frontend-tail")
+        .set("group.id", quakestream_contract::frontend::TAIL_GROUP_ID)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
@@ -35,6 +35,7 @@ pub async fn run(
     state: State,
     bootstrap: String,
     overrides: Vec<(String, String)>,
+    security: quakestream_core::kafka_security::KafkaSecurity,
     topic: String,
     start_ms: i64,
     caught_up: watch::Sender<bool>,
@@ -44,7 +45,7 @@ pub async fn run(
     for (k, v) in &overrides {
         config.set(k, v);
     }
-    let consumer: Arc<StreamConsumer> = Arc::new(config.create()?);
+    let consumer: Arc<StreamConsumer> = Arc::new(security.apply(&mut config).create()?);
     // The topic may not exist yet (first start of a cluster): wait for it.
     let mut backoff = Duration::from_millis(200);
     let partitions: Vec<i32> = loop {

@@ -136,6 +136,8 @@ pub struct PipelineConfig {
     pub flush_timeout: Duration,
     /// Extra librdkafka settings of the producer (e.g. `linger.ms` for `dev`'s low latency).
     pub kafka_overrides: Vec<(String, String)>,
+    /// Encryption and authentication of the Kafka producer.
+    pub kafka_security: quakestream_core::kafka_security::KafkaSecurity,
 }
 
 impl Default for PipelineConfig {
@@ -147,6 +149,7 @@ impl Default for PipelineConfig {
             dedup_capacity: 200_000,
             flush_timeout: Duration::from_secs(30),
             kafka_overrides: Vec::new(),
+            kafka_security: quakestream_core::kafka_security::KafkaSecurity::plaintext(),
         }
     }
 }
@@ -457,7 +460,11 @@ pub async fn run(
     for (k, v) in &pipeline.kafka_overrides {
         kcfg.set(k, v);
     }
-    let producer: FutureProducer = kcfg.create().context("creating the Kafka producer")?;
+    let producer: FutureProducer = pipeline
+        .kafka_security
+        .apply(&mut kcfg)
+        .create()
+        .context("creating the Kafka producer")?;
     let (tx, rx) = mpsc::channel(1024);
     let pipeline_task = tokio::spawn(Pipeline::new(producer, pipeline, metrics.clone()).run(rx));
     match source {

@@ -6,6 +6,7 @@
 //! started. The position, not the last record's offset: on a real broker a transaction ends with
 //! a commit marker that no consumer receives, so the last record is not at `high - 1`.
 
+use quakestream_core::kafka_security::KafkaSecurity;
 use super::{Stats, TailState, event_data};
 use crate::State;
 use chrono::Utc;
@@ -27,13 +28,14 @@ const TOPIC_BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub async fn supervise(
     state: State,
     bootstrap: String,
+    security: KafkaSecurity,
     topic: String,
     settled: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match run(&state, &bootstrap, &topic, &settled, shutdown.clone()).await {
+        match run(&state, &bootstrap, &security, &topic, &settled, shutdown.clone()).await {
             Ok(()) => return,
             Err(e) => {
                 state.stats.set_state(TailState::Loading);
@@ -54,6 +56,7 @@ pub async fn supervise(
 pub async fn run(
     state: &State,
     bootstrap: &str,
+    security: &KafkaSecurity,
     topic: &str,
     settled: &watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
@@ -63,7 +66,7 @@ pub async fn run(
     let mut cfg = quakestream_analytics::reader::consumer_config(bootstrap);
     cfg.set("fetch.wait.max.ms", "50")
         .set("client.id", "quakestream-frontend-stats");
-    let consumer: Arc<StreamConsumer> = Arc::new(cfg.create()?);
+    let consumer: Arc<StreamConsumer> = Arc::new(security.apply(&mut cfg).create()?);
     let mut backoff = Duration::from_millis(200);
     let partitions = loop {
         let md = blocking(&consumer, {
