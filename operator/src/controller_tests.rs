@@ -257,7 +257,7 @@ async fn create_applies_every_child_then_reports_progress() {
         json!({"desiredReplicas": 2, "readyReplicas": 0, "ready": false, "readiness": "0/2"})
     );
     assert_eq!(status["topics"][0]["ready"], "Unknown");
-    assert_eq!(status["topicReadiness"], "0/6");
+    assert_eq!(status["topicReadiness"], "0/9");
     assert_eq!(
         status["names"],
         json!({"topic": "demo-quakes", "dlqTopic": "demo-quakes.dlq", "consumerGroup": "demo-consumer", "table": "demo-quakes",
@@ -707,7 +707,16 @@ async fn turning_the_analytics_off_prunes_its_workload_and_keeps_its_topics() {
     let deployments = format!("/apis/apps/v1{NS}/deployments");
     let config_maps = format!("/api/v1{NS}/configmaps");
     let service_accounts = format!("/api/v1{NS}/serviceaccounts");
+    let kafka_users = format!("/apis/kafka.strimzi.io/v1{NS}/kafkausers");
     let mut world = World::default();
+    world.lists.insert(
+        kafka_users.clone(),
+        vec![{
+            let mut u = owned("kafka.strimzi.io/v1", "KafkaUser", "demo-analytics", UID);
+            u["spec"] = json!({"authentication": {"type": "tls"}, "authorization": {"type": "simple", "acls": []}});
+            u
+        }],
+    );
     world.lists.insert(
         deployments.clone(),
         vec![
@@ -735,6 +744,9 @@ async fn turning_the_analytics_off_prunes_its_workload_and_keeps_its_topics() {
         expected.push(patch(&format!("/apis/kafka.strimzi.io/v1{NS}/kafkatopics/demo-{t}")));
     }
     for c in three {
+        expected.push(patch(&format!("{kafka_users}/demo-{c}")));
+    }
+    for c in three {
         expected.push(patch(&format!("/apis/apps/v1{NS}/deployments/demo-{c}")));
     }
     let mut exposure = stage_exposure(false, true);
@@ -749,6 +761,8 @@ async fn turning_the_analytics_off_prunes_its_workload_and_keeps_its_topics() {
         (Method::DELETE, format!("{config_maps}/demo-analytics")),
         list(&service_accounts),
         (Method::DELETE, format!("{service_accounts}/demo-analytics")),
+        list(&kafka_users),
+        (Method::DELETE, format!("{kafka_users}/demo-analytics")),
         status_patch(),
         event(),
     ]);

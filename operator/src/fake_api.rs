@@ -234,9 +234,11 @@ fn applied(world: &World, call: &Call) -> Value {
 pub async fn serve(mut handle: Handle, world: World, expected: Vec<(Method, String)>) -> Vec<Call> {
     let mut calls = Vec::new();
     for (i, (method, path)) in expected.into_iter().enumerate() {
-        let (req, send) = handle
-            .next_request()
+        // Bounded: a call the operator never makes fails the test instead of hanging it.
+        let (req, send) = tokio::time::timeout(std::time::Duration::from_secs(10), handle.next_request())
             .await
+            .ok()
+            .flatten()
             .unwrap_or_else(|| panic!("call {i} ({method} {path}) never came"));
         let call = Call {
             method: req.method().clone(),

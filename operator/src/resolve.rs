@@ -841,7 +841,7 @@ fn workload_env(
             ops,
         }
         .to_env(),
-        Component::Analytics => analytics::config(analytics, kafka(qs, names), names, ops).to_env(),
+        Component::Analytics => analytics::config(analytics, kafka(qs, names, c), names, ops).to_env(),
     }
 }
 

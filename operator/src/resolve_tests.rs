@@ -464,7 +464,10 @@ fn the_analytics_is_on_by_default_with_the_contracts_settings() {
             "quake-stats",
             "quakestream-analytics-events-changelog",
             "quakestream-analytics-stats-repartition",
-            "quakestream-analytics-stats-changelog"
+            "quakestream-analytics-stats-changelog",
+            "quake-sequences",
+            "quakestream-analytics-sequences-repartition",
+            "quakestream-analytics-sequences-changelog"
         ]
     );
     assert!(
@@ -488,9 +491,16 @@ fn the_analytics_topics_follow_the_events_topic_and_derive_their_retention() {
     qs.spec.analytics.grace = "6h".into();
     let r = resolved(&qs);
     let t = &r.topics[2..];
-    assert_eq!(t.len(), 4);
+    assert_eq!(t.len(), 7);
     for topic in t {
-        assert_eq!((topic.partitions, topic.replicas), (12, 1), "{}", topic.topic_name);
+        // The sequences' topics have one partition: the grouping is global.
+        let partitions = if topic.topic_name.contains("sequences") { 1 } else { 12 };
+        assert_eq!(
+            (topic.partitions, topic.replicas),
+            (partitions, 1),
+            "{}",
+            topic.topic_name
+        );
         assert_eq!(topic.config["min.insync.replicas"], json!("1"));
         assert!(
             !topic.config.contains_key("segment.bytes"),
@@ -528,7 +538,10 @@ fn the_analytics_can_be_turned_off() {
         "demo-quake-stats",
         "the frontend never tails another pipeline's statistics"
     );
-    assert_eq!(r.workload(Component::Frontend).env["QS_SEQUENCES_TOPIC"], "demo-quake-sequences");
+    assert_eq!(
+        r.workload(Component::Frontend).env["QS_SEQUENCES_TOPIC"],
+        "demo-quake-sequences"
+    );
 }
 
 #[test]

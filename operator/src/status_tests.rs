@@ -107,11 +107,12 @@ fn not_ready_lists_what_it_waits_for() {
         "waiting for producer (0/1 ready), consumer (0/2 ready), frontend (0/2 ready), analytics (0/2 ready), \
          topic demo-quakes (not ready), topic demo-quakes.dlq (not ready), topic demo-quake-stats (not ready), \
          topic demo-analytics-events-changelog (not ready), topic demo-analytics-stats-repartition (not ready), \
-         topic demo-analytics-stats-changelog (not ready)"
+         topic demo-analytics-stats-changelog (not ready), topic demo-quake-sequences (not ready), \
+         topic demo-analytics-sequences-repartition (not ready), topic demo-analytics-sequences-changelog (not ready)"
     );
     assert_eq!(s.observed_generation, Some(1));
     assert_eq!(s.topics[0].ready, "Unknown");
-    assert_eq!(s.topic_readiness.as_deref(), Some("0/6"));
+    assert_eq!(s.topic_readiness.as_deref(), Some("0/9"));
     assert_eq!(s.analytics.as_ref().unwrap().readiness, "0/2");
     assert_eq!(s.consumer.as_ref().unwrap().readiness, "0/2");
     assert_eq!(s.url.as_deref(), Some("http://demo-frontend.quakes.svc:8080/"));
@@ -142,7 +143,7 @@ fn ready_deterministic_and_names_what_it_uses() {
         Some(6),
         "the status records what was applied"
     );
-    assert_eq!(first.topic_readiness.as_deref(), Some("6/6"));
+    assert_eq!(first.topic_readiness.as_deref(), Some("9/9"));
     let names = first.names.clone().unwrap();
     assert_eq!(
         (

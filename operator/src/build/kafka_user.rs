@@ -23,11 +23,11 @@ use quakestream_contract as contract;
 
 use super::meta;
 use crate::component::{Component, TopicRole};
-use contract::analytics::TopicRole as AnalyticsRole;
 use crate::resolve::{Resolved, ResolvedWorkload};
 use crate::strimzi::{
     AclResource, AclRule, CLUSTER_LABEL, KafkaUser, KafkaUserAuthentication, KafkaUserAuthorization, KafkaUserSpec,
 };
+use contract::analytics::TopicRole as AnalyticsRole;
 
 /// Operations on a topic the workload reads.
 pub const READ: &[&str] = &["Read", "Describe"];

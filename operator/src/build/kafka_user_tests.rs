@@ -11,7 +11,11 @@ fn uses(c: Component) -> Vec<(&'static str, &'static [&'static str])> {
     match c {
         Component::Producer => vec![(env::TOPIC, WRITE), (env::DLQ_TOPIC, WRITE)],
         Component::Consumer => vec![(env::TOPIC, READ), (env::DLQ_TOPIC, WRITE), (env::GROUP_ID, JOIN)],
-        Component::Frontend => vec![(env::TOPIC, READ), (env::STATS_TOPIC, READ), (env::SEQUENCES_TOPIC, READ)],
+        Component::Frontend => vec![
+            (env::TOPIC, READ),
+            (env::STATS_TOPIC, READ),
+            (env::SEQUENCES_TOPIC, READ),
+        ],
         Component::Analytics => vec![
             (env::TOPIC, READ),
             (env::DLQ_TOPIC, WRITE),
@@ -89,7 +93,10 @@ fn every_topic_and_group_a_workload_uses_is_covered_and_nothing_more() {
         if w.component == Component::Analytics {
             let app = &w.env[env::ANALYTICS_APP_ID];
             for t in internal_topics(&r) {
-                want.insert(("topic".into(), t), READ_WRITE.iter().map(|o| (*o).to_owned()).collect());
+                want.insert(
+                    ("topic".into(), t),
+                    READ_WRITE.iter().map(|o| (*o).to_owned()).collect(),
+                );
             }
             want.insert(
                 ("transactionalId-prefix".into(), format!("{app}-")),

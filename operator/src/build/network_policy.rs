@@ -122,6 +122,8 @@ fn egress(r: &Resolved, c: Component) -> Vec<NetworkPolicyEgressRule> {
                 });
             }
         }
+        // Kafka and DNS only: its state lives in Kafka.
+        Component::Analytics => {}
     }
     rules
 }

@@ -105,6 +105,7 @@ fn egress_is_dns_kafka_and_each_workloads_own_destinations() {
         assert_eq!(ports[..3], [dns[0].clone(), dns[1].clone(), ("TCP".to_owned(), 9093)]);
         match w.component {
             Component::Producer => assert_eq!(ports[3..], [("TCP".to_owned(), 443)], "EMSC only"),
+            Component::Analytics => assert!(ports[3..].is_empty(), "Kafka and DNS only: {ports:?}"),
             _ => assert_eq!(
                 ports[3..],
                 [("TCP".to_owned(), 443), ("TCP".to_owned(), 8000)],

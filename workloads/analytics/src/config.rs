@@ -178,7 +178,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.events_changelog_topic(), "quakestream-analytics-events-changelog");
         assert_eq!(c.repartition_topic("stats"), "quakestream-analytics-stats-repartition");
-        assert_eq!(c.topics(3).len(), 4);
+        assert_eq!(c.topics(3).len(), 7);
         for (ours, theirs) in [
             (DEFAULT_GRACE, contract::DEFAULT_GRACE),
             (DEFAULT_RETENTION, contract::DEFAULT_RETENTION),

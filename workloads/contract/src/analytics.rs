@@ -68,6 +68,12 @@ pub const DEFAULT_REPLICAS: i32 = 2;
 /// Every variable `quakestream analytics` reads.
 pub const ENV: &[&str] = &[
     env::KAFKA_BOOTSTRAP_SERVERS,
+    env::KAFKA_SECURITY_PROTOCOL,
+    env::KAFKA_CA_FILE,
+    env::KAFKA_CERT_FILE,
+    env::KAFKA_KEY_FILE,
+    env::KAFKA_SASL_USERNAME,
+    env::KAFKA_SASL_PASSWORD_FILE,
     env::TOPIC,
     env::DLQ_TOPIC,
     env::STATS_TOPIC,
@@ -359,6 +365,7 @@ mod tests {
             kafka: Kafka {
                 bootstrap_servers: "k:9092".into(),
                 topic: "quakes".into(),
+                auth: crate::KafkaAuth::None,
             },
             dlq_topic: "quakes.dlq".into(),
             names: Names::historical(),
@@ -427,10 +434,16 @@ mod tests {
                 "quake-stats",
                 "quakestream-analytics-events-changelog",
                 "quakestream-analytics-stats-repartition",
-                "quakestream-analytics-stats-changelog"
+                "quakestream-analytics-stats-changelog",
+                "quake-sequences",
+                "quakestream-analytics-sequences-repartition",
+                "quakestream-analytics-sequences-changelog"
             ]
         );
-        assert!(t.iter().all(|t| t.partitions == 6));
+        assert!(
+            t.iter()
+                .all(|t| t.partitions == if t.name.contains("sequences") { 1 } else { 6 })
+        );
         assert_eq!(t[0].cleanup_policy, COMPACT_DELETE);
         assert_eq!(t[0].retention, Some(d("35d")));
         assert_eq!((t[1].cleanup_policy, t[1].retention), (COMPACT, None));

@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::parse::Raw;
 use crate::kafka_security::KafkaSecurity;
+use crate::parse::Raw;
 use crate::wire::{Action, headers};
 pub use quakestream_contract::limits::MAX_MESSAGE_BYTES;
 

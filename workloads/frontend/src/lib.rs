@@ -16,8 +16,8 @@ pub mod index;
 pub mod metrics;
 pub mod params;
 mod ratelimit;
-pub mod stats;
 pub mod sequences;
+pub mod stats;
 pub mod tail;
 
 use crate::archive::Archive;

@@ -6,10 +6,10 @@
 //! started. The position, not the last record's offset: on a real broker a transaction ends with
 //! a commit marker that no consumer receives, so the last record is not at `high - 1`.
 
-use quakestream_core::kafka_security::KafkaSecurity;
 use super::{Stats, TailState, event_data};
 use crate::State;
 use chrono::Utc;
+use quakestream_core::kafka_security::KafkaSecurity;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
