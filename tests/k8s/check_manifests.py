@@ -255,7 +255,8 @@ def check_rendered(example_path: str, rendered_path: str) -> None:
         if required not in kinds:
             err(rendered_path, f"no {required} rendered")
     analytics = ((qs.get("spec") or {}).get("analytics") or {}).get("enabled", True)
-    want_topics = 6 if analytics else 2
+    # events and dead letters, then the analytics' seven (statistics and sequences: outputs, changelogs, repartitions)
+    want_topics = 9 if analytics else 2
     if kinds.count("KafkaTopic") != want_topics:
         err(rendered_path, f"expected {want_topics} KafkaTopics, got {kinds.count('KafkaTopic')}")
     namespaces = {(d.get("metadata") or {}).get("namespace") for d in docs}
