@@ -322,11 +322,14 @@ pub async fn start(
     };
     let (caught_tx, mut caught_rx) = watch::channel(false);
     let tail_health = health.clone();
+    let client = tail::TailClient {
+        bootstrap: cfg.bootstrap_servers.clone(),
+        overrides: cfg.kafka_overrides.clone(),
+        security: cfg.kafka_security.clone(),
+    };
     let tail_fut = tail::run(
         state.clone(),
-        cfg.bootstrap_servers.clone(),
-        cfg.kafka_overrides.clone(),
-        cfg.kafka_security.clone(),
+        client,
         cfg.topic.clone(),
         start_ms,
         caught_tx,

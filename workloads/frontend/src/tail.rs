@@ -29,23 +29,38 @@ pub fn consumer_config(bootstrap: &str) -> ClientConfig {
     c
 }
 
+/// How the tail reaches Kafka: the brokers, extra librdkafka settings (`dev`'s low-latency
+/// fetches), encryption and authentication.
+#[derive(Clone)]
+pub struct TailClient {
+    pub bootstrap: String,
+    pub overrides: Vec<(String, String)>,
+    pub security: quakestream_core::kafka_security::KafkaSecurity,
+}
+
+impl TailClient {
+    /// [`consumer_config`] with the overrides and the security settings applied.
+    pub fn config(&self) -> ClientConfig {
+        let mut config = consumer_config(&self.bootstrap);
+        for (k, v) in &self.overrides {
+            config.set(k, v);
+        }
+        self.security.apply(&mut config);
+        config
+    }
+}
+
 /// Runs until `shutdown`. Sends `true` on `caught_up` once every partition has been read up to
 /// the high watermark it had when the tail started.
 pub async fn run(
     state: State,
-    bootstrap: String,
-    overrides: Vec<(String, String)>,
-    security: quakestream_core::kafka_security::KafkaSecurity,
+    client: TailClient,
     topic: String,
     start_ms: i64,
     caught_up: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut config = consumer_config(&bootstrap);
-    for (k, v) in &overrides {
-        config.set(k, v);
-    }
-    let consumer: Arc<StreamConsumer> = Arc::new(security.apply(&mut config).create()?);
+    let consumer: Arc<StreamConsumer> = Arc::new(client.config().create()?);
     // The topic may not exist yet (first start of a cluster): wait for it.
     let mut backoff = Duration::from_millis(200);
     let partitions: Vec<i32> = loop {
