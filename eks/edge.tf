@@ -145,17 +145,17 @@ locals {
 
   # Annotations on the frontend Ingress the operator builds (spec.frontend.ingress.annotations).
   frontend_ingress_annotations = {
-    "alb.ingress.kubernetes.io/scheme"           = "internet-facing"
-    "alb.ingress.kubernetes.io/target-type"      = "ip"
-    "alb.ingress.kubernetes.io/group.name"       = local.alb_group
-    "alb.ingress.kubernetes.io/listen-ports"     = jsonencode([{ HTTP = 80 }, { HTTPS = 443 }])
-    "alb.ingress.kubernetes.io/ssl-redirect"     = "443"
-    "alb.ingress.kubernetes.io/certificate-arn"  = local.certificate_arn
+    "alb.ingress.kubernetes.io/scheme"          = "internet-facing"
+    "alb.ingress.kubernetes.io/target-type"     = "ip"
+    "alb.ingress.kubernetes.io/group.name"      = local.alb_group
+    "alb.ingress.kubernetes.io/listen-ports"    = jsonencode([{ HTTP = 80 }, { HTTPS = 443 }])
+    "alb.ingress.kubernetes.io/ssl-redirect"    = "443"
+    "alb.ingress.kubernetes.io/certificate-arn" = local.certificate_arn
     # TLS 1.3, and TLS 1.2 with forward-secret AEAD ciphers only (ECDHE with AES-GCM): the map is
     # public, and a 1.3-only policy (ELBSecurityPolicy-TLS13-1-3-2021-06) would shut out clients
     # without TLS 1.3 (Android 9 and older, older embedded browsers, TLS-inspecting proxies).
     # docs/security.md, "Edge".
-    "alb.ingress.kubernetes.io/ssl-policy" = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    "alb.ingress.kubernetes.io/ssl-policy"       = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
     "alb.ingress.kubernetes.io/wafv2-acl-arn"    = aws_wafv2_web_acl.frontend.arn
     "alb.ingress.kubernetes.io/healthcheck-path" = "/readyz"
     # Server-Sent Events: keep idle streams open longer than the default 60 s between heartbeats.

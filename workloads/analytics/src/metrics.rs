@@ -153,6 +153,10 @@ impl AnalyticsMetrics {
         for t in ["input", "repartition"] {
             m.assigned.with_label_values(&[t]);
         }
+        // Exported from the start (dashboards and alerts see 0, not an absent series).
+        for r in ["beyond_retention", crate::processor::TaskError::BAD_INTERNAL_RECORD] {
+            m.dlq.with_label_values(&[r]);
+        }
         Ok(m)
     }
 

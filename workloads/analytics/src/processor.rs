@@ -73,9 +73,12 @@ pub enum TaskError {
 }
 
 impl TaskError {
+    /// The dead-letter reason of an undecodable internal record.
+    pub const BAD_INTERNAL_RECORD: &'static str = "bad_internal_record";
+
     pub fn reason(&self) -> &'static str {
         match self {
-            TaskError::Decode { .. } => "bad_internal_record",
+            TaskError::Decode { .. } => Self::BAD_INTERNAL_RECORD,
         }
     }
 }

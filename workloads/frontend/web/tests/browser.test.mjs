@@ -112,6 +112,9 @@ async function axe(page, label) {
   assert.deepEqual(found, [], `axe-core violations on ${label}`);
 }
 
+/** Most elements the page may hold, whatever the number of events (it held 1,822 before the list was virtualised). */
+const DOM_BUDGET = 700;
+
 test('the page loads with no internet, falls back to the offline basemap and shows the events', async () => {
   const { page, ctx, external, problems } = await openPage('/?window=7d');
   const shown = Number(await page.getAttribute('#count', 'data-count'));
@@ -135,7 +138,9 @@ test('the page loads with no internet, falls back to the offline basemap and sho
   assert.match(await page.textContent('.leaflet-control-attribution'), /Bird \(2003\)/);
   // A virtualised list: the DOM stays small however many events the window holds.
   const dom = await domSize(page);
-  assert.ok(dom < 400, `${dom} elements for ${shown} events`);
+  // A budget independent of the number of events (the list renders only what is in view); the
+  // sequences and activity panels hold most of it.
+  assert.ok(dom < DOM_BUDGET, `${dom} elements for ${shown} events`);
   const rows = await page.locator('#list li[data-unid]').count();
   assert.ok(rows > 5 && rows < 60, `${rows} rows rendered`);
   assert.equal(await page.getAttribute('#list li[data-unid] >> nth=0', 'aria-setsize'), String(shown));
@@ -262,7 +267,7 @@ test('a burst of 200 events in a second all appear, counted once, and the DOM st
   });
   // Timings depend on the machine: recorded, not asserted (docs/benchmarks.md has measured runs).
   writeFileSync(join(artifacts, 'frontend-burst.json'), JSON.stringify(m, null, 1));
-  assert.ok(m.dom < 400, `${m.dom} elements after the burst`);
+  assert.ok(m.dom < DOM_BUDGET, `${m.dom} elements after the burst`);
   assert.ok(await page.locator('#list li[data-unid]').count() < 60);
   await ctx.close();
 });
