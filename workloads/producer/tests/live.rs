@@ -175,7 +175,9 @@ fn test_live_config(emsc_url: String, fdsn_url: String) -> LiveConfig {
         fdsn_url,
         backfill_limit: 50,
         ping_interval: Duration::from_millis(100),
-        silence_timeout: Duration::from_millis(400),
+        // Long enough that a loaded machine's late pong does not end a connection mid-backfill
+        // (an ended connection aborts its backfill, which starts again on the next one).
+        silence_timeout: Duration::from_secs(3),
         reconnect_min: Duration::from_millis(10),
         reconnect_max: Duration::from_millis(50),
         ..LiveConfig::default()
