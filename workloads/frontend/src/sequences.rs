@@ -433,21 +433,10 @@ pub async fn tail(
     let consumer = Arc::new(consumer);
     let mut backoff = std::time::Duration::from_millis(500);
     let partitions: Vec<i32> = loop {
-        let c = consumer.clone();
-        let t = topic.clone();
-        let md = tokio::task::spawn_blocking(move || c.fetch_metadata(Some(&t), std::time::Duration::from_secs(5)))
-            .await
-            .unwrap_or(Err(KafkaError::Canceled));
-        if let Ok(md) = md {
-            let ps: Vec<i32> = md
-                .topics()
-                .iter()
-                .filter(|m| m.name() == topic && m.error().is_none())
-                .flat_map(|m| m.partitions().iter().map(|p| p.id()))
-                .collect();
-            if !ps.is_empty() {
-                break ps;
-            }
+        if let Ok(ps) = crate::tail::partitions_of(&consumer, &topic).await
+            && !ps.is_empty()
+        {
+            break ps;
         }
         tracing::debug!(%topic, "no sequences topic yet; waiting");
         tokio::select! {

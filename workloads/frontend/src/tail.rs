@@ -7,6 +7,7 @@ use crate::State;
 use chrono::Utc;
 use quakestream_core::wire::WireRecord;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::HashMap;
@@ -64,24 +65,9 @@ pub async fn run(
     // The topic may not exist yet (first start of a cluster): wait for it.
     let mut backoff = Duration::from_millis(200);
     let partitions: Vec<i32> = loop {
-        let md = blocking(&consumer, {
-            let t = topic.clone();
-            move |c| c.fetch_metadata(Some(&t), Duration::from_secs(5))
-        })
-        .await;
-        match md {
-            Ok(md) => {
-                let ps: Vec<i32> = md
-                    .topics()
-                    .iter()
-                    .filter(|t| t.name() == topic && t.error().is_none())
-                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                    .collect();
-                if !ps.is_empty() {
-                    break ps;
-                }
-                tracing::warn!(%topic, "topic has no partitions yet; waiting");
-            }
+        match partitions_of(&consumer, &topic).await {
+            Ok(ps) if !ps.is_empty() => break ps,
+            Ok(_) => tracing::warn!(%topic, "topic has no partitions yet; waiting"),
             Err(e) => tracing::warn!(%topic, error = %e, "cannot read topic metadata; retrying"),
         }
         tokio::select! {
@@ -169,7 +155,20 @@ pub async fn run(
 }
 
 /// Runs a blocking librdkafka call off the async threads.
-async fn blocking<T: Send + 'static>(
+/// One metadata lookup: the partitions of `topic` (none while it does not exist).
+pub(crate) async fn partitions_of(consumer: &Arc<StreamConsumer>, topic: &str) -> Result<Vec<i32>, KafkaError> {
+    let t = topic.to_owned();
+    let md = blocking(consumer, move |c| c.fetch_metadata(Some(&t), Duration::from_secs(5))).await?;
+    Ok(md
+        .topics()
+        .iter()
+        .filter(|m| m.name() == topic && m.error().is_none())
+        .flat_map(|m| m.partitions().iter().map(|p| p.id()))
+        .collect())
+}
+
+/// Runs a blocking librdkafka call off the async runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
     c: &Arc<StreamConsumer>,
     f: impl FnOnce(&StreamConsumer) -> Result<T, rdkafka::error::KafkaError> + Send + 'static,
 ) -> Result<T, rdkafka::error::KafkaError> {

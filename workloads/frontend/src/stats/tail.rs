@@ -8,6 +8,7 @@
 
 use super::{Stats, TailState, event_data};
 use crate::State;
+use crate::tail::{blocking, partitions_of};
 use chrono::Utc;
 use quakestream_core::kafka_security::KafkaSecurity;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -69,20 +70,8 @@ pub async fn run(
     let consumer: Arc<StreamConsumer> = Arc::new(security.apply(&mut cfg).create()?);
     let mut backoff = Duration::from_millis(200);
     let partitions = loop {
-        let md = blocking(&consumer, {
-            let t = topic.clone();
-            move |c| c.fetch_metadata(Some(&t), Duration::from_secs(5))
-        })
-        .await;
-        let found: Vec<i32> = match &md {
-            Ok(md) => md
-                .topics()
-                .iter()
-                .filter(|t| t.name() == topic && t.error().is_none())
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
+        let md = partitions_of(&consumer, &topic).await;
+        let found: Vec<i32> = md.as_ref().cloned().unwrap_or_default();
         if !found.is_empty() {
             break found;
         }
@@ -175,15 +164,4 @@ fn caught_up(consumer: &StreamConsumer, topic: &str, pending: &mut HashMap<i32, 
         }
     }
     pending.is_empty()
-}
-
-/// Runs a blocking librdkafka call off the async threads.
-async fn blocking<T: Send + 'static>(
-    c: &Arc<StreamConsumer>,
-    f: impl FnOnce(&StreamConsumer) -> Result<T, rdkafka::error::KafkaError> + Send + 'static,
-) -> Result<T, rdkafka::error::KafkaError> {
-    let c = c.clone();
-    tokio::task::spawn_blocking(move || f(&c))
-        .await
-        .unwrap_or(Err(rdkafka::error::KafkaError::Canceled))
 }
