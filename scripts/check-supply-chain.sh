@@ -94,6 +94,11 @@ if ((ONLINE)); then
 fi
 
 # --- Offline: licences, bans, sources ---------------------------------------------------------
+# cargo-deny reads the whole dependency graph, every platform's crates included (cargo metadata),
+# but a build downloads only the host's: fetch the rest first (from the cache once it is there).
+step "cargo fetch --locked (every platform's crates, for cargo deny's metadata)"
+cargo fetch --locked --quiet || fail "cargo fetch --locked"
+
 step "cargo deny check licenses bans sources (deny.toml)"
 deny --offline check --hide-inclusion-graph licenses bans sources || fail "cargo deny check licenses bans sources"
 
