@@ -1,6 +1,7 @@
 //! The live EMSC feed: a websocket that is pinged, watched for silence and reconnected with
-//! capped exponential backoff and jitter; after every (re)connection the gap is backfilled from
-//! EMSC's FDSN event service, because the websocket has no replay.
+//! capped exponential backoff and jitter; every gap (the start, and each lost connection) is
+//! backfilled from EMSC's FDSN event service, because the websocket has no replay. A backfill
+//! runs to completion across reconnections; gaps that open while it runs are backfilled after it.
 
 use super::{Input, Origin, ProducerMetrics, Watermark};
 use backon::BackoffBuilder;
@@ -107,6 +108,129 @@ enum Ended {
     Lost(LiveError),
 }
 
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The FDSN backfill, which outlives the connection it started on: at most one runs at a time,
+/// and the gaps that open while it runs wait for the next one. A running backfill cannot be
+/// trusted to cover a gap that opened after it started: it pages by origin time with offsets,
+/// which that gap's new events and revisions shift.
+struct Backfills {
+    cfg: LiveConfig,
+    http: reqwest::Client,
+    feed: Feed,
+    running: Option<Running>,
+    /// The start of the oldest gap not covered by a backfill started after it.
+    pending: Option<DateTime<Utc>>,
+}
+
+/// A backfill task, where its gap starts, and whether it completed (false until it does).
+struct Running {
+    since: DateTime<Utc>,
+    task: tokio::task::JoinHandle<()>,
+    done: watch::Receiver<bool>,
+}
+
+impl Backfills {
+    /// Nothing seen yet: the first gap reaches `backfill_max_age` back.
+    fn new(cfg: &LiveConfig, http: reqwest::Client, feed: Feed) -> Self {
+        Backfills {
+            cfg: cfg.clone(),
+            http,
+            feed,
+            running: None,
+            pending: Some(max_age_ago(cfg)),
+        }
+    }
+
+    /// A connection ended, opening a gap from `start`; the oldest pending start is kept.
+    fn gap(&mut self, start: DateTime<Utc>) {
+        self.pending = Some(self.pending.map_or(start, |p| p.min(start)));
+    }
+
+    /// Connected: a backfill that ended meanwhile is settled, and the pending gap's backfill is
+    /// started unless one is running. (A gap's backfill waits for the reconnection that closes
+    /// the gap: one started before it would miss what is published after it ran.)
+    fn connected(&mut self) {
+        if self.running.as_ref().is_some_and(|r| r.task.is_finished()) {
+            self.settle();
+        }
+        self.start();
+    }
+
+    /// Resolves when the running backfill ends (never while none runs). Cancel-safe.
+    async fn ended(&mut self) {
+        if let Some(r) = &mut self.running {
+            // Err: it ended without completing (its sender is gone).
+            let _ = r.done.wait_for(|done| *done).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Forgets the backfill that ended: true if it completed (its gap is covered); if it did
+    /// not, its gap is pending again.
+    fn settle(&mut self) -> bool {
+        let Some(r) = self.running.take() else {
+            return false;
+        };
+        let completed = *r.done.borrow();
+        if !completed {
+            if !self.feed.tx.is_closed() {
+                error!(since = %fmt_time(&r.since), "backfill ended without completing; its gap is pending again");
+            }
+            self.gap(r.since);
+        }
+        completed
+    }
+
+    fn start(&mut self) {
+        if self.running.is_some() || self.feed.tx.is_closed() {
+            return;
+        }
+        let Some(since) = self.pending.take() else {
+            return;
+        };
+        let (done_tx, done) = watch::channel(false);
+        let (cfg, http, feed) = (self.cfg.clone(), self.http.clone(), self.feed.clone());
+        let task = tokio::spawn(async move {
+            let completed = backfill_until_done(&cfg, &http, since, &feed).await;
+            let _ = done_tx.send(completed);
+        });
+        self.running = Some(Running { since, task, done });
+    }
+
+    /// Where the running backfill started, and where the next one will (for the logs).
+    fn describe(&self) -> (String, String) {
+        let running = self.running.as_ref().map(|r| fmt_time(&r.since));
+        (
+            running.unwrap_or_default(),
+            self.pending.map(|t| fmt_time(&t)).unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for Backfills {
+    /// Shutting down: the running backfill stops.
+    fn drop(&mut self) {
+        if let Some(r) = &self.running {
+            r.task.abort();
+        }
+    }
+}
+
+fn max_age_ago(cfg: &LiveConfig) -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default()
+}
+
+/// Where the gap a lost connection leaves starts: the newest revision seen (a little before,
+/// for FDSN's indexing delay), or `backfill_max_age` back if nothing was seen.
+fn gap_start(cfg: &LiveConfig, watermark: &Watermark) -> DateTime<Utc> {
+    match watermark.get() {
+        Some(t) => t - chrono::Duration::from_std(cfg.backfill_overlap).unwrap_or_default(),
+        None => max_age_ago(cfg),
+    }
+}
+
 /// Runs the live feed until `shutdown`. Inputs go to `tx`; `watermark` tracks the newest
 /// `lastupdate` the pipeline has seen, from which each backfill starts.
 pub async fn run(
@@ -127,100 +251,85 @@ pub async fn run(
         metrics: metrics.clone(),
         watermark: watermark.clone(),
     };
-    // The start of the oldest gap not yet backfilled.
-    let mut gap_start: Option<DateTime<Utc>> =
-        Some(Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default());
+    let mut backfills = Backfills::new(&cfg, http, feed.clone());
     let mut backoff = new_backoff(&cfg);
     let mut first = true;
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
+    while !*shutdown.borrow() {
         if !first {
             metrics.reconnects.inc();
         }
         first = false;
-        // Read messages up to MAX_WS_MESSAGE_BYTES, so one over the item limit is dead-lettered
-        // and the connection kept; only a bigger one ends the connection.
-        let ws_config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_WS_MESSAGE_BYTES))
-            .max_frame_size(Some(MAX_WS_MESSAGE_BYTES));
-        let connect = tokio_tungstenite::connect_async_with_config(&cfg.emsc_url, Some(ws_config), false);
-        let ws = tokio::select! {
-            _ = quakestream_core::ops::stopped(&mut shutdown) => break,
-            r = tokio::time::timeout(cfg.http_timeout, connect) => r,
-        };
-        let ws = match ws {
-            Ok(Ok((ws, _))) => ws,
-            Ok(Err(e)) => {
-                let delay = backoff.next().unwrap_or(cfg.reconnect_max);
-                warn!(url = %cfg.emsc_url, error = %e, retry_in_ms = delay.as_millis() as u64, "websocket connect failed");
-                if sleep_or_shutdown(delay, &mut shutdown).await {
-                    break;
-                }
-                continue;
-            }
-            Err(_) => {
-                let delay = backoff.next().unwrap_or(cfg.reconnect_max);
-                warn!(url = %cfg.emsc_url, retry_in_ms = delay.as_millis() as u64, "websocket connect timed out");
-                if sleep_or_shutdown(delay, &mut shutdown).await {
-                    break;
-                }
-                continue;
-            }
+        let ws = match connect(&cfg, &mut backoff, &mut shutdown).await {
+            Attempt::Open(ws) => *ws,
+            Attempt::Failed => continue,
+            Attempt::Shutdown => break,
         };
         info!(url = %cfg.emsc_url, "websocket connected");
         metrics.connected.set(1);
         health.set_ready(true);
         let connected_at = Instant::now();
-
         // Backfill the gap while the socket buffers new frames; both feed the same pipeline,
         // whose dedup drops the overlap.
-        let since = gap_start;
-        let (done_tx, mut done_rx) = watch::channel(false);
-        let backfill = since.map(|since| {
-            let (cfg, http, feed) = (cfg.clone(), http.clone(), feed.clone());
-            tokio::spawn(async move {
-                let ok = backfill_until_done(&cfg, &http, since, &feed).await;
-                let _ = done_tx.send(ok);
-            })
-        });
-
-        let ended = read_frames(&cfg, ws, &feed, &mut shutdown, &mut done_rx, &mut gap_start).await;
+        backfills.connected();
+        let ended = read_frames(&cfg, ws, &feed, &mut shutdown, &mut backfills).await;
         metrics.connected.set(0);
-        if let Some(task) = backfill {
-            task.abort();
+        let Ended::Lost(e) = ended else { break };
+        backfills.gap(gap_start(&cfg, &watermark));
+        if connected_at.elapsed() > Duration::from_secs(30) {
+            backoff = new_backoff(&cfg);
         }
-        if *done_rx.borrow() {
-            gap_start = None;
-        }
-        match ended {
-            Ended::Shutdown => break,
-            Ended::Lost(e) => {
-                // The gap starts at the newest revision we know of (a little before, for safety).
-                let newest = watermark
-                    .get()
-                    .map(|t| t - chrono::Duration::from_std(cfg.backfill_overlap).unwrap_or_default());
-                gap_start = match (gap_start, newest) {
-                    (Some(g), _) => Some(g),
-                    (None, Some(n)) => Some(n),
-                    (None, None) => {
-                        Some(Utc::now() - chrono::Duration::from_std(cfg.backfill_max_age).unwrap_or_default())
-                    }
-                };
-                if connected_at.elapsed() > Duration::from_secs(30) {
-                    backoff = new_backoff(&cfg);
-                }
-                let delay = backoff.next().unwrap_or(cfg.reconnect_max);
-                warn!(error = %e, retry_in_ms = delay.as_millis() as u64,
-                    backfill_from = %gap_start.map(|t| fmt_time(&t)).unwrap_or_default(), "websocket lost; reconnecting");
-                if sleep_or_shutdown(delay, &mut shutdown).await {
-                    break;
-                }
-            }
+        let delay = backoff.next().unwrap_or(cfg.reconnect_max);
+        let (running, next) = backfills.describe();
+        warn!(error = %e, retry_in_ms = delay.as_millis() as u64, backfill_running_from = %running,
+            backfill_from = %next, "websocket lost; reconnecting");
+        if sleep_or_shutdown(delay, &mut shutdown).await {
+            break;
         }
     }
+    drop(backfills);
     info!("live feed stopped");
+}
+
+/// The outcome of one connection attempt.
+enum Attempt {
+    Open(Box<Ws>),
+    /// Failed (logged), and the backoff delay has passed.
+    Failed,
+    Shutdown,
+}
+
+async fn connect(
+    cfg: &LiveConfig,
+    backoff: &mut backon::ExponentialBackoff,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Attempt {
+    // Read messages up to MAX_WS_MESSAGE_BYTES, so one over the item limit is dead-lettered
+    // and the connection kept; only a bigger one ends the connection.
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_WS_MESSAGE_BYTES));
+    let connect = tokio_tungstenite::connect_async_with_config(&cfg.emsc_url, Some(ws_config), false);
+    let attempt = tokio::select! {
+        _ = quakestream_core::ops::stopped(shutdown) => return Attempt::Shutdown,
+        r = tokio::time::timeout(cfg.http_timeout, connect) => r,
+    };
+    let error = match attempt {
+        Ok(Ok((ws, _))) => return Attempt::Open(Box::new(ws)),
+        Ok(Err(e)) => Some(e),
+        Err(_) => None,
+    };
+    let delay = backoff.next().unwrap_or(cfg.reconnect_max);
+    match error {
+        Some(e) => {
+            warn!(url = %cfg.emsc_url, error = %e, retry_in_ms = delay.as_millis() as u64, "websocket connect failed")
+        }
+        None => warn!(url = %cfg.emsc_url, retry_in_ms = delay.as_millis() as u64, "websocket connect timed out"),
+    }
+    if sleep_or_shutdown(delay, shutdown).await {
+        Attempt::Shutdown
+    } else {
+        Attempt::Failed
+    }
 }
 
 fn new_backoff(cfg: &LiveConfig) -> backon::ExponentialBackoff {
@@ -242,13 +351,13 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
     interrupted || *shutdown.borrow()
 }
 
+/// Reads the connection until it is lost or shutdown; a backfill that ends meanwhile is settled.
 async fn read_frames(
     cfg: &LiveConfig,
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ws: Ws,
     feed: &Feed,
     shutdown: &mut watch::Receiver<bool>,
-    backfill_done: &mut watch::Receiver<bool>,
-    gap_start: &mut Option<DateTime<Utc>>,
+    backfills: &mut Backfills,
 ) -> Ended {
     let (mut sink, mut stream) = ws.split();
     let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_interval, cfg.ping_interval);
@@ -260,9 +369,12 @@ async fn read_frames(
                 let _ = sink.send(Message::Close(None)).await;
                 return Ended::Shutdown;
             }
-            Ok(()) = backfill_done.changed() => {
-                if *backfill_done.borrow() {
-                    *gap_start = None;
+            () = backfills.ended() => {
+                if feed.tx.is_closed() {
+                    return Ended::Shutdown;
+                }
+                if backfills.settle() {
+                    backfills.start();
                 }
             }
             _ = tokio::time::sleep_until(last_heard + cfg.silence_timeout) => {
@@ -317,11 +429,14 @@ async fn read_frames(
     }
 }
 
-/// Backfills from `since`, retrying failed pages with backoff until it completes. True when done.
+/// Backfills from `since`, retrying failed pages with backoff until it completes: true, or false
+/// if it stopped because the pipeline is gone.
 async fn backfill_until_done(cfg: &LiveConfig, http: &reqwest::Client, since: DateTime<Utc>, feed: &Feed) -> bool {
     let mut backoff = new_backoff(cfg);
     loop {
         match backfill(cfg, http, since, feed).await {
+            // The pipeline is gone (shutting down): stopped, not complete.
+            Ok(_) if feed.tx.is_closed() => return false,
             Ok(n) => {
                 info!(since = %fmt_time(&since), events = n, "backfill complete");
                 return true;
@@ -463,5 +578,33 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<(), String> {
         }
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gap_keeps_the_oldest_pending_start() {
+        let registry = prometheus::Registry::new();
+        let (tx, _rx) = mpsc::channel(1);
+        let feed = Feed {
+            tx,
+            metrics: ProducerMetrics::new(&registry).unwrap(),
+            watermark: Watermark::default(),
+        };
+        let cfg = LiveConfig::default();
+        let mut b = Backfills::new(&cfg, reqwest::Client::new(), feed);
+        let first = b.pending.unwrap();
+        let later = first + chrono::Duration::hours(1);
+        b.gap(later);
+        assert_eq!(b.pending, Some(first), "the older start is kept");
+        b.pending = None;
+        b.gap(later);
+        b.gap(later + chrono::Duration::minutes(5));
+        assert_eq!(b.pending, Some(later));
+        assert!(!b.settle(), "nothing ran");
+        assert_eq!(b.pending, Some(later));
     }
 }

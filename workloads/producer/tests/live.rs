@@ -61,22 +61,26 @@ enum Script {
     GoSilent(Vec<String>),
     /// Send these frames and keep the connection open, answering pings, until the test ends.
     Stay(Vec<String>),
+    /// Send these frames, keep the connection (answering pings) until the [`Pace`] says a page
+    /// was answered during it (the receiver is `Pace::paged`), then drop it without a close
+    /// handshake.
+    DropAfterPage(Vec<String>, watch::Receiver<u32>),
 }
 
 struct WsServer {
     url: String,
-    connections: Arc<Mutex<u32>>,
+    /// Connections accepted so far.
+    connections: watch::Receiver<u32>,
 }
 
 async fn ws_server(scripts: Vec<Script>, stop: watch::Receiver<bool>) -> WsServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/standing_order/websocket", listener.local_addr().unwrap());
-    let connections = Arc::new(Mutex::new(0u32));
-    let count = connections.clone();
+    let (count, connections) = watch::channel(0u32);
     tokio::spawn(async move {
         for script in scripts {
             let (tcp, _) = listener.accept().await.unwrap();
-            *count.lock().unwrap() += 1;
+            count.send_modify(|c| *c += 1);
             let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
             let mut stop = stop.clone();
             match script {
@@ -85,6 +89,21 @@ async fn ws_server(scripts: Vec<Script>, stop: watch::Receiver<bool>) -> WsServe
                         ws.send(Message::text(f)).await.unwrap();
                     }
                     ws.flush().await.unwrap();
+                    drop(ws);
+                }
+                Script::DropAfterPage(frames, mut paged) => {
+                    for f in frames {
+                        ws.send(Message::text(f)).await.unwrap();
+                    }
+                    ws.flush().await.unwrap();
+                    let this = *count.borrow();
+                    loop {
+                        tokio::select! {
+                            _ = async { let _ = paged.wait_for(|p| *p >= this).await; } => break,
+                            _ = stop.wait_for(|s| *s) => break,
+                            m = ws.next() => if !matches!(m, Some(Ok(_))) { break },
+                        }
+                    }
                     drop(ws);
                 }
                 Script::GoSilent(frames) => {
@@ -113,6 +132,11 @@ async fn ws_server(scripts: Vec<Script>, stop: watch::Receiver<bool>) -> WsServe
                 }
             }
         }
+        // No more connections; the count stays readable (a Pace waits on it) until the test ends.
+        drop(listener);
+        let mut stop = stop;
+        let _ = stop.wait_for(|s| *s).await;
+        drop(count);
     });
     WsServer { url, connections }
 }
@@ -125,22 +149,92 @@ struct FdsnQuery {
     offset: usize,
 }
 
-/// The catalogue the FDSN server answers from, and the query strings it was asked.
-type FdsnState = (Arc<Vec<Value>>, Arc<Mutex<Vec<String>>>);
+/// The catalogue the FDSN server answers from, the query strings it was asked, and its pace.
+#[derive(Clone)]
+struct FdsnState {
+    catalogue: Arc<Vec<Value>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    pace: Option<Pace>,
+}
+
+/// Paces the first backfill (the first `updatedafter` the FDSN server is asked) against the
+/// websocket connections: each of its pages after the first is answered only during a later
+/// connection than the page before it, and a [`Script::DropAfterPage`] connection ends once a
+/// page was answered during it. So that backfill spans one connection a page, however fast or
+/// slow the machine is.
+#[derive(Clone)]
+struct Pace {
+    connections: watch::Receiver<u32>,
+    /// The connection during which the latest page was answered; `u32::MAX` once the backfill
+    /// is done (a short page), so that later connections need not wait for it.
+    paged: Arc<watch::Sender<u32>>,
+    first: Arc<Mutex<Option<String>>>,
+    /// (offset, connection) of each page of the first backfill answered.
+    answered: Arc<Mutex<Vec<(usize, u32)>>>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Pace {
+    fn new(connections: watch::Receiver<u32>, paged: watch::Sender<u32>, stop: watch::Receiver<bool>) -> Pace {
+        Pace {
+            connections,
+            paged: Arc::new(paged),
+            first: Arc::default(),
+            answered: Arc::default(),
+            stop,
+        }
+    }
+
+    fn is_first_backfill(&self, updatedafter: &str) -> bool {
+        self.first
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| updatedafter.to_owned())
+            == updatedafter
+    }
+
+    /// Waits (or until the test stops) for a connection later than the previous page's.
+    async fn turn(&self) {
+        let previous = *self.paged.borrow();
+        if previous == u32::MAX {
+            return;
+        }
+        let (mut connections, mut stop) = (self.connections.clone(), self.stop.clone());
+        tokio::select! {
+            _ = async { let _ = connections.wait_for(|c| *c > previous).await; } => {}
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => {}
+        }
+    }
+
+    fn answered(&self, offset: usize, last_page: bool) {
+        let connection = *self.connections.borrow();
+        self.answered.lock().unwrap().push((offset, connection));
+        self.paged.send_replace(if last_page { u32::MAX } else { connection });
+    }
+}
 
 /// An FDSN event service over the catalogue: `updatedafter`, `limit`, 1-based `offset`, 204 when empty.
 async fn fdsn_server(catalogue: Vec<Value>, requests: Arc<Mutex<Vec<String>>>) -> String {
-    async fn query(
-        State((catalogue, requests)): State<FdsnState>,
-        Query(q): Query<FdsnQuery>,
-    ) -> axum::response::Response {
+    paced_fdsn_server(catalogue, requests, None).await
+}
+
+/// [`fdsn_server`], answering the first backfill at the `pace` if there is one.
+async fn paced_fdsn_server(catalogue: Vec<Value>, requests: Arc<Mutex<Vec<String>>>, pace: Option<Pace>) -> String {
+    async fn query(State(state): State<FdsnState>, Query(q): Query<FdsnQuery>) -> axum::response::Response {
         assert_eq!(q.format, "json");
-        requests.lock().unwrap().push(format!(
+        state.requests.lock().unwrap().push(format!(
             "updatedafter={}&limit={}&offset={}",
             q.updatedafter, q.limit, q.offset
         ));
+        let pace = state.pace.as_ref().filter(|p| p.is_first_backfill(&q.updatedafter));
+        if let Some(pace) = pace
+            && q.offset > 1
+        {
+            pace.turn().await;
+        }
         let since = quakestream_core::model::parse_time("updatedafter", &q.updatedafter).unwrap();
-        let matching: Vec<&Value> = catalogue
+        let matching: Vec<&Value> = state
+            .catalogue
             .iter()
             .filter(|f| {
                 quakestream_core::model::parse_time("lastupdate", f["properties"]["lastupdate"].as_str().unwrap())
@@ -149,6 +243,9 @@ async fn fdsn_server(catalogue: Vec<Value>, requests: Arc<Mutex<Vec<String>>>) -
             })
             .collect();
         let page: Vec<&Value> = matching.into_iter().skip(q.offset - 1).take(q.limit).collect();
+        if let Some(pace) = pace {
+            pace.answered(q.offset, page.len() < q.limit);
+        }
         if page.is_empty() {
             return axum::http::StatusCode::NO_CONTENT.into_response();
         }
@@ -160,9 +257,14 @@ async fn fdsn_server(catalogue: Vec<Value>, requests: Arc<Mutex<Vec<String>>>) -
         )
             .into_response()
     }
+    let state = FdsnState {
+        catalogue: Arc::new(catalogue),
+        requests,
+        pace,
+    };
     let app = axum::Router::new()
         .route("/fdsnws/event/1/query", axum::routing::get(query))
-        .with_state((Arc::new(catalogue), requests));
+        .with_state(state);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -175,8 +277,8 @@ fn test_live_config(emsc_url: String, fdsn_url: String) -> LiveConfig {
         fdsn_url,
         backfill_limit: 50,
         ping_interval: Duration::from_millis(100),
-        // Long enough that a loaded machine's late pong does not end a connection mid-backfill
-        // (an ended connection aborts its backfill, which starts again on the next one).
+        // Long enough that a loaded machine's late pong does not end a connection: several tests
+        // count connections. (A backfill would survive it: it goes on across reconnections.)
         silence_timeout: Duration::from_secs(3),
         reconnect_min: Duration::from_millis(10),
         reconnect_max: Duration::from_millis(50),
@@ -301,7 +403,7 @@ async fn a_dropped_connection_is_backfilled_and_nothing_is_lost_or_sent_twice() 
         })
         .collect();
     assert_eq!(unique, expected, "every event reaches Kafka");
-    assert_eq!(*ws.connections.lock().unwrap(), 2);
+    assert_eq!(*ws.connections.borrow(), 2);
     assert!(run.dlq.is_empty());
     // The gap was filled by paged FDSN requests starting at the newest revision seen.
     let reqs = requests.lock().unwrap().clone();
@@ -330,6 +432,100 @@ async fn a_dropped_connection_is_backfilled_and_nothing_is_lost_or_sent_twice() 
     assert_eq!(run.report.undelivered, 0);
 }
 
+/// A feed whose connections each live shorter than a backfill takes: the backfill goes on
+/// across the reconnections (one page a connection, see [`Pace`]) instead of starting again on
+/// each one, so it completes, and the gaps that opened meanwhile are backfilled after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_backfill_outlives_a_flapping_feed_and_nothing_is_lost_or_sent_twice() {
+    const EVENTS: usize = 120;
+    const ON_WEBSOCKET: usize = 20;
+    const DROPS: usize = 15;
+    const LIMIT: usize = 10;
+    // Real features, retimed to the last few hours (inside the first backfill's reach), a
+    // minute apart.
+    let now = chrono::Utc::now();
+    let catalogue: Vec<Value> = real_events()
+        .into_iter()
+        .take(EVENTS)
+        .enumerate()
+        .map(|(i, (_, mut f))| {
+            let t = quakestream_core::model::fmt_time(&(now - chrono::Duration::minutes(200 - i as i64)));
+            f["properties"]["time"] = t.clone().into();
+            f["properties"]["lastupdate"] = t.into();
+            f
+        })
+        .collect();
+    // Only the newest 20 are also sent on the websocket, one per dropped connection, the rest
+    // on the connection that stays; the other 100 only FDSN has.
+    let tail: Vec<String> = catalogue[EVENTS - ON_WEBSOCKET..]
+        .iter()
+        .map(|f| frame("create", f))
+        .collect();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (paged_tx, paged_rx) = watch::channel(0u32);
+    let mut scripts: Vec<Script> = (0..DROPS)
+        .map(|i| Script::DropAfterPage(vec![tail[i].clone()], paged_rx.clone()))
+        .collect();
+    scripts.push(Script::Stay(tail[DROPS..].to_vec()));
+    let ws = ws_server(scripts, stop_rx.clone()).await;
+    let pace = Pace::new(ws.connections.clone(), paged_tx, stop_rx);
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let fdsn = paced_fdsn_server(catalogue.clone(), requests.clone(), Some(pace.clone())).await;
+
+    let cfg = LiveConfig {
+        backfill_limit: LIMIT as u32,
+        ..test_live_config(ws.url.clone(), fdsn)
+    };
+    let run = run_live(cfg, EVENTS).await;
+    let _ = stop_tx.send(true);
+
+    let got = versions(&run.records);
+    let unique: HashSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), unique.len(), "a (unid, lastupdate) reached Kafka twice");
+    let expected: HashSet<(String, String)> = catalogue
+        .iter()
+        .map(|f| {
+            let q = parse::parse_feature(f).unwrap();
+            (q.unid, quakestream_core::model::fmt_time(&q.lastupdate))
+        })
+        .collect();
+    let lost = expected.difference(&unique).count();
+    assert_eq!(lost, 0, "{lost} of {} versions lost", expected.len());
+    assert_eq!(unique, expected);
+    assert!(run.dlq.is_empty());
+    let connections = *ws.connections.borrow();
+    assert!(connections >= 3, "{connections} connections");
+    assert_eq!(
+        metric(&run.metrics, "quakestream_producer_published_total"),
+        EVENTS as f64
+    );
+    assert_eq!(run.report.published, EVENTS as u64);
+    assert_eq!(run.report.undelivered, 0);
+    assert!(metric(&run.metrics, "quakestream_producer_reconnects_total") >= 2.0);
+    // The first backfill paged on across the connections: its offsets only went forward, from
+    // 1 to past the end, one page a connection.
+    let reqs = requests.lock().unwrap().clone();
+    let first = pace.first.lock().unwrap().clone().unwrap();
+    let offsets: Vec<usize> = reqs
+        .iter()
+        .filter(|r| r.starts_with(&format!("updatedafter={first}&")))
+        .map(|r| r.rsplit("&offset=").next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        offsets.windows(2).all(|w| w[0] <= w[1]),
+        "the first backfill started again: {offsets:?}"
+    );
+    assert_eq!(offsets.first(), Some(&1), "{offsets:?}");
+    assert_eq!(offsets.last(), Some(&(EVENTS + 1)), "{offsets:?}");
+    let answered = pace.answered.lock().unwrap().clone();
+    let pages: Vec<usize> = answered.iter().map(|&(o, _)| o).collect();
+    assert_eq!(pages, (0..=EVENTS / LIMIT).map(|k| 1 + LIMIT * k).collect::<Vec<_>>());
+    assert!(
+        answered.windows(2).all(|w| w[0].1 < w[1].1),
+        "one page a connection: {answered:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_connection_is_replaced() {
     let events = real_events();
@@ -347,7 +543,7 @@ async fn a_silent_connection_is_replaced() {
     let run = run_live(test_live_config(ws.url.clone(), fdsn), 40).await;
     let _ = stop_tx.send(true);
     assert_eq!(
-        *ws.connections.lock().unwrap(),
+        *ws.connections.borrow(),
         2,
         "the silent connection was given up and replaced"
     );
@@ -515,7 +711,7 @@ async fn a_peer_that_answers_pings_but_sends_no_frames_is_replaced_and_backfille
     let run = run_live(cfg, 40).await;
     let _ = stop_tx.send(true);
     assert_eq!(
-        *ws.connections.lock().unwrap(),
+        *ws.connections.borrow(),
         2,
         "the connection that only answered pings was replaced"
     );
@@ -546,7 +742,7 @@ async fn a_2_mib_frame_is_dead_lettered_as_too_large_and_the_connection_stays_up
         2,
         "the valid frame after the big one arrives"
     );
-    assert_eq!(*ws.connections.lock().unwrap(), 1, "the connection stayed up");
+    assert_eq!(*ws.connections.borrow(), 1, "the connection stayed up");
     assert_eq!(run.dlq.len(), 1);
     let d = &run.dlq[0];
     assert_eq!(d.headers[headers::REASON], "too_large");
