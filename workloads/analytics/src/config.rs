@@ -22,7 +22,8 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(35 * 86_400);
 pub const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most input records in one transaction (bounds its size and the memory of a commit).
 pub const MAX_RECORDS_PER_TRANSACTION: usize = contract::DEFAULT_MAX_RECORDS_PER_TRANSACTION as usize;
-/// How long restoring one partition's state may take before the workload gives up.
+/// How long one changelog's restore (the partitions assigned at once) may take before the
+/// workload gives up.
 pub const RESTORE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a transaction commit (or abort) may take.
 pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);

@@ -26,5 +26,5 @@ pub mod testing;
 pub mod window;
 
 pub use config::AnalyticsConfig;
-pub use engine::{AnalyticsError, AnalyticsReport, run};
+pub use engine::{AnalyticsError, AnalyticsReport, processors, run, run_with};
 pub use metrics::AnalyticsMetrics;

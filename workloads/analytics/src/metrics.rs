@@ -53,7 +53,7 @@ impl AnalyticsMetrics {
             restore_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "quakestream_analytics_restore_duration_seconds",
-                    "Time to restore one partition's state from its changelog.",
+                    "Time to restore the state of the partitions assigned at once from one changelog.",
                 )
                 .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
             )?,

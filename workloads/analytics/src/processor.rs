@@ -35,6 +35,11 @@ pub struct LocalFlush {
     pub stream_time_us: i64,
     /// Partitions of the repartition topic.
     pub repartitions: i32,
+    /// Whether this partition of `quakes` has been read to its end: nothing older waits in it,
+    /// so its stream time need not hold a window open (see [`crate::stats::global`]).
+    pub caught_up: bool,
+    /// Partitions of `quakes` (every one of them reports its stream time to the global tasks).
+    pub sources: i32,
 }
 
 pub trait LocalTask: Send {

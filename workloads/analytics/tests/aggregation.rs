@@ -64,11 +64,14 @@ impl Sim {
 
     fn flush_source(&mut self, p: usize) {
         let n = self.globals.len() as i32;
+        let sources = self.sources.len() as i32;
         let s = &mut self.sources[p];
         let f = LocalFlush {
             version: s.version,
             stream_time_us: s.table.stream_time(),
             repartitions: n,
+            caught_up: false,
+            sources,
         };
         let mut out = Vec::new();
         s.local.flush(&f, &mut out);
@@ -106,11 +109,15 @@ impl Sim {
         for q in 0..self.globals.len() {
             self.deliver(q, usize::MAX);
             self.flush_global(q);
-            let wm = Msg::Watermark {
-                src: 0,
-                st: BASE_US + 400 * DAY_US,
-            };
-            self.globals[q].apply(b"~watermark", &wm.encode()).unwrap();
+            for src in 0..self.sources.len() as i32 {
+                let wm = Msg::Watermark {
+                    src,
+                    st: BASE_US + 400 * DAY_US,
+                    idle: false,
+                    of: self.sources.len() as i32,
+                };
+                self.globals[q].apply(b"~watermark", &wm.encode()).unwrap();
+            }
             self.flush_global(q);
         }
     }

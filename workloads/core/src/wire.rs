@@ -126,13 +126,20 @@ impl WireRecord {
         struct Version {
             v: Option<u64>,
         }
-        let version: Version = serde_json::from_slice(value)?;
-        match version.v {
-            Some(v) if v == u64::from(WIRE_VERSION) => {}
-            Some(v) => return Err(DecodeError::Version(v)),
-            None => return Err(DecodeError::Version(0)),
-        }
-        let rec: WireRecord = serde_json::from_slice(value)?;
+        // One parse when the record is good; the version alone is read only to explain a failure
+        // (a record of another version is "unsupported", not "bad JSON").
+        let rec: WireRecord = match serde_json::from_slice::<WireRecord>(value) {
+            Ok(rec) if rec.v == WIRE_VERSION => rec,
+            Ok(rec) => return Err(DecodeError::Version(u64::from(rec.v))),
+            Err(e) => {
+                let version: Version = serde_json::from_slice(value)?;
+                return Err(match version.v {
+                    Some(v) if v != u64::from(WIRE_VERSION) => DecodeError::Version(v),
+                    None => DecodeError::Version(0),
+                    Some(_) => DecodeError::Json(e),
+                });
+            }
+        };
         rec.quake.validate()?;
         if let Some(key) = key
             && key != rec.quake.unid.as_bytes()

@@ -87,6 +87,8 @@ mod tests {
             version: 7,
             stream_time_us: 1,
             repartitions: 3,
+            caught_up: true,
+            sources: 1,
         };
         l.flush(&f, &mut out);
         assert!(

@@ -2,12 +2,14 @@
 //! dimension lands on the same one), the latest partial of each source partition for each
 //! (dimension, pane), and the windows built from them.
 //!
-//! - Stream time is the largest stream time any source partition has reported (Kafka Streams'
-//!   rule); a window closes once it reaches the window's end plus the grace period, and its final
-//!   result is emitted then, once.
+//! - Stream time is the least stream time of the source partitions still being read, or, when
+//!   every source partition is read to its end, the largest any has reported (see
+//!   [`StatsGlobal::watermark`]); it never goes back. A window closes once it reaches the window's
+//!   end plus the grace period, and its final result is emitted then, once.
 //! - A partial that changes a closed window emits a correction (counted), never nothing.
 //! - Early updates are coalesced: a window changed many times between two commits is emitted once.
-//! - Its changelog holds every partial (key `p|{pane}|{src}|{dim}`) and the stream time (`st`).
+//! - Its changelog holds every partial (key `p|{pane}|{src}|{dim}`), each source partition's
+//!   last watermark (`w|{src}`) and the stream time (`st`).
 
 use super::msg::Msg;
 use super::record::{Kind, StatsRecord};
@@ -17,6 +19,7 @@ use crate::window::{Dim, HOUR_S, StatsKey, Window, windows_of_pane};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const ST_KEY: &[u8] = b"st";
+const SOURCE_PREFIX: &str = "w|";
 
 #[derive(Debug, Clone, Copy)]
 pub struct WindowSettings {
@@ -37,6 +40,13 @@ pub struct StatsGlobal {
     cfg: WindowSettings,
     dims: HashMap<String, DimState>,
     stream_time: i64,
+    /// Per source partition: the largest stream time it reported, and whether it was read to
+    /// its end when it last reported.
+    sources: BTreeMap<i32, (i64, bool)>,
+    /// Sources whose watermark must be written to the changelog at the next flush.
+    changed_sources: BTreeSet<i32>,
+    /// Partitions of `quakes` that report (the largest number a watermark gave; 0: unknown).
+    expected_sources: i32,
     /// Stream time at the last flush: windows closing at or before it have had their final.
     flushed_st: i64,
     dirty: BTreeSet<(String, Window)>,
@@ -67,6 +77,9 @@ impl StatsGlobal {
             cfg,
             dims: HashMap::new(),
             stream_time: i64::MIN,
+            sources: BTreeMap::new(),
+            changed_sources: BTreeSet::new(),
+            expected_sources: 0,
             flushed_st: i64::MIN,
             dirty: BTreeSet::new(),
             pending: BTreeMap::new(),
@@ -81,7 +94,8 @@ impl StatsGlobal {
         self.stream_time
     }
 
-    /// Stores a partial if it is at least as new as the one held; returns whether it was.
+    /// Stores a partial if it is at least as new as the one held; returns whether it changed the
+    /// state (the same share at a newer version only moves the version).
     fn put_part(&mut self, src: i32, ver: i64, pane: i64, dim_enc: &str, agg: Agg) -> Result<bool, TaskError> {
         let state = match self.dims.get_mut(dim_enc) {
             Some(s) => s,
@@ -94,10 +108,15 @@ impl StatsGlobal {
             }
         };
         let parts = state.panes.entry(pane).or_default();
-        if let Some((held, _)) = parts.get(&src)
-            && *held > ver
-        {
-            return Ok(false);
+        match parts.get_mut(&src) {
+            Some((held, _)) if *held > ver => return Ok(false),
+            // The same share again (a re-announce after a restore, a record seen twice): newer
+            // version, no change, so no update and above all no correction of a closed window.
+            Some((held, old)) if *old == agg => {
+                *held = ver;
+                return Ok(false);
+            }
+            _ => {}
         }
         let before = parts.len();
         if agg.is_empty() {
@@ -140,6 +159,31 @@ impl StatsGlobal {
         self.stream_time = self.stream_time.max(st);
     }
 
+    /// Stream time as the windows see it (Flink's rule for an operator with several inputs,
+    /// with idleness): the least stream time of the source partitions still being read, so a
+    /// partition read behind the others (a replay, a restart with a backlog) holds open the
+    /// windows it may still fill instead of turning its events into corrections; when every
+    /// source partition is read to its end, the largest, so a quiet partition holds nothing
+    /// (live, every partition is read to its end almost always, and this is Kafka Streams'
+    /// rule).
+    ///
+    /// Until every partition of `quakes` has reported (a partition not read yet may hold
+    /// anything), stream time does not move.
+    pub fn watermark(&self) -> i64 {
+        if (self.sources.len() as i32) < self.expected_sources {
+            return i64::MIN;
+        }
+        let reading = self.sources.values().filter(|(_, idle)| !idle).map(|(st, _)| *st).min();
+        reading.unwrap_or_else(|| self.sources.values().map(|(st, _)| *st).max().unwrap_or(i64::MIN))
+    }
+
+    fn on_watermark(&mut self, src: i32, st: i64, idle: bool, of: i32) {
+        self.expected_sources = self.expected_sources.max(of);
+        let e = self.sources.entry(src).or_insert((i64::MIN, idle));
+        *e = (e.0.max(st), idle);
+        self.changed_sources.insert(src);
+    }
+
     fn evict(&mut self, out: &mut GlobalOut) {
         if self.stream_time == i64::MIN || self.stream_time < self.next_evict {
             return;
@@ -173,6 +217,19 @@ impl GlobalTask for StatsGlobal {
             return Ok(());
         }
         let k = std::str::from_utf8(key).map_err(bad)?;
+        if let Some(src) = k.strip_prefix(SOURCE_PREFIX) {
+            let src: i32 = src.parse().map_err(bad)?;
+            match value {
+                Some(v) => {
+                    let (st, idle): (i64, bool) = serde_json::from_slice(v).map_err(bad)?;
+                    self.sources.insert(src, (st, idle));
+                }
+                None => {
+                    self.sources.remove(&src);
+                }
+            }
+            return Ok(());
+        }
         let mut it = k.splitn(4, '|');
         let (Some("p"), Some(pane), Some(src), Some(dim)) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(bad(format!("key {k:?}")));
@@ -204,8 +261,16 @@ impl GlobalTask for StatsGlobal {
         let st = self.stream_time;
         let grace = self.cfg.grace_us;
         let mut pending: BTreeMap<i64, BTreeSet<(String, Window)>> = BTreeMap::new();
+        // A pane's windows all end within a day of its start: panes older than that plus grace
+        // have no window left open (most of the state), so only the recent ones are looked at.
+        let hour_us = HOUR_S * 1_000_000;
+        let first_open = if st == i64::MIN {
+            i64::MIN
+        } else {
+            (st - grace).div_euclid(hour_us) - crate::window::PANES_PER_DAY
+        };
         for (enc, s) in &self.dims {
-            for pane in s.panes.keys() {
+            for pane in s.panes.range(first_open..).map(|(p, _)| p) {
                 for w in windows_of_pane(*pane) {
                     let close = w.closes_at_us(grace);
                     if close > st {
@@ -220,7 +285,7 @@ impl GlobalTask for StatsGlobal {
 
     fn apply(&mut self, _key: &[u8], value: &[u8]) -> Result<(), TaskError> {
         match Msg::decode(value)? {
-            Msg::Watermark { st, .. } => self.advance(st),
+            Msg::Watermark { src, st, idle, of } => self.on_watermark(src, st, idle, of),
             Msg::Partial {
                 src,
                 ver,
@@ -246,6 +311,10 @@ impl GlobalTask for StatsGlobal {
     }
 
     fn flush(&mut self, out: &mut GlobalOut) {
+        // Stream time moves at flushes only, once every watermark applied since the last one is
+        // in: the sources' watermarks of one commit arrive one after the other, and the first
+        // alone must not move stream time past the others.
+        self.advance(self.watermark());
         let (prev, now) = (self.flushed_st, self.stream_time);
         let grace = self.cfg.grace_us;
         let mut emit: BTreeMap<(String, Window), Kind> = BTreeMap::new();
@@ -294,6 +363,14 @@ impl GlobalTask for StatsGlobal {
             let value = held.map(|(ver, agg)| serde_json::to_vec(&(ver, agg)).expect("serialises"));
             out.changelog.push((part_key(pane, src, &dim), value));
         }
+        for src in std::mem::take(&mut self.changed_sources) {
+            let value = self
+                .sources
+                .get(&src)
+                .map(|w| serde_json::to_vec(w).expect("serialises"));
+            out.changelog
+                .push((format!("{SOURCE_PREFIX}{src}").into_bytes(), value));
+        }
         if now != prev {
             out.changelog
                 .push((ST_KEY.to_vec(), Some(serde_json::to_vec(&now).expect("serialises"))));
@@ -309,5 +386,137 @@ impl GlobalTask for StatsGlobal {
 
     fn open(&self) -> usize {
         self.pending.values().map(BTreeSet::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR_US: i64 = 3_600_000_000;
+    const GRACE_US: i64 = 2 * HOUR_US;
+
+    fn global() -> StatsGlobal {
+        StatsGlobal::new(WindowSettings {
+            grace_us: GRACE_US,
+            retention_us: 1000 * HOUR_US,
+        })
+    }
+
+    fn watermark(g: &mut StatsGlobal, src: i32, st: i64, idle: bool) {
+        let m = Msg::Watermark { src, st, idle, of: 0 };
+        g.apply(b"~watermark", &m.encode()).unwrap();
+    }
+
+    fn partial(g: &mut StatsGlobal, src: i32, ver: i64, pane: i64) {
+        let agg = Agg {
+            count: 1,
+            bands: [0, 1, 0, 0],
+            ..Agg::default()
+        };
+        let m = Msg::Partial {
+            src,
+            ver,
+            pane,
+            dim: Dim::World.encode(),
+            agg,
+        };
+        g.apply(b"world", &m.encode()).unwrap();
+    }
+
+    fn flushed(g: &mut StatsGlobal) -> GlobalOut {
+        let mut out = GlobalOut::default();
+        g.flush(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_partition_read_behind_the_others_holds_the_windows_it_may_still_fill() {
+        let mut g = global();
+        // Source 0 is far ahead in a replay; source 1, still being read, is at hour 10.
+        watermark(&mut g, 0, 500 * HOUR_US, false);
+        watermark(&mut g, 1, 10 * HOUR_US, false);
+        flushed(&mut g);
+        assert_eq!(
+            g.stream_time(),
+            10 * HOUR_US,
+            "the least of the partitions still being read"
+        );
+        // Source 1's next events, in hour 11, are counted in open windows: no correction.
+        partial(&mut g, 1, 7, 11);
+        let out = flushed(&mut g);
+        assert_eq!((out.corrections, out.finals), (0, 0), "{out:?}");
+        assert!(out.updates > 0);
+        // Once source 1 is read to its end, the largest stream time closes the windows.
+        watermark(&mut g, 1, 12 * HOUR_US, true);
+        let out = flushed(&mut g);
+        assert_eq!(g.stream_time(), 500 * HOUR_US);
+        assert!(out.finals > 0 && out.corrections == 0, "{out:?}");
+    }
+
+    #[test]
+    fn the_same_share_again_after_the_final_is_no_correction() {
+        let mut g = global();
+        partial(&mut g, 0, 5, 10);
+        watermark(&mut g, 0, 500 * HOUR_US, true);
+        let out = flushed(&mut g);
+        assert!(out.finals > 0, "{out:?}");
+        // A restored input partition re-announces its share at its committed offset.
+        partial(&mut g, 0, 9, 10);
+        let out = flushed(&mut g);
+        assert_eq!((out.corrections, out.updates, out.output.len()), (0, 0, 0), "{out:?}");
+        // A real change after the final is a correction.
+        let agg = Agg {
+            count: 2,
+            bands: [0, 2, 0, 0],
+            ..Agg::default()
+        };
+        let m = Msg::Partial {
+            src: 0,
+            ver: 12,
+            pane: 10,
+            dim: Dim::World.encode(),
+            agg,
+        };
+        g.apply(b"world", &m.encode()).unwrap();
+        assert!(flushed(&mut g).corrections > 0);
+    }
+
+    #[test]
+    fn when_every_partition_is_read_to_its_end_a_quiet_one_holds_nothing() {
+        let mut g = global();
+        watermark(&mut g, 0, 100 * HOUR_US, true);
+        watermark(&mut g, 1, 3 * HOUR_US, true);
+        flushed(&mut g);
+        assert_eq!(g.stream_time(), 100 * HOUR_US);
+        // Stream time never goes back, even when a partition falls behind again.
+        watermark(&mut g, 1, 4 * HOUR_US, false);
+        flushed(&mut g);
+        assert_eq!(g.stream_time(), 100 * HOUR_US);
+        // An event older than the closed windows is a correction, never dropped.
+        partial(&mut g, 1, 9, 5);
+        let out = flushed(&mut g);
+        assert!(out.corrections > 0, "{out:?}");
+    }
+
+    #[test]
+    fn the_partitions_watermarks_survive_a_restore() {
+        let mut g = global();
+        watermark(&mut g, 0, 50 * HOUR_US, false);
+        watermark(&mut g, 1, 10 * HOUR_US, false);
+        let out = flushed(&mut g);
+        let mut r = global();
+        for (k, v) in &out.changelog {
+            r.restore(k, v.as_deref()).unwrap();
+        }
+        r.restored();
+        assert_eq!(r.stream_time(), 10 * HOUR_US);
+        // Source 0 alone moving on does not close what source 1 may still fill.
+        watermark(&mut r, 0, 60 * HOUR_US, false);
+        flushed(&mut r);
+        assert_eq!(r.stream_time(), 10 * HOUR_US);
+        watermark(&mut r, 1, 20 * HOUR_US, false);
+        flushed(&mut r);
+        assert_eq!(r.stream_time(), 20 * HOUR_US);
     }
 }

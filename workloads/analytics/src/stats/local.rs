@@ -46,8 +46,11 @@ pub struct StatsLocal {
     source: i32,
     panes: HashMap<(Dim, i64), Pane>,
     dirty: HashSet<(Dim, i64)>,
-    /// The stream time last broadcast to the global tasks.
+    /// The stream time last broadcast to the global tasks, and whether it was sent as idle.
     sent_stream_time: i64,
+    sent_idle: bool,
+    /// Whether a watermark was sent since this task was created.
+    reported: bool,
 }
 
 impl StatsLocal {
@@ -57,6 +60,8 @@ impl StatsLocal {
             panes: HashMap::new(),
             dirty: HashSet::new(),
             sent_stream_time: i64::MIN,
+            sent_idle: false,
+            reported: false,
         }
     }
 
@@ -134,11 +139,18 @@ impl LocalTask for StatsLocal {
             });
         }
         // After the partials (so a global task never closes a window before it has them).
-        if f.stream_time_us > self.sent_stream_time {
-            self.sent_stream_time = f.stream_time_us;
+        let st = f.stream_time_us.max(self.sent_stream_time);
+        // The first flush reports even before the first event, so that the global tasks wait
+        // for this partition (or, read to its end and empty, know it holds nothing back).
+        if !self.reported || st > self.sent_stream_time || f.caught_up != self.sent_idle {
+            self.reported = true;
+            self.sent_stream_time = st;
+            self.sent_idle = f.caught_up;
             let value = Msg::Watermark {
                 src: self.source,
-                st: f.stream_time_us,
+                st,
+                idle: f.caught_up,
+                of: f.sources,
             }
             .encode();
             for partition in 0..f.repartitions {

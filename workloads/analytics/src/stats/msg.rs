@@ -17,9 +17,22 @@ pub enum Msg {
         dim: String,
         agg: Agg,
     },
-    /// Stream time `st` (µs) of source partition `src`.
+    /// Stream time `st` (µs) of source partition `src`; `idle`: the partition was read to its
+    /// end when it was sent (absent in records written before it existed: not idle).
     #[serde(rename = "w")]
-    Watermark { src: i32, st: i64 },
+    Watermark {
+        src: i32,
+        st: i64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        idle: bool,
+        /// Partitions of `quakes`, all of which report (absent in older records: unknown).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        of: i32,
+    },
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 impl Msg {
