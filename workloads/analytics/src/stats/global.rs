@@ -408,10 +408,16 @@ mod tests {
         g.apply(b"~watermark", &m.encode()).unwrap();
     }
 
+    /// One event of band 2–4 in the pane.
     fn partial(g: &mut StatsGlobal, src: i32, ver: i64, pane: i64) {
+        partial_of(g, src, ver, pane, 1);
+    }
+
+    /// `count` events of band 2–4 in the pane.
+    fn partial_of(g: &mut StatsGlobal, src: i32, ver: i64, pane: i64, count: u64) {
         let agg = Agg {
-            count: 1,
-            bands: [0, 1, 0, 0],
+            count,
+            bands: [0, count, 0, 0],
             ..Agg::default()
         };
         let m = Msg::Partial {
@@ -466,19 +472,7 @@ mod tests {
         let out = flushed(&mut g);
         assert_eq!((out.corrections, out.updates, out.output.len()), (0, 0, 0), "{out:?}");
         // A real change after the final is a correction.
-        let agg = Agg {
-            count: 2,
-            bands: [0, 2, 0, 0],
-            ..Agg::default()
-        };
-        let m = Msg::Partial {
-            src: 0,
-            ver: 12,
-            pane: 10,
-            dim: Dim::World.encode(),
-            agg,
-        };
-        g.apply(b"world", &m.encode()).unwrap();
+        partial_of(&mut g, 0, 12, 10, 2);
         assert!(flushed(&mut g).corrections > 0);
     }
 
