@@ -9,9 +9,10 @@
 //! 1000), QS_BENCH_MAX_TXN (input records per transaction, default 100000), QS_BENCH_WORKLOAD
 //! (`world` or `dense`, see [`workload`]), QS_BENCH_PROCESSORS (`all`, `stats` or `sequences`).
 //!
-//! The mock cluster runs in this process. The state's memory is the growth of the live Rust heap
-//! (a counting allocator: the mock cluster and librdkafka allocate with C's malloc, outside it)
-//! from before the restarted engine starts to when it is ready.
+//! The mock cluster runs in this process. Rust's allocations go to mimalloc, as in the
+//! `quakestream` binary (`workloads/cli/src/main.rs`). The state's memory is the growth of the
+//! live Rust heap (a counting allocator over mimalloc: the mock cluster and librdkafka allocate
+//! with C's malloc, outside it) from before the restarted engine starts to when it is ready.
 
 use chrono::{Duration as CDuration, TimeZone, Utc};
 use quakestream_analytics::testing::{fresh_topics, produce, sample_records};
@@ -22,25 +23,25 @@ use quakestream_core::wire::{Action, WireRecord};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// The system allocator, counting the bytes live on the Rust heap.
+/// mimalloc, counting the bytes live on the Rust heap.
 struct Counting;
 
 static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
 
-// SAFETY: every call is passed on to the system allocator unchanged; only a counter is added.
+// SAFETY: every call is passed on to mimalloc unchanged; only a counter is added.
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         LIVE_BYTES.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
-        unsafe { std::alloc::System.alloc(layout) }
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         LIVE_BYTES.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         let delta = new_size as isize - layout.size() as isize;
         LIVE_BYTES.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
-        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 

@@ -8,7 +8,9 @@
 //! - **Exactly once.** Every commit interval, one Kafka transaction carries everything the
 //!   interval produced (changelog writes, repartition records, `quake-stats` records, dead
 //!   letters) and the consumed offsets of both input topics (`send_offsets_to_transaction` with
-//!   the consumer's group metadata, so a zombie of an older generation is fenced).
+//!   the consumer's group metadata, so a zombie of an older generation is fenced). The
+//!   transaction is sent from a thread of its own while the engine handles the next interval
+//!   (`txn`); the next commit, a revocation and the stop wait for it first.
 //! - **Revocation** commits, then drops the revoked partitions' state.
 //! - **Crash only.** A failed transaction is aborted and the engine stops with an error; a new
 //!   start restores from the changelogs and re-reads from the committed offsets, which is the
@@ -20,14 +22,16 @@ use crate::metrics::AnalyticsMetrics;
 use crate::processor::{GlobalOut, GlobalTask, LocalFlush, LocalTask, Processor, Routed};
 use crate::stats::StatsProcessor;
 use crate::table::{Applied, EventTable};
+use crate::topics::{Dest, Topics, resolve_topics};
+use crate::txn::{Commit, Out, Transactions};
 use prometheus::IntCounter;
 use quakestream_core::ops::Health;
 use quakestream_core::wire::{WireRecord, headers};
 use rayon::prelude::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,21 +90,6 @@ pub struct AnalyticsReport {
     pub dead_lettered: u64,
 }
 
-/// The topics of one engine, resolved from the config and the processors.
-#[derive(Debug, Clone)]
-struct Topics {
-    input: String,
-    events_changelog: String,
-    dlq: String,
-    /// Per processor.
-    repartition: Vec<String>,
-    changelog: Vec<String>,
-    output: Vec<String>,
-    repartitions: Vec<i32>,
-    /// Partitions of the input topic.
-    input_partitions: i32,
-}
-
 struct InputTask {
     table: EventTable,
     locals: Vec<Box<dyn LocalTask>>,
@@ -122,20 +111,11 @@ struct DeadLetter {
     error: String,
 }
 
-/// An output of a commit: topic, explicit partition (None: by key), key, value (None: tombstone).
-struct Out<'a> {
-    topic: &'a str,
-    partition: Option<i32>,
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-    headers: Option<OwnedHeaders>,
-}
-
 struct Core {
     cfg: AnalyticsConfig,
     processors: Vec<Box<dyn Processor>>,
     topics: Topics,
-    producer: BaseProducer,
+    txns: Transactions,
     restorer: BaseConsumer,
     inputs: BTreeMap<i32, InputTask>,
     globals: BTreeMap<(usize, i32), GlobalSlot>,
@@ -183,7 +163,7 @@ impl ConsumerContext for Ctx {
         if let Rebalance::Revoke(tpl) = rebalance {
             let mut guard = lock(&self.core);
             let Some(core) = guard.as_mut() else { return };
-            if let Err(e) = core.commit(consumer) {
+            if let Err(e) = core.commit_and_wait(consumer) {
                 core.fatal.get_or_insert(e);
             }
             core.drop_partitions(tpl);
@@ -337,76 +317,6 @@ fn create_consumer(cfg: &AnalyticsConfig, ctx: Ctx) -> Result<KConsumer, KafkaEr
     c.create_with_context(ctx)
 }
 
-/// Partition counts of `topics`, waiting (up to `wait`) for each to exist.
-fn partition_counts(client: &BaseConsumer, topics: &[&str], wait: Duration) -> Result<Vec<i32>, AnalyticsError> {
-    let deadline = Instant::now() + wait;
-    let mut out = Vec::new();
-    for t in topics {
-        loop {
-            let found = client
-                .fetch_metadata(Some(t), Duration::from_secs(10))
-                .ok()
-                .and_then(|md| {
-                    md.topics()
-                        .iter()
-                        .find(|m| m.name() == *t && m.error().is_none() && !m.partitions().is_empty())
-                        .map(|m| m.partitions().len() as i32)
-                });
-            if let Some(n) = found {
-                out.push(n);
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(AnalyticsError::Topic {
-                    topic: (*t).to_owned(),
-                    problem: format!("does not exist after {wait:?} (the operator or `dev` creates it)"),
-                });
-            }
-            tracing::warn!(topic = %t, "topic not found yet; waiting");
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-    Ok(out)
-}
-
-fn resolve_topics(
-    cfg: &AnalyticsConfig,
-    processors: &[Box<dyn Processor>],
-    client: &BaseConsumer,
-) -> Result<Topics, AnalyticsError> {
-    let events_changelog = cfg.events_changelog_topic();
-    let repartition: Vec<String> = processors.iter().map(|p| cfg.repartition_topic(p.name())).collect();
-    let changelog: Vec<String> = processors.iter().map(|p| cfg.changelog_topic(p.name())).collect();
-    let mut names: Vec<&str> = vec![&cfg.input_topic, &events_changelog];
-    names.extend(repartition.iter().map(String::as_str));
-    names.extend(changelog.iter().map(String::as_str));
-    let counts = partition_counts(client, &names, cfg.topic_wait)?;
-    let n = processors.len();
-    let mismatch = |topic: &str, want: i32, got: i32| AnalyticsError::Topic {
-        topic: topic.to_owned(),
-        problem: format!("has {got} partitions; it must be co-partitioned with its input ({want})"),
-    };
-    if counts[1] != counts[0] {
-        return Err(mismatch(&events_changelog, counts[0], counts[1]));
-    }
-    for i in 0..n {
-        let (rp, cl) = (counts[2 + i], counts[2 + n + i]);
-        if cl != rp {
-            return Err(mismatch(&changelog[i], rp, cl));
-        }
-    }
-    Ok(Topics {
-        input: cfg.input_topic.clone(),
-        events_changelog,
-        dlq: cfg.dlq_topic.clone(),
-        output: processors.iter().map(|p| p.output_topic().to_owned()).collect(),
-        repartitions: counts[2..2 + n].to_vec(),
-        input_partitions: counts[0],
-        repartition,
-        changelog,
-    })
-}
-
 fn run_blocking(
     cfg: AnalyticsConfig,
     processors: Vec<Box<dyn Processor>>,
@@ -422,7 +332,7 @@ fn run_blocking(
         cfg: cfg.clone(),
         processors,
         topics: topics.clone(),
-        producer,
+        txns: Transactions::new(producer, topics.clone()),
         restorer,
         inputs: BTreeMap::new(),
         globals: BTreeMap::new(),
@@ -443,7 +353,10 @@ fn run_blocking(
 
     let result = event_loop(&consumer, &core, &cfg, stop);
     health.set_ready(false);
-    let final_commit = lock(&core).as_mut().map(|c| c.commit(&consumer)).unwrap_or(Ok(()));
+    let final_commit = lock(&core)
+        .as_mut()
+        .map(|c| c.commit_and_wait(&consumer))
+        .unwrap_or(Ok(()));
     // Leaving the group revokes everything (the callback commits nothing more and drops state).
     consumer.unsubscribe();
     let _ = consumer.poll(Duration::from_millis(10));
@@ -532,7 +445,7 @@ fn cached_high_watermark(consumer: &KConsumer, topic: &str, partition: i32) -> O
 
 /// One input task's flush: evictions, then each processor's repartition records, then the
 /// event table's changelog writes.
-fn flush_input<'t>(topics: &'t Topics, p: i32, task: &mut InputTask, caught_up: bool) -> Vec<Out<'t>> {
+fn flush_input(topics: &Topics, p: i32, task: &mut InputTask, caught_up: bool) -> Vec<Out> {
     let mut outs = Vec::new();
     let mut routed: Vec<Routed> = Vec::new();
     for (unid, ev) in task.table.evict() {
@@ -549,21 +462,18 @@ fn flush_input<'t>(topics: &'t Topics, p: i32, task: &mut InputTask, caught_up: 
             sources: topics.input_partitions,
         };
         l.flush(&f, &mut routed);
-        outs.extend(routed.drain(..).map(|r| Out {
-            topic: &topics.repartition[i],
-            partition: Some(r.partition),
-            key: r.key,
-            value: Some(r.value),
-            headers: None,
-        }));
+        outs.extend(
+            routed
+                .drain(..)
+                .map(|r| Out::new(Dest::Repartition(i), Some(r.partition), r.key, Some(r.value))),
+        );
     }
-    outs.extend(task.table.drain_changelog().into_iter().map(|(key, value)| Out {
-        topic: &topics.events_changelog,
-        partition: Some(p),
-        key,
-        value,
-        headers: None,
-    }));
+    outs.extend(
+        task.table
+            .drain_changelog()
+            .into_iter()
+            .map(|(key, value)| Out::new(Dest::EventsChangelog, Some(p), key, value)),
+    );
     outs
 }
 
@@ -687,23 +597,98 @@ impl Core {
         });
     }
 
-    /// Everything produced since the last commit, with the offsets, in one transaction.
+    /// Finishes the transaction in flight, then starts one with everything produced since and
+    /// the consumed offsets (see [`crate::txn`]).
     fn commit(&mut self, consumer: &KConsumer) -> Result<(), AnalyticsError> {
+        self.finish_commit(consumer)?;
         let started = Instant::now();
-        let topics = self.topics.clone();
+        let mut outs = self.flush_tasks(consumer);
+        outs.extend(self.dead_letter_outs());
+        let offsets = self.offsets()?;
+        self.records_in_txn = 0;
+        self.update_gauges();
+        if outs.is_empty() && offsets.count() == 0 {
+            return Ok(());
+        }
+        // From here the offsets belong to this transaction: a later commit carries only what is
+        // handled after it.
+        for t in self.inputs.values_mut() {
+            t.next_offset = None;
+        }
+        for g in self.globals.values_mut() {
+            g.next_offset = None;
+        }
+        let group = if offsets.count() > 0 {
+            consumer.group_metadata()
+        } else {
+            None
+        };
+        let commit = Commit {
+            outs,
+            offsets,
+            group,
+            started,
+        };
+        self.txns.start(commit).map_err(AnalyticsError::Transaction)
+    }
+
+    /// [`Core::commit`], then waiting for that transaction (revocation, stop).
+    fn commit_and_wait(&mut self, consumer: &KConsumer) -> Result<(), AnalyticsError> {
+        self.commit(consumer)?;
+        self.finish_commit(consumer)
+    }
+
+    /// Waits for the transaction in flight, if any, and books its outcome.
+    fn finish_commit(&mut self, consumer: &KConsumer) -> Result<(), AnalyticsError> {
+        match self.txns.finish() {
+            Ok(None) => Ok(()),
+            Ok(Some(c)) => {
+                // The transaction committed these offsets atomically with the outputs. The same
+                // offsets are committed once more, plainly: redundant on a real broker, but
+                // librdkafka's mock cluster accepts TxnOffsetCommit without storing the offsets,
+                // and without this a restart there would re-read the input from the start (which
+                // the state makes harmless, but slow). A crash between the two commits only
+                // re-reads records whose revisions the restored table already holds.
+                if c.offsets.count() > 0
+                    && let Err(e) = consumer.commit(&c.offsets, CommitMode::Async)
+                {
+                    tracing::debug!(error = %e, "plain offset commit after the transaction failed");
+                }
+                self.metrics.transactions.with_label_values(&["commit"]).inc();
+                self.metrics.commit_seconds.observe(c.latency.as_secs_f64());
+                self.report.transactions += 1;
+                tracing::debug!(
+                    records = c.records,
+                    offsets = c.offsets.count(),
+                    ms = c.latency.as_millis() as u64,
+                    build_ms = c.built.as_millis() as u64,
+                    "committed"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.transactions.with_label_values(&["abort"]).inc();
+                tracing::error!(error = %e, "transaction failed and was aborted");
+                Err(AnalyticsError::Transaction(e))
+            }
+        }
+    }
+
+    /// Every task's flush: the input tasks' (in parallel, in the order of the partitions and,
+    /// within one, the order its task gave them), then the global tasks'.
+    fn flush_tasks(&mut self, consumer: &KConsumer) -> Vec<Out> {
+        let topics = &self.topics;
         let caught_up: BTreeMap<i32, bool> = self
             .inputs
             .iter()
             .map(|(p, t)| (*p, read_to_end_of(consumer, &topics.input, *p, t.version)))
             .collect();
-        // Each task flushes on its own (in parallel); the outputs keep the order of the
-        // partitions and, within one, the order its task gave them.
-        let per_input: Vec<Vec<Out<'_>>> = self
+        let per_input: Vec<Vec<Out>> = self
             .inputs
             .par_iter_mut()
-            .map(|(p, task)| flush_input(&topics, *p, task, caught_up[p]))
+            .map(|(p, task)| flush_input(topics, *p, task, caught_up[p]))
             .collect();
-        let mut outs: Vec<Out<'_>> = per_input.into_iter().flatten().collect();
+        let mut outs: Vec<Out> = per_input.into_iter().flatten().collect();
         let per_global: Vec<((usize, i32), GlobalOut)> = self
             .globals
             .par_iter_mut()
@@ -714,113 +699,64 @@ impl Core {
             })
             .collect();
         for ((i, q), g) in per_global {
-            self.metrics.emitted.with_label_values(&["update"]).inc_by(g.updates);
-            self.metrics.emitted.with_label_values(&["final"]).inc_by(g.finals);
-            self.metrics
-                .emitted
-                .with_label_values(&["correction"])
-                .inc_by(g.corrections);
-            self.metrics.late_corrections.inc_by(g.corrections);
-            self.metrics.expired.inc_by(g.expired);
-            outs.extend(g.changelog.into_iter().map(|(key, value)| Out {
-                topic: &topics.changelog[i],
-                partition: Some(q),
-                key,
-                value,
-                headers: None,
-            }));
-            outs.extend(g.output.into_iter().map(|(key, value)| Out {
-                topic: &topics.output[i],
-                partition: None,
-                key,
-                value: Some(value),
-                headers: None,
-            }));
-            outs.extend(g.output_deletes.into_iter().map(|key| Out {
-                topic: &topics.output[i],
-                partition: None,
-                key,
-                value: None,
-                headers: None,
-            }));
+            self.count_emitted(&g);
+            outs.extend(
+                g.changelog
+                    .into_iter()
+                    .map(|(k, v)| Out::new(Dest::Changelog(i), Some(q), k, v)),
+            );
+            outs.extend(
+                g.output
+                    .into_iter()
+                    .map(|(k, v)| Out::new(Dest::Output(i), None, k, Some(v))),
+            );
+            outs.extend(
+                g.output_deletes
+                    .into_iter()
+                    .map(|k| Out::new(Dest::Output(i), None, k, None)),
+            );
         }
+        outs
+    }
+
+    fn count_emitted(&self, g: &GlobalOut) {
+        let m = &self.metrics;
+        m.emitted.with_label_values(&["update"]).inc_by(g.updates);
+        m.emitted.with_label_values(&["final"]).inc_by(g.finals);
+        m.emitted.with_label_values(&["correction"]).inc_by(g.corrections);
+        m.late_corrections.inc_by(g.corrections);
+        m.expired.inc_by(g.expired);
+    }
+
+    /// The dead letters since the last commit, with their headers.
+    fn dead_letter_outs(&mut self) -> Vec<Out> {
         let now = quakestream_core::model::fmt_time(&chrono::Utc::now());
-        for d in std::mem::take(&mut self.dlq) {
-            let h = OwnedHeaders::new_with_capacity(4)
-                .insert(Header {
-                    key: headers::STAGE,
-                    value: Some(DLQ_STAGE),
-                })
-                .insert(Header {
-                    key: headers::REASON,
-                    value: Some(d.reason),
-                })
-                .insert(Header {
-                    key: headers::ERROR,
-                    value: Some(d.error.as_str()),
-                })
-                .insert(Header {
-                    key: headers::RECEIVED_AT,
-                    value: Some(now.as_str()),
-                });
-            outs.push(Out {
-                topic: &topics.dlq,
-                partition: None,
-                key: d.key.unwrap_or_default(),
-                value: Some(d.value),
-                headers: Some(h),
-            });
-        }
-        let offsets = self.offsets()?;
-        self.records_in_txn = 0;
-        self.update_gauges();
-        if outs.is_empty() && offsets.count() == 0 {
-            return Ok(());
-        }
-        let n = outs.len();
-        let built = started.elapsed();
-        let res = transact(&self.producer, consumer, outs, &offsets);
-        let elapsed = started.elapsed();
-        match res {
-            Ok(()) => {
-                // The transaction committed these offsets atomically with the outputs. The same
-                // offsets are committed once more, plainly: redundant on a real broker, but
-                // librdkafka's mock cluster accepts TxnOffsetCommit without storing the offsets,
-                // and without this a restart there would re-read the input from the start (which
-                // the state makes harmless, but slow). A crash between the two commits only
-                // re-reads records whose revisions the restored table already holds.
-                if offsets.count() > 0
-                    && let Err(e) = consumer.commit(&offsets, CommitMode::Async)
-                {
-                    tracing::debug!(error = %e, "plain offset commit after the transaction failed");
+        std::mem::take(&mut self.dlq)
+            .into_iter()
+            .map(|d| {
+                let h = OwnedHeaders::new_with_capacity(4)
+                    .insert(Header {
+                        key: headers::STAGE,
+                        value: Some(DLQ_STAGE),
+                    })
+                    .insert(Header {
+                        key: headers::REASON,
+                        value: Some(d.reason),
+                    })
+                    .insert(Header {
+                        key: headers::ERROR,
+                        value: Some(d.error.as_str()),
+                    })
+                    .insert(Header {
+                        key: headers::RECEIVED_AT,
+                        value: Some(now.as_str()),
+                    });
+                Out {
+                    headers: Some(h),
+                    ..Out::new(Dest::Dlq, None, d.key.unwrap_or_default(), Some(d.value))
                 }
-                self.metrics.transactions.with_label_values(&["commit"]).inc();
-                self.metrics.commit_seconds.observe(elapsed.as_secs_f64());
-                self.report.transactions += 1;
-                for t in self.inputs.values_mut() {
-                    t.next_offset = None;
-                }
-                for g in self.globals.values_mut() {
-                    g.next_offset = None;
-                }
-                tracing::debug!(
-                    records = n,
-                    offsets = offsets.count(),
-                    ms = elapsed.as_millis() as u64,
-                    build_ms = built.as_millis() as u64,
-                    "committed"
-                );
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.transactions.with_label_values(&["abort"]).inc();
-                if let Err(ae) = self.producer.abort_transaction(crate::config::TRANSACTION_TIMEOUT) {
-                    tracing::warn!(error = %ae, "aborting the failed transaction failed too");
-                }
-                tracing::error!(error = %e, records = n, "transaction failed and was aborted");
-                Err(AnalyticsError::Transaction(e))
-            }
-        }
+            })
+            .collect()
     }
 
     fn offsets(&self) -> Result<TopicPartitionList, AnalyticsError> {
@@ -879,6 +815,8 @@ impl Core {
 
     /// Restores every newly assigned partition's state before any of its records is processed.
     fn assign(&mut self, consumer: &KConsumer, tpl: &TopicPartitionList) -> Result<(), AnalyticsError> {
+        // Nothing is restored while a transaction of this member is still open.
+        self.finish_commit(consumer)?;
         // The committed offsets of the input partitions (read-committed consumers wait here for
         // a previous owner's pending transactional offsets to settle): the version the restored
         // state is re-announced at.
@@ -1135,76 +1073,4 @@ fn apply_batch<T: Send>(
         })
         .collect::<Result<_, AnalyticsError>>()?;
     Ok(applied.iter().sum())
-}
-
-/// One transaction: every output, then the offsets, then commit.
-fn transact(
-    producer: &BaseProducer,
-    consumer: &KConsumer,
-    outs: Vec<Out<'_>>,
-    offsets: &TopicPartitionList,
-) -> Result<(), String> {
-    transact_inner(producer, consumer, outs, offsets)
-}
-
-fn transact_inner(
-    producer: &BaseProducer,
-    consumer: &KConsumer,
-    outs: Vec<Out<'_>>,
-    offsets: &TopicPartitionList,
-) -> Result<(), String> {
-    producer.begin_transaction().map_err(|e| format!("begin: {e}"))?;
-    for o in outs {
-        let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(o.topic).key(o.key.as_slice());
-        if let Some(v) = &o.value {
-            rec = rec.payload(v.as_slice());
-        }
-        if let Some(p) = o.partition {
-            rec = rec.partition(p);
-        }
-        if let Some(h) = o.headers {
-            rec = rec.headers(h);
-        }
-        let mut rec = rec;
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    rec = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(format!("produce to {}: {e}", o.topic)),
-            }
-        }
-    }
-    if offsets.count() > 0 {
-        let cgm = consumer
-            .group_metadata()
-            .ok_or_else(|| "the consumer has no group metadata".to_owned())?;
-        producer
-            .send_offsets_to_transaction(offsets, &cgm, crate::config::TRANSACTION_TIMEOUT)
-            .map_err(|e| format!("send offsets: {e}"))?;
-    }
-    flush(producer, crate::config::TRANSACTION_TIMEOUT)?;
-    producer
-        .commit_transaction(crate::config::TRANSACTION_TIMEOUT)
-        .map_err(|e| format!("commit: {e}"))
-}
-
-/// Longest wait for delivery reports in one slice of [`flush`].
-const FLUSH_SLICE: Duration = Duration::from_millis(1);
-
-/// Waits until every message sent has been acknowledged. rust-rdkafka's own `flush`, which
-/// `commit_transaction` calls first, polls in slices of 100 ms that each last their whole 100 ms,
-/// so every transaction took at least 100 ms longer than its messages did; after this one
-/// returns, that `flush` finds nothing in flight and returns at once.
-fn flush(producer: &BaseProducer, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match producer.flush(Duration::ZERO) {
-            Ok(()) => return Ok(()),
-            Err(KafkaError::Flush(_)) if Instant::now() < deadline => producer.poll(FLUSH_SLICE),
-            Err(e) => return Err(format!("flush: {e}")),
-        }
-    }
 }

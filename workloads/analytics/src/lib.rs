@@ -6,7 +6,8 @@
 //! - [`processor`]: what runs on the table's changes; [`stats`] is the windowed statistics
 //!   (`quake-stats`); [`sequences`] is the aftershock sequences (`quake-sequences`).
 //! - [`engine`]: the consumer group, restore on assignment, and exactly-once commits (outputs,
-//!   changelogs and consumed offsets in one Kafka transaction).
+//!   changelogs and consumed offsets in one Kafka transaction); `topics` resolves the topics it
+//!   uses and `txn` sends each commit's transaction while the engine goes on.
 //! - [`reader`]: a small reader of `quake-stats` for the frontend.
 //! - [`config`], [`cli`], [`metrics`]: settings, flags and the process around the engine.
 
@@ -23,6 +24,8 @@ pub mod sequences;
 pub mod stats;
 pub mod table;
 pub mod testing;
+mod topics;
+mod txn;
 pub mod window;
 
 pub use config::AnalyticsConfig;

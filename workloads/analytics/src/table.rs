@@ -12,8 +12,8 @@
 
 use crate::event::Event;
 use crate::window::{HOUR_S, pane_of};
+use foldhash::{HashMap, HashSet};
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
 
 pub const STREAM_TIME_KEY: &[u8] = b" stream-time";
 /// Origin times further ahead of the producer's receipt time than this do not move stream time
@@ -51,10 +51,10 @@ pub struct RestoreError(String);
 impl EventTable {
     pub fn new(retention_us: i64) -> Self {
         EventTable {
-            events: HashMap::new(),
+            events: HashMap::default(),
             stream_time: i64::MIN,
             retention_us,
-            changed: HashSet::new(),
+            changed: HashSet::default(),
             stream_time_changed: false,
             next_evict: i64::MIN,
         }

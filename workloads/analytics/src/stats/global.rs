@@ -16,7 +16,8 @@ use super::record::{Kind, StatsRecord};
 use crate::agg::Agg;
 use crate::processor::{GlobalOut, GlobalTask, TaskError};
 use crate::window::{Dim, HOUR_S, StatsKey, Window, windows_of_pane};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use foldhash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const ST_KEY: &[u8] = b"st";
 const SOURCE_PREFIX: &str = "w|";
@@ -75,7 +76,7 @@ impl StatsGlobal {
     pub fn new(cfg: WindowSettings) -> Self {
         StatsGlobal {
             cfg,
-            dims: HashMap::new(),
+            dims: HashMap::default(),
             stream_time: i64::MIN,
             sources: BTreeMap::new(),
             changed_sources: BTreeSet::new(),

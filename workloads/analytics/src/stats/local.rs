@@ -10,8 +10,9 @@ use crate::agg::{Agg, Contribution, Largest};
 use crate::event::Event;
 use crate::processor::{LocalFlush, LocalTask, Routed, route};
 use crate::window::{Dim, pane_of};
+use foldhash::{HashMap, HashSet};
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 /// A `Largest` ordered by rank (the set's last element is the largest event).
 #[derive(Debug, Clone, PartialEq)]
@@ -57,8 +58,8 @@ impl StatsLocal {
     pub fn new(source: i32) -> Self {
         StatsLocal {
             source,
-            panes: HashMap::new(),
-            dirty: HashSet::new(),
+            panes: HashMap::default(),
+            dirty: HashSet::default(),
             sent_stream_time: i64::MIN,
             sent_idle: false,
             reported: false,

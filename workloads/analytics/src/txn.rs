@@ -1,0 +1,210 @@
+//! Commits: one Kafka transaction per commit interval, sent from a thread of its own, so that the
+//! engine goes on consuming and aggregating while the broker acknowledges the last interval.
+//!
+//! - A [`Commit`]'s contents (every output, the consumed offsets, the consumer's group metadata)
+//!   are fixed when the engine builds it; [`Transactions::start`] sends it on a `qs-commit` thread
+//!   and returns at once. Records handled meanwhile belong to the next commit.
+//! - [`Transactions::finish`] waits for the one in flight. The engine calls it before the next
+//!   commit (a transactional producer has one open transaction at a time), before a revocation
+//!   completes (a partition is handed over only once what was done with it has committed) and at
+//!   the stop.
+//! - A failed transaction is aborted and every later commit is refused: committing the next
+//!   interval's offsets without the failed interval's changelog writes would lose them. The
+//!   engine stops with the error and a restart recovers from the changelogs.
+
+use crate::config::TRANSACTION_TIMEOUT;
+use crate::topics::{Dest, Topics};
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// One record of a commit: where to, explicit partition (None: by key), key, value (None: a
+/// tombstone), headers.
+pub(crate) struct Out {
+    pub(crate) dest: Dest,
+    pub(crate) partition: Option<i32>,
+    pub(crate) key: Vec<u8>,
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) headers: Option<OwnedHeaders>,
+}
+
+impl Out {
+    pub(crate) fn new(dest: Dest, partition: Option<i32>, key: Vec<u8>, value: Option<Vec<u8>>) -> Self {
+        Out {
+            dest,
+            partition,
+            key,
+            value,
+            headers: None,
+        }
+    }
+}
+
+/// Everything one transaction carries, as the engine built it.
+pub(crate) struct Commit {
+    pub(crate) outs: Vec<Out>,
+    pub(crate) offsets: TopicPartitionList,
+    /// The consumer's group metadata, needed when there are offsets (it fences zombies).
+    pub(crate) group: Option<ConsumerGroupMetadata>,
+    /// When the engine began to build it: the commit latency counts from here.
+    pub(crate) started: Instant,
+}
+
+/// A transaction that committed.
+pub(crate) struct Committed {
+    pub(crate) offsets: TopicPartitionList,
+    pub(crate) records: usize,
+    /// From the start of building to the broker's acknowledgement of the commit.
+    pub(crate) latency: Duration,
+    /// Of which building it (on the engine thread).
+    pub(crate) built: Duration,
+}
+
+struct InFlight {
+    handle: JoinHandle<Result<(), String>>,
+    offsets: TopicPartitionList,
+    records: usize,
+    started: Instant,
+    built: Duration,
+}
+
+/// The engine's transactional producer and the transaction in flight, if any.
+pub(crate) struct Transactions {
+    producer: Arc<BaseProducer>,
+    topics: Arc<Topics>,
+    in_flight: Option<InFlight>,
+    failed: Option<String>,
+}
+
+impl Transactions {
+    /// `producer` has had `init_transactions`.
+    pub(crate) fn new(producer: BaseProducer, topics: Topics) -> Self {
+        Transactions {
+            producer: Arc::new(producer),
+            topics: Arc::new(topics),
+            in_flight: None,
+            failed: None,
+        }
+    }
+
+    /// Sends `commit` as one transaction on a thread of its own. The one before must have been
+    /// finished; after a failure every commit is refused.
+    pub(crate) fn start(&mut self, commit: Commit) -> Result<(), String> {
+        if let Some(e) = &self.failed {
+            return Err(format!("refused after an earlier transaction failed ({e})"));
+        }
+        assert!(self.in_flight.is_none(), "a transaction is still in flight");
+        let (records, offsets, started) = (commit.outs.len(), commit.offsets.clone(), commit.started);
+        let built = started.elapsed();
+        let (producer, topics) = (self.producer.clone(), self.topics.clone());
+        let handle = std::thread::Builder::new()
+            .name("qs-commit".into())
+            .spawn(move || transact(&producer, &topics, commit))
+            .map_err(|e| format!("starting the commit thread: {e}"))?;
+        self.in_flight = Some(InFlight {
+            handle,
+            offsets,
+            records,
+            started,
+            built,
+        });
+        Ok(())
+    }
+
+    /// Waits for the transaction in flight: `None` if there was none, its figures if it
+    /// committed; if it failed, it is aborted and the error returned.
+    pub(crate) fn finish(&mut self) -> Result<Option<Committed>, String> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(None);
+        };
+        let res = f
+            .handle
+            .join()
+            .unwrap_or_else(|_| Err("the commit thread panicked".to_owned()));
+        match res {
+            Ok(()) => Ok(Some(Committed {
+                offsets: f.offsets,
+                records: f.records,
+                latency: f.started.elapsed(),
+                built: f.built,
+            })),
+            Err(e) => {
+                if let Err(ae) = self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
+                    tracing::warn!(error = %ae, "aborting the failed transaction failed too");
+                }
+                self.failed = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One transaction: every output, then the offsets, then commit.
+fn transact(producer: &BaseProducer, topics: &Topics, commit: Commit) -> Result<(), String> {
+    let Commit {
+        outs, offsets, group, ..
+    } = commit;
+    producer.begin_transaction().map_err(|e| format!("begin: {e}"))?;
+    for o in outs {
+        send(producer, topics.name(o.dest), o)?;
+    }
+    if offsets.count() > 0 {
+        let group = group.ok_or_else(|| "the consumer has no group metadata".to_owned())?;
+        producer
+            .send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT)
+            .map_err(|e| format!("send offsets: {e}"))?;
+    }
+    flush(producer, TRANSACTION_TIMEOUT)?;
+    producer
+        .commit_transaction(TRANSACTION_TIMEOUT)
+        .map_err(|e| format!("commit: {e}"))
+}
+
+/// How long to serve delivery reports before retrying a send the full local queue refused.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(10);
+
+fn send(producer: &BaseProducer, topic: &str, o: Out) -> Result<(), String> {
+    let mut rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).key(o.key.as_slice());
+    if let Some(v) = &o.value {
+        rec = rec.payload(v.as_slice());
+    }
+    if let Some(p) = o.partition {
+        rec = rec.partition(p);
+    }
+    if let Some(h) = o.headers {
+        rec = rec.headers(h);
+    }
+    loop {
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                rec = back;
+                producer.poll(QUEUE_FULL_WAIT);
+            }
+            Err((e, _)) => return Err(format!("produce to {topic}: {e}")),
+        }
+    }
+}
+
+/// Longest wait for delivery reports in one slice of [`flush`].
+const FLUSH_SLICE: Duration = Duration::from_millis(1);
+
+/// Waits until every message sent has been acknowledged. rust-rdkafka's own `flush`, which
+/// `commit_transaction` calls first, polls in slices of 100 ms that each last their whole 100 ms,
+/// so every transaction took at least 100 ms longer than its messages did; after this one
+/// returns, that `flush` finds nothing in flight and returns at once.
+fn flush(producer: &BaseProducer, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match producer.flush(Duration::ZERO) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Flush(_)) if Instant::now() < deadline => producer.poll(FLUSH_SLICE),
+            Err(e) => return Err(format!("flush: {e}")),
+        }
+    }
+}
