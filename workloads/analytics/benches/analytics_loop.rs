@@ -9,10 +9,11 @@
 //! 1000), QS_BENCH_MAX_TXN (input records per transaction, default 100000), QS_BENCH_WORKLOAD
 //! (`world` or `dense`, see [`workload`]), QS_BENCH_PROCESSORS (`all`, `stats` or `sequences`).
 //!
-//! The mock cluster runs in this process. Rust's allocations go to mimalloc, as in the
-//! `quakestream` binary (`workloads/cli/src/main.rs`). The state's memory is the growth of the
-//! live Rust heap (a counting allocator over mimalloc: the mock cluster and librdkafka allocate
-//! with C's malloc, outside it) from before the restarted engine starts to when it is ready.
+//! The mock cluster runs in this process. Rust's allocations go to the system allocator, as in
+//! the `quakestream` binary, or with the feature `bench-mimalloc` to mimalloc (a comparison:
+//! docs/benchmarks.md). The state's memory is the growth of the live Rust heap (a counting
+//! allocator over either: the mock cluster and librdkafka allocate with C's malloc, outside it)
+//! from before the restarted engine starts to when it is ready.
 
 use chrono::{Duration as CDuration, TimeZone, Utc};
 use quakestream_analytics::testing::{fresh_topics, produce, sample_records};
@@ -23,25 +24,30 @@ use quakestream_core::wire::{Action, WireRecord};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// mimalloc, counting the bytes live on the Rust heap.
+/// The underlying allocator, counting the bytes live on the Rust heap.
 struct Counting;
+
+#[cfg(feature = "bench-mimalloc")]
+const INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(not(feature = "bench-mimalloc"))]
+const INNER: std::alloc::System = std::alloc::System;
 
 static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
 
-// SAFETY: every call is passed on to mimalloc unchanged; only a counter is added.
+// SAFETY: every call is passed on to `INNER` unchanged; only a counter is added.
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         LIVE_BYTES.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.alloc(layout) }
+        unsafe { INNER.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
         LIVE_BYTES.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        unsafe { INNER.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
         let delta = new_size as isize - layout.size() as isize;
         LIVE_BYTES.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        unsafe { INNER.realloc(ptr, layout, new_size) }
     }
 }
 
@@ -225,6 +231,14 @@ async fn main() {
     let kafka = testkit::kafka();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load.trim());
+    println!(
+        "allocator: {}",
+        if cfg!(feature = "bench-mimalloc") {
+            "mimalloc"
+        } else {
+            "system"
+        }
+    );
 
     let mut cfg = fresh_topics(kafka, "bench", partitions);
     cfg.commit_interval = Duration::from_millis(env_usize("QS_BENCH_COMMIT_MS", 1000) as u64);

@@ -12,7 +12,8 @@ pub struct AnalyticsMetrics {
     pub restore_seconds: Histogram,
     /// Transactions, by outcome (`commit`, `abort`).
     pub transactions: IntCounterVec,
-    /// Duration of one transaction: produce, send offsets, commit.
+    /// Latency of one transaction: from building it to the broker's commit (it is sent while the
+    /// engine handles the next interval).
     pub commit_seconds: Histogram,
     /// Stats records emitted, by kind (`update`, `final`, `correction`).
     pub emitted: IntCounterVec,
@@ -67,7 +68,7 @@ impl AnalyticsMetrics {
             commit_seconds: Histogram::with_opts(
                 HistogramOpts::new(
                     "quakestream_analytics_commit_duration_seconds",
-                    "Duration of one transaction: produce outputs and changelogs, send offsets, commit.",
+                    "Latency of one transaction, from building it (outputs, changelogs, offsets) to the broker's commit; sent while the engine handles the next interval.",
                 )
                 .buckets(vec![
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
