@@ -56,6 +56,7 @@ pub(crate) struct Commit {
 }
 
 /// A transaction that committed.
+#[derive(Debug)]
 pub(crate) struct Committed {
     pub(crate) offsets: TopicPartitionList,
     pub(crate) records: usize,
@@ -206,5 +207,81 @@ fn flush(producer: &BaseProducer, timeout: Duration) -> Result<(), String> {
             Err(KafkaError::Flush(_)) if Instant::now() < deadline => producer.poll(FLUSH_SLICE),
             Err(e) => return Err(format!("flush: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quakestream_core::testkit;
+
+    fn producer(bootstrap: &str, transactional_id: &str) -> BaseProducer {
+        let mut c = quakestream_core::kafka::producer_config(bootstrap);
+        let timeout = TRANSACTION_TIMEOUT.as_millis().to_string();
+        c.set("transactional.id", transactional_id)
+            .set("transaction.timeout.ms", &timeout)
+            .set("message.timeout.ms", &timeout);
+        let p: BaseProducer = c.create().expect("producer");
+        p.init_transactions(TRANSACTION_TIMEOUT).expect("init_transactions");
+        p
+    }
+
+    fn commit_of(records: usize) -> Commit {
+        Commit {
+            outs: (0..records)
+                .map(|i| Out::new(Dest::Dlq, Some(0), format!("k{i}").into_bytes(), Some(b"v".to_vec())))
+                .collect(),
+            offsets: TopicPartitionList::new(),
+            group: None,
+            started: Instant::now(),
+        }
+    }
+
+    fn topics(dlq: String) -> Topics {
+        Topics {
+            input: String::new(),
+            events_changelog: String::new(),
+            dlq,
+            repartition: Vec::new(),
+            changelog: Vec::new(),
+            output: Vec::new(),
+            repartitions: Vec::new(),
+            input_partitions: 1,
+        }
+    }
+
+    #[test]
+    fn a_commit_is_finished_with_its_figures_and_the_next_can_start() {
+        let kafka = testkit::kafka();
+        let topic = kafka.topic("txn-ok", 1);
+        let id = kafka.unique_name("txn-ok-id");
+        let mut txns = Transactions::new(producer(&kafka.bootstrap, &id), topics(topic));
+        assert!(txns.finish().expect("nothing in flight").is_none());
+        txns.start(commit_of(3)).expect("start");
+        let done = txns.finish().expect("committed").expect("one was in flight");
+        assert_eq!(done.records, 3);
+        assert!(done.latency >= done.built);
+        txns.start(commit_of(1)).expect("the next starts");
+        assert_eq!(txns.finish().expect("committed").expect("in flight").records, 1);
+    }
+
+    #[test]
+    fn after_a_failed_transaction_every_later_commit_is_refused() {
+        let kafka = testkit::kafka();
+        let topic = kafka.topic("txn-fenced", 1);
+        let id = kafka.unique_name("txn-fenced-id");
+        let mut txns = Transactions::new(producer(&kafka.bootstrap, &id), topics(topic));
+        // A record for a partition the topic does not have fails the transaction.
+        let mut bad = commit_of(2);
+        bad.outs[1].partition = Some(7);
+        txns.start(bad).expect("start");
+        let err = txns.finish().expect_err("the fenced producer's transaction fails");
+        assert!(err.contains("failed delivery"), "{err}");
+        let refused = txns.start(commit_of(1)).expect_err("refused");
+        assert!(
+            refused.contains("refused after an earlier transaction failed"),
+            "{refused}"
+        );
+        assert!(txns.finish().expect("nothing in flight").is_none());
     }
 }
