@@ -253,7 +253,7 @@ fn client_config(cfg: &AnalyticsConfig) -> ClientConfig {
     c
 }
 
-fn create_producer(cfg: &AnalyticsConfig) -> Result<BaseProducer, KafkaError> {
+pub(crate) fn create_producer(cfg: &AnalyticsConfig) -> Result<BaseProducer, KafkaError> {
     let mut c = quakestream_core::kafka::producer_config(&cfg.bootstrap_servers);
     c.set("client.id", "quakestream-analytics")
         .set("transactional.id", cfg.transactional_id())

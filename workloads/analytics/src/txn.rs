@@ -215,15 +215,17 @@ mod tests {
     use super::*;
     use quakestream_core::testkit;
 
-    fn producer(bootstrap: &str, transactional_id: &str) -> BaseProducer {
-        let mut c = quakestream_core::kafka::producer_config(bootstrap);
-        let timeout = TRANSACTION_TIMEOUT.as_millis().to_string();
-        c.set("transactional.id", transactional_id)
-            .set("transaction.timeout.ms", &timeout)
-            .set("message.timeout.ms", &timeout);
-        let p: BaseProducer = c.create().expect("producer");
-        p.init_transactions(TRANSACTION_TIMEOUT).expect("init_transactions");
-        p
+    /// A `Transactions` on the engine's own producer settings, writing its records to a fresh
+    /// one-partition dead-letter topic.
+    fn transactions(name: &str) -> Transactions {
+        let kafka = testkit::kafka();
+        let mut cfg = crate::AnalyticsConfig::new(&kafka.bootstrap, &kafka.topic(&format!("{name}-in"), 1));
+        cfg.app_id = kafka.unique_name(name);
+        let producer = crate::engine::create_producer(&cfg).expect("producer");
+        producer
+            .init_transactions(TRANSACTION_TIMEOUT)
+            .expect("init_transactions");
+        Transactions::new(producer, topics(kafka.topic(&format!("{name}-dlq"), 1)))
     }
 
     fn commit_of(records: usize) -> Commit {
@@ -252,10 +254,7 @@ mod tests {
 
     #[test]
     fn a_commit_is_finished_with_its_figures_and_the_next_can_start() {
-        let kafka = testkit::kafka();
-        let topic = kafka.topic("txn-ok", 1);
-        let id = kafka.unique_name("txn-ok-id");
-        let mut txns = Transactions::new(producer(&kafka.bootstrap, &id), topics(topic));
+        let mut txns = transactions("txn-ok");
         assert!(txns.finish().expect("nothing in flight").is_none());
         txns.start(commit_of(3)).expect("start");
         let done = txns.finish().expect("committed").expect("one was in flight");
@@ -267,15 +266,14 @@ mod tests {
 
     #[test]
     fn after_a_failed_transaction_every_later_commit_is_refused() {
-        let kafka = testkit::kafka();
-        let topic = kafka.topic("txn-fenced", 1);
-        let id = kafka.unique_name("txn-fenced-id");
-        let mut txns = Transactions::new(producer(&kafka.bootstrap, &id), topics(topic));
+        let mut txns = transactions("txn-failed");
         // A record for a partition the topic does not have fails the transaction.
         let mut bad = commit_of(2);
         bad.outs[1].partition = Some(7);
         txns.start(bad).expect("start");
-        let err = txns.finish().expect_err("the fenced producer's transaction fails");
+        let err = txns
+            .finish()
+            .expect_err("the transaction with an undeliverable record fails");
         assert!(err.contains("failed delivery"), "{err}");
         let refused = txns.start(commit_of(1)).expect_err("refused");
         assert!(
