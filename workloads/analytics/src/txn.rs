@@ -18,7 +18,7 @@ use rdkafka::TopicPartitionList;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -135,9 +135,10 @@ impl Transactions {
                 built: f.built,
             })),
             Err(e) => {
-                if let Err(ae) = self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
-                    tracing::warn!(error = %ae, "aborting the failed transaction failed too");
-                }
+                let e = match abort(&self.producer) {
+                    Ok(()) => e,
+                    Err(ae) => format!("{e}; aborting it failed too: {ae}"),
+                };
                 self.failed = Some(e.clone());
                 Err(e)
             }
@@ -164,6 +165,18 @@ fn transact(producer: &BaseProducer, topics: &Topics, commit: Commit) -> Result<
     producer
         .commit_transaction(TRANSACTION_TIMEOUT)
         .map_err(|e| format!("commit: {e}"))
+}
+
+/// Aborts the open transaction. Its messages are purged first and their delivery reports
+/// served here: `abort_transaction` waits for the producer's queue to empty, and with the event
+/// API rust-rdkafka uses, nothing serves that queue while it waits, so a transaction that failed
+/// with messages still queued held the abort (and the engine's stop) for the whole timeout.
+fn abort(producer: &BaseProducer) -> Result<(), String> {
+    producer.purge(PurgeConfig::default().queue().inflight());
+    flush(producer, TRANSACTION_TIMEOUT)?;
+    producer
+        .abort_transaction(TRANSACTION_TIMEOUT)
+        .map_err(|e| format!("abort: {e}"))
 }
 
 /// How long to serve delivery reports before retrying a send the full local queue refused.
@@ -214,6 +227,8 @@ fn flush(producer: &BaseProducer, timeout: Duration) -> Result<(), String> {
 mod tests {
     use super::*;
     use quakestream_core::testkit;
+
+    const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// A `Transactions` on the engine's own producer settings, writing its records to a fresh
     /// one-partition dead-letter topic.
@@ -267,14 +282,22 @@ mod tests {
     #[test]
     fn after_a_failed_transaction_every_later_commit_is_refused() {
         let mut txns = transactions("txn-failed");
-        // A record for a partition the topic does not have fails the transaction.
+        // With the topic's metadata known, the record for a partition the topic does not have
+        // is refused at once, while the record before it is still queued (without it, it fails
+        // at delivery): the abort must not wait for that queue.
+        let dlq = txns.topics.dlq.clone();
+        txns.producer
+            .client()
+            .fetch_metadata(Some(&dlq), METADATA_TIMEOUT)
+            .expect("metadata");
         let mut bad = commit_of(2);
         bad.outs[1].partition = Some(7);
         txns.start(bad).expect("start");
         let err = txns
             .finish()
             .expect_err("the transaction with an undeliverable record fails");
-        assert!(err.contains("failed delivery"), "{err}");
+        assert!(err.contains("Unknown partition"), "{err}");
+        assert!(!err.contains("aborting it failed"), "{err}");
         let refused = txns.start(commit_of(1)).expect_err("refused");
         assert!(
             refused.contains("refused after an earlier transaction failed"),
