@@ -7,14 +7,15 @@ use crate::moment::{self, Basis};
 use crate::window::{Band, Dim};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// The largest event: by magnitude, then the earlier origin time, then the smaller unid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Largest {
     pub mag: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub magtype: Option<String>,
-    pub unid: String,
+    pub magtype: Option<Arc<str>>,
+    pub unid: Arc<str>,
     /// Origin time, µs since the epoch.
     pub time_us: i64,
 }
@@ -87,7 +88,7 @@ impl Contribution {
                 let largest = Largest {
                     mag,
                     magtype: e.magtype.clone(),
-                    unid: unid.to_owned(),
+                    unid: unid.into(),
                     time_us: e.time_us,
                 };
                 (Some(Band::of(mag)), moment::moment_nm(mw), Some(basis), Some(largest))
@@ -104,12 +105,14 @@ impl Contribution {
     }
 
     /// The dimensions the event is counted in: the world, its region, its band (if it has a magnitude).
-    pub fn dims(&self, e: &Event) -> Vec<Dim> {
-        let mut d = vec![Dim::World, Dim::Region(e.region.clone())];
-        if let Some(b) = self.band {
-            d.push(Dim::Band(b));
-        }
-        d
+    pub fn dims(&self, e: &Event) -> impl Iterator<Item = Dim> {
+        [
+            Some(Dim::World),
+            Some(Dim::Region(e.region.clone())),
+            self.band.map(Dim::Band),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 

@@ -5,6 +5,7 @@
 use quakestream_core::model::{Quake, Source};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 /// The revision of one event the analytics counts. Times are microseconds since the epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,11 +23,11 @@ pub struct Event {
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub mag: Option<f64>,
     #[serde(rename = "mt", default, skip_serializing_if = "Option::is_none")]
-    pub magtype: Option<String>,
+    pub magtype: Option<Arc<str>>,
     /// The Flinn-Engdahl region: EMSC's `region`, or for USGS events (and EMSC events without
     /// one) the region of the coordinates in the 1995 Flinn-Engdahl regionalisation.
     #[serde(rename = "r")]
-    pub region: String,
+    pub region: Arc<str>,
     /// Whether it counts as an earthquake (see [`is_earthquake`]).
     #[serde(rename = "q")]
     pub earthquake: bool,
@@ -39,27 +40,34 @@ pub struct Event {
 pub const UNKNOWN_REGION: &str = "UNKNOWN";
 
 /// The Flinn-Engdahl region name (upper case, as EMSC writes them) of a point.
-pub fn fe_region(lat: f64, lon: f64) -> String {
-    flinn_engdahl::region(lat, lon)
-        .map(str::to_owned)
-        .unwrap_or_else(|_| UNKNOWN_REGION.to_owned())
+pub fn fe_region(lat: f64, lon: f64) -> &'static str {
+    flinn_engdahl::region(lat, lon).unwrap_or(UNKNOWN_REGION)
+}
+
+/// `name` in upper case, copied once.
+fn upper_case(name: &str) -> Arc<str> {
+    if name.bytes().any(|b| b.is_ascii_lowercase()) {
+        name.to_ascii_uppercase().into()
+    } else {
+        name.into()
+    }
 }
 
 /// Earthquakes count; quarry blasts, explosions and other non-tectonic events do not. EMSC:
 /// `ke` (known earthquake) and `se` (suspected earthquake); USGS: `earthquake`. A missing type
 /// counts as an earthquake. A revision that changes the type retracts or adds the event.
 pub fn is_earthquake(evtype: Option<&str>) -> bool {
-    match evtype.map(|t| t.trim().to_ascii_lowercase()) {
-        None => true,
-        Some(t) => matches!(t.as_str(), "" | "ke" | "se" | "earthquake"),
-    }
+    evtype.is_none_or(|t| {
+        let t = t.trim();
+        ["", "ke", "se", "earthquake"].iter().any(|e| t.eq_ignore_ascii_case(e))
+    })
 }
 
 impl Event {
     pub fn from_quake(q: &Quake) -> Event {
         let region = match (q.source, q.region.as_deref()) {
-            (Source::Emsc, Some(r)) if !r.trim().is_empty() => r.trim().to_ascii_uppercase(),
-            _ => fe_region(q.lat, q.lon),
+            (Source::Emsc, Some(r)) if !r.trim().is_empty() => upper_case(r.trim()),
+            _ => fe_region(q.lat, q.lon).into(),
         };
         Event {
             time_us: q.time.timestamp_micros(),
@@ -68,7 +76,7 @@ impl Event {
             lon: q.lon,
             depth_km: q.depth_km,
             mag: q.mag,
-            magtype: q.magtype.clone(),
+            magtype: q.magtype.as_deref().map(Arc::from),
             region,
             earthquake: is_earthquake(q.evtype.as_deref()),
             source: q.source,

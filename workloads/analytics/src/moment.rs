@@ -44,14 +44,16 @@ impl Basis {
 
 /// The moment magnitude for `mag` of type `magtype`, and how it was obtained.
 pub fn to_mw(mag: f64, magtype: Option<&str>) -> (f64, Basis) {
-    let t = magtype.unwrap_or("").trim().to_ascii_lowercase();
-    if t.starts_with("mw") || t == "mi" {
+    let t = magtype.unwrap_or("").trim();
+    let is = |name: &str| t.eq_ignore_ascii_case(name);
+    let starts = |prefix: &str| t.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+    if starts("mw") || is("mi") {
         return (mag, Basis::Mw);
     }
-    if t == "mb" && (3.5..=6.2).contains(&mag) {
+    if is("mb") && (3.5..=6.2).contains(&mag) {
         return (0.85 * mag + 1.03, Basis::Converted);
     }
-    if t == "ms" || t.starts_with("ms_") || t == "ms20" {
+    if is("ms") || starts("ms_") || is("ms20") {
         if (3.0..=6.1).contains(&mag) {
             return (0.67 * mag + 2.07, Basis::Converted);
         }

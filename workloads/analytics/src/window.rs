@@ -8,6 +8,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 pub const HOUR_S: i64 = 3600;
 pub const DAY_S: i64 = 86_400;
@@ -145,7 +146,7 @@ impl Band {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dim {
     World,
-    Region(String),
+    Region(Arc<str>),
     Band(Band),
 }
 
@@ -167,7 +168,7 @@ impl Dim {
     pub fn parse(kind: &str, value: &str) -> Option<Dim> {
         match kind {
             "world" => Some(Dim::World),
-            "region" if !value.is_empty() => Some(Dim::Region(value.to_owned())),
+            "region" if !value.is_empty() => Some(Dim::Region(value.into())),
             "band" => Band::parse(value).map(Dim::Band),
             _ => None,
         }

@@ -157,8 +157,8 @@ fn make_event(rev: (u32, u16, Option<i16>, u8, u8, u16, bool)) -> Event {
         lon: 27.0,
         depth_km: f64::from(depth) / 10.0,
         mag: mag.map(|m| f64::from(m) / 10.0),
-        magtype: Some(["mw", "ml", "mb", "md"][mt as usize].to_owned()),
-        region: regions()[region as usize].to_owned(),
+        magtype: Some(["mw", "ml", "mb", "md"][mt as usize].into()),
+        region: regions()[region as usize].into(),
         earthquake: eq,
         source: Source::Emsc,
     }

@@ -143,7 +143,7 @@ fn expected(events: &[Value]) -> BTreeMap<(&'static str, String, i64), Counts> {
             (Some(s), Some(r)) if s.eq_ignore_ascii_case("emsc") && !r.trim().is_empty() => {
                 r.trim().to_ascii_uppercase()
             }
-            _ => fe_region(p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap()),
+            _ => fe_region(p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap()).to_owned(),
         };
         let band = p["mag"].as_f64().map(|m| Band::of(m).index());
         let mut add = |kind: &'static str, key: &str, start: i64| {

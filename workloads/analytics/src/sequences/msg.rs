@@ -46,8 +46,8 @@ pub fn groupable(unid: &str, e: &Event) -> Option<quakestream_seismo::Event> {
         lon: e.lon,
         depth_km: e.depth_km,
         mag: e.mag,
-        magtype: e.magtype.clone(),
-        region: Some(e.region.clone()),
+        magtype: e.magtype.as_deref().map(str::to_owned),
+        region: Some(e.region.to_string()),
         // Only earthquakes are sent (the analytics already classified the type).
         evtype: None,
     })

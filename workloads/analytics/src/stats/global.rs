@@ -18,6 +18,7 @@ use crate::processor::{GlobalOut, GlobalTask, TaskError};
 use crate::window::{Dim, HOUR_S, StatsKey, Window, windows_of_pane};
 use foldhash::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 const ST_KEY: &[u8] = b"st";
 const SOURCE_PREFIX: &str = "w|";
@@ -33,13 +34,19 @@ type Parts = BTreeMap<i32, (i64, Agg)>;
 
 #[derive(Debug)]
 struct DimState {
+    /// Its key in [`StatsGlobal::dims`].
+    name: DimName,
     dim: Dim,
     panes: BTreeMap<i64, Parts>,
 }
 
+/// A dimension's encoding ([`Dim::encode`]), shared by every set that names it: marking a
+/// pane's 26 windows dirty and pending costs no allocation.
+type DimName = Arc<str>;
+
 pub struct StatsGlobal {
     cfg: WindowSettings,
-    dims: HashMap<String, DimState>,
+    dims: HashMap<DimName, DimState>,
     stream_time: i64,
     /// Per source partition: the largest stream time it reported, and whether it was read to
     /// its end when it last reported.
@@ -50,10 +57,10 @@ pub struct StatsGlobal {
     expected_sources: i32,
     /// Stream time at the last flush: windows closing at or before it have had their final.
     flushed_st: i64,
-    dirty: BTreeSet<(String, Window)>,
+    dirty: BTreeSet<(DimName, Window)>,
     /// Windows with data, not yet closed, by the stream time at which they close.
-    pending: BTreeMap<i64, BTreeSet<(String, Window)>>,
-    changed: BTreeSet<(i64, i32, String)>,
+    pending: BTreeMap<i64, BTreeSet<(DimName, Window)>>,
+    changed: BTreeSet<(i64, i32, DimName)>,
     entries: usize,
     /// Eviction runs when stream time has passed this.
     next_evict: i64,
@@ -95,27 +102,35 @@ impl StatsGlobal {
         self.stream_time
     }
 
-    /// Stores a partial if it is at least as new as the one held; returns whether it changed the
-    /// state (the same share at a newer version only moves the version).
-    fn put_part(&mut self, src: i32, ver: i64, pane: i64, dim_enc: &str, agg: Agg) -> Result<bool, TaskError> {
-        let state = match self.dims.get_mut(dim_enc) {
-            Some(s) => s,
-            None => {
-                let dim = Dim::decode(dim_enc).ok_or_else(|| bad(format!("dimension {dim_enc:?}")))?;
-                self.dims.entry(dim_enc.to_owned()).or_insert(DimState {
-                    dim,
-                    panes: BTreeMap::new(),
-                })
-            }
-        };
+    /// Stores a partial if it is at least as new as the one held; returns the dimension's shared
+    /// name if it changed the state (the same share at a newer version only moves the version).
+    fn put_part(
+        &mut self,
+        src: i32,
+        ver: i64,
+        pane: i64,
+        dim_enc: &str,
+        agg: Agg,
+    ) -> Result<Option<DimName>, TaskError> {
+        if !self.dims.contains_key(dim_enc) {
+            let dim = Dim::decode(dim_enc).ok_or_else(|| bad(format!("dimension {dim_enc:?}")))?;
+            let name: DimName = dim_enc.into();
+            let state = DimState {
+                name: name.clone(),
+                dim,
+                panes: BTreeMap::new(),
+            };
+            self.dims.insert(name, state);
+        }
+        let state = self.dims.get_mut(dim_enc).expect("inserted above");
         let parts = state.panes.entry(pane).or_default();
         match parts.get_mut(&src) {
-            Some((held, _)) if *held > ver => return Ok(false),
+            Some((held, _)) if *held > ver => return Ok(None),
             // The same share again (a re-announce after a restore, a record seen twice): newer
             // version, no change, so no update and above all no correction of a closed window.
             Some((held, old)) if *old == agg => {
                 *held = ver;
-                return Ok(false);
+                return Ok(None);
             }
             _ => {}
         }
@@ -129,14 +144,20 @@ impl StatsGlobal {
         if after == 0 {
             state.panes.remove(&pane);
         }
+        let name = state.name.clone();
         self.entries = self.entries + after - before;
-        Ok(true)
+        Ok(Some(name))
     }
 
-    fn mark(&mut self, dim_enc: &str, pane: i64) {
+    /// Marks the pane's windows dirty, and pending if not yet closed. Stream time moves at
+    /// flushes only, so a window already dirty is already pending if it is to be.
+    fn mark(&mut self, dim: &DimName, pane: i64) {
         for w in windows_of_pane(pane) {
+            let entry = (dim.clone(), w);
+            if self.dirty.contains(&entry) {
+                continue;
+            }
             let close = w.closes_at_us(self.cfg.grace_us);
-            let entry = (dim_enc.to_owned(), w);
             if close > self.stream_time {
                 self.pending.entry(close).or_default().insert(entry.clone());
             }
@@ -261,7 +282,7 @@ impl GlobalTask for StatsGlobal {
         // Windows not yet closed go back on the pending list; the closed ones had their final.
         let st = self.stream_time;
         let grace = self.cfg.grace_us;
-        let mut pending: BTreeMap<i64, BTreeSet<(String, Window)>> = BTreeMap::new();
+        let mut pending: BTreeMap<i64, BTreeSet<(DimName, Window)>> = BTreeMap::new();
         // A pane's windows all end within a day of its start: panes older than that plus grace
         // have no window left open (most of the state), so only the recent ones are looked at.
         let hour_us = HOUR_S * 1_000_000;
@@ -302,9 +323,9 @@ impl GlobalTask for StatsGlobal {
                     self.expired += 1;
                     return Ok(());
                 }
-                if self.put_part(src, ver, pane, &dim, agg)? {
-                    self.changed.insert((pane, src, dim.clone()));
-                    self.mark(&dim, pane);
+                if let Some(name) = self.put_part(src, ver, pane, &dim, agg)? {
+                    self.changed.insert((pane, src, name.clone()));
+                    self.mark(&name, pane);
                 }
             }
         }
@@ -318,7 +339,7 @@ impl GlobalTask for StatsGlobal {
         self.advance(self.watermark());
         let (prev, now) = (self.flushed_st, self.stream_time);
         let grace = self.cfg.grace_us;
-        let mut emit: BTreeMap<(String, Window), Kind> = BTreeMap::new();
+        let mut emit: BTreeMap<(DimName, Window), Kind> = BTreeMap::new();
         for (dim, w) in std::mem::take(&mut self.dirty) {
             let close = w.closes_at_us(grace);
             let kind = if close <= prev {

@@ -122,8 +122,8 @@ impl StatsRecord {
             no_magnitude: agg.no_mag,
             largest: agg.largest.as_ref().map(|l| LargestEvent {
                 mag: l.mag,
-                magtype: l.magtype.clone(),
-                unid: l.unid.clone(),
+                magtype: l.magtype.as_deref().map(str::to_owned),
+                unid: l.unid.to_string(),
                 time: fmt_us(l.time_us),
             }),
             moment_nm: agg.moment_nm as f64,

@@ -43,10 +43,10 @@ impl StatsQuery {
         };
         let dim = match (p.get("region"), p.get("at")) {
             (Some(_), Some(_)) => return Err(ApiError::param("at", "give region or at, not both")),
-            (Some(r), None) => Dim::Region(region(r)?),
+            (Some(r), None) => Dim::Region(region(r)?.into()),
             (None, Some(at)) => {
                 let (lat, lon) = point(at)?;
-                Dim::Region(quakestream_analytics::event::fe_region(lat, lon))
+                Dim::Region(quakestream_analytics::event::fe_region(lat, lon).into())
             }
             (None, None) => Dim::World,
         };
