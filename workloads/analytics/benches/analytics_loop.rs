@@ -9,9 +9,9 @@
 //! 1000), QS_BENCH_MAX_TXN (input records per transaction, default 100000), QS_BENCH_WORKLOAD
 //! (`world` or `dense`, see [`workload`]), QS_BENCH_PROCESSORS (`all`, `stats` or `sequences`).
 //!
-//! The mock cluster runs in this process. Rust's allocations go to the system allocator, as in
-//! the `quakestream` binary, or with the feature `bench-mimalloc` to mimalloc (a comparison:
-//! docs/benchmarks.md). The state's memory is the growth of the live Rust heap (a counting
+//! The mock cluster runs in this process. Rust's allocations go to the allocator `QS_ALLOCATOR`
+//! chooses, as in the `quakestream` binary: the system allocator unless it says `mimalloc`, which
+//! is what the operator runs the analytics on (docs/benchmarks.md). The state's memory is the growth of the live Rust heap (a counting
 //! allocator over either: the mock cluster and librdkafka allocate with C's malloc, outside it)
 //! from before the restarted engine starts to when it is ready.
 
@@ -27,10 +27,7 @@ use tokio::sync::watch;
 /// The underlying allocator, counting the bytes live on the Rust heap.
 struct Counting;
 
-#[cfg(feature = "bench-mimalloc")]
-const INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
-#[cfg(not(feature = "bench-mimalloc"))]
-const INNER: std::alloc::System = std::alloc::System;
+const INNER: quakestream_core::alloc::WorkloadAllocator = quakestream_core::alloc::WorkloadAllocator;
 
 static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
 
@@ -231,13 +228,11 @@ async fn main() {
     let kafka = testkit::kafka();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load.trim());
+    let allocator = quakestream_core::alloc::check().unwrap_or_else(|e| panic!("{e}"));
     println!(
-        "allocator: {}",
-        if cfg!(feature = "bench-mimalloc") {
-            "mimalloc"
-        } else {
-            "system"
-        }
+        "allocator: {} ({})",
+        allocator.as_str(),
+        quakestream_contract::env::ALLOCATOR
     );
 
     let mut cfg = fresh_topics(kafka, "bench", partitions);

@@ -7,6 +7,7 @@ use clap::Args;
 use clap::builder::TypedValueParser;
 use quakestream_contract::analytics as defaults;
 use quakestream_contract::env;
+use quakestream_core::alloc::{self, Allocator};
 use quakestream_core::args::KafkaArgs;
 use quakestream_core::ops::{self, Health, OpsState};
 use std::net::SocketAddr;
@@ -47,6 +48,12 @@ pub struct AnalyticsArgs {
     /// environment), e.g. `session.timeout.ms=10000`.
     #[arg(long = "kafka-option", env = env::KAFKA_OPTIONS, value_delimiter = ',', value_parser = parse_kv)]
     pub kafka_options: Vec<(String, String)>,
+    /// The allocator this process must run on (system or mimalloc). The process chooses it from
+    /// the environment variable when it starts, before it reads its flags, so set that; the flag
+    /// only refuses to start on another one.
+    #[arg(long, env = env::ALLOCATOR, default_value = defaults::DEFAULT_ALLOCATOR,
+        value_parser = clap::builder::PossibleValuesParser::new(quakestream_contract::allocator::ALL))]
+    pub allocator: String,
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long, env = env::LISTEN, default_value = defaults::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
@@ -75,6 +82,20 @@ impl AnalyticsArgs {
     }
 }
 
+/// The process's allocator when it is the one `--allocator` names, else why not.
+fn check_allocator(wanted: &str, active: Allocator) -> anyhow::Result<&'static str> {
+    if wanted == active.as_str() {
+        return Ok(active.as_str());
+    }
+    anyhow::bail!(
+        "--allocator {wanted}, but this process runs on {}: the allocator is chosen when the process \
+         starts, from {} in its environment (set {}={wanted})",
+        active.as_str(),
+        env::ALLOCATOR,
+        env::ALLOCATOR
+    )
+}
+
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
@@ -85,6 +106,7 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 /// `quakestream analytics`: runs until SIGINT/SIGTERM (then commits and exits).
 pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     ops::init_logging(&args.log);
+    let allocator = check_allocator(&args.allocator, alloc::active())?;
     let cfg = args.config()?;
     cfg.validate()?;
     let registry = prometheus::Registry::new();
@@ -102,7 +124,7 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %addr, bootstrap = %cfg.bootstrap_servers, topic = %cfg.input_topic,
         stats_topic = %cfg.stats_topic, grace = %crate::config::show(cfg.grace),
-        instance = %cfg.instance_id, "analytics starting");
+        instance = %cfg.instance_id, allocator, "analytics starting");
     let result = crate::run(cfg, metrics, health, stop_rx).await;
     let _ = stop_tx.send(true);
     let _ = server.await;
@@ -115,4 +137,20 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
         "analytics finished"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_allocator_flag_accepts_the_one_the_process_runs_on_and_says_how_to_get_another() {
+        assert_eq!(check_allocator("mimalloc", Allocator::Mimalloc).unwrap(), "mimalloc");
+        assert_eq!(check_allocator("system", Allocator::System).unwrap(), "system");
+        let e = check_allocator("mimalloc", Allocator::System).unwrap_err().to_string();
+        assert!(
+            e.contains("runs on system") && e.contains("set QS_ALLOCATOR=mimalloc"),
+            "{e}"
+        );
+    }
 }

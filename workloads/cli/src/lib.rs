@@ -160,6 +160,12 @@ pub fn init_tls() {
 }
 
 pub fn main() -> ExitCode {
+    // The allocator was chosen at the first allocation; a setting it could not honour stops the
+    // process before it starts any work.
+    if let Err(e) = quakestream_core::alloc::check() {
+        eprintln!("quakestream: {e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     init_tls();
     match cli.command {

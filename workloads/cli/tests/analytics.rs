@@ -7,6 +7,7 @@
 
 use quakestream_analytics::AnalyticsConfig;
 use quakestream_analytics::testing::{self, expected, revisions, sample_records, wait_for_convergence};
+use quakestream_contract as contract;
 use quakestream_core::testkit::{self, testdata};
 use quakestream_core::wire::WireRecord;
 use std::io::{BufRead, BufReader};
@@ -22,10 +23,11 @@ struct Instance {
 }
 
 impl Instance {
-    /// Starts `quakestream analytics` on `cfg`'s topics as instance `id`, and waits until it
-    /// serves /metrics.
+    /// Starts `quakestream analytics` on `cfg`'s topics as instance `id`, on the allocator the
+    /// operator deploys it with, and waits until it serves /metrics.
     fn start(cfg: &AnalyticsConfig, id: &str) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_quakestream"))
+            .env(contract::env::ALLOCATOR, contract::analytics::DEPLOYED_ALLOCATOR)
             .arg("analytics")
             .args(["--bootstrap-servers", &cfg.bootstrap_servers])
             .args(["--topic", &cfg.input_topic, "--dlq-topic", &cfg.dlq_topic])
@@ -53,11 +55,12 @@ impl Instance {
                     && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && let Some(addr) = v["listen"].as_str()
                 {
-                    let _ = tx.send(addr.to_owned());
+                    let _ = tx.send((addr.to_owned(), v["allocator"].as_str().map(str::to_owned)));
                 }
             }
         });
-        let addr = rx.recv_timeout(WAIT).expect("the analytics logs its listen address");
+        let (addr, allocator) = rx.recv_timeout(WAIT).expect("the analytics logs its listen address");
+        assert_eq!(allocator.as_deref(), Some(contract::analytics::DEPLOYED_ALLOCATOR));
         Instance {
             child,
             metrics_url: format!("http://{addr}/metrics"),

@@ -65,6 +65,80 @@ fn inspect_reports_each_bad_input_with_its_position_and_exits_1() {
 }
 
 #[test]
+fn an_allocator_the_process_cannot_run_on_stops_it_before_any_work_with_exit_2() {
+    let out = bin()
+        .env("QS_ALLOCATOR", "jemalloc")
+        .arg("inspect")
+        .arg(testdata("emsc-ws-documented-examples.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("QS_ALLOCATOR=\"jemalloc\" names no allocator; expected one of: system, mimalloc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn either_allocator_does_the_same_work() {
+    let run = |allocator: &str| {
+        let out = bin()
+            .env("QS_ALLOCATOR", allocator)
+            .arg("inspect")
+            .arg(testdata("emsc-fdsn-2025-04-turkey-aegean-m2.5.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{allocator}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The records but for when they were read.
+        let records: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut()
+                    .unwrap()
+                    .remove("received_at")
+                    .expect("a receive time");
+                v
+            })
+            .collect();
+        records
+    };
+    let system = run("system");
+    assert_eq!(system.len(), 430);
+    assert!(run("mimalloc") == system, "the two allocators' records differ");
+}
+
+#[test]
+fn analytics_refuses_to_start_on_another_allocator_than_its_flag_names() {
+    let out = bin()
+        .env_remove("QS_ALLOCATOR")
+        .args([
+            "analytics",
+            "--allocator",
+            "mimalloc",
+            "--bootstrap-servers",
+            "127.0.0.1:1",
+        ])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--allocator mimalloc, but this process runs on system")
+            && err.contains("set QS_ALLOCATOR=mimalloc"),
+        "{err}"
+    );
+}
+
+#[test]
 fn inspect_of_a_missing_file_exits_2_with_a_clear_message() {
     let out = bin().args(["inspect", "/nonexistent/quakes.json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

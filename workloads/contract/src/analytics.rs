@@ -65,6 +65,13 @@ pub const REPLICAS: IntRange = IntRange::new(0, 1000);
 /// hands its partitions (restored from the changelogs) to the other.
 pub const DEFAULT_REPLICAS: i32 = 2;
 
+/// What `quakestream analytics --allocator` expects unless told otherwise: the allocator a
+/// process runs on when `QS_ALLOCATOR` is unset.
+pub const DEFAULT_ALLOCATOR: &str = crate::allocator::SYSTEM;
+/// What the operator runs the analytics on: mimalloc, faster through the whole loop than
+/// glibc's malloc (docs/benchmarks.md, Analytics).
+pub const DEPLOYED_ALLOCATOR: &str = crate::allocator::MIMALLOC;
+
 /// Every variable `quakestream analytics` reads.
 pub const ENV: &[&str] = &[
     env::KAFKA_BOOTSTRAP_SERVERS,
@@ -85,6 +92,7 @@ pub const ENV: &[&str] = &[
     env::COMMIT_INTERVAL,
     env::MAX_RECORDS_PER_TRANSACTION,
     env::KAFKA_OPTIONS,
+    env::ALLOCATOR,
     env::LISTEN,
     env::LOG,
 ];
@@ -100,6 +108,7 @@ pub const REQUIRED: &[&str] = &[
     env::GRACE,
     env::RETENTION,
     env::COMMIT_INTERVAL,
+    env::ALLOCATOR,
     env::LISTEN,
     env::LOG,
 ];
@@ -346,7 +355,8 @@ impl Config {
             .set(env::ANALYTICS_APP_ID, &self.names.app_id)
             .set(env::GRACE, duration::format(self.grace))
             .set(env::RETENTION, duration::format(self.retention))
-            .set(env::COMMIT_INTERVAL, duration::format(self.commit_interval));
+            .set(env::COMMIT_INTERVAL, duration::format(self.commit_interval))
+            .set(env::ALLOCATOR, DEPLOYED_ALLOCATOR);
         e
     }
 }

@@ -106,6 +106,10 @@ pub const COMMIT_INTERVAL: &str = "QS_COMMIT_INTERVAL";
 pub const MAX_RECORDS_PER_TRANSACTION: &str = "QS_MAX_RECORDS_PER_TRANSACTION";
 /// Analytics: extra librdkafka settings, `KEY=VALUE,...`.
 pub const KAFKA_OPTIONS: &str = "QS_KAFKA_OPTIONS";
+/// The process's allocator ([`crate::allocator`]). Read by every subcommand when the process
+/// starts, before its flags (the allocator serves the first allocation); `quakestream
+/// analytics --allocator` checks that the process runs on the one it names.
+pub const ALLOCATOR: &str = "QS_ALLOCATOR";
 
 /// `dev`: where the embedded store keeps its data.
 pub const DATA_DIR: &str = "QS_DATA_DIR";
@@ -191,6 +195,7 @@ pub const ALL: &[&str] = &[
     COMMIT_INTERVAL,
     MAX_RECORDS_PER_TRANSACTION,
     KAFKA_OPTIONS,
+    ALLOCATOR,
     DATA_DIR,
     DEMO_PACE,
     DRAIN_STALL,

@@ -12,6 +12,7 @@
 //!   its canonical form, and [`duration::DurationRange`] for bounds;
 //! - [`range::IntRange`]: integer bounds (the workloads' clap `value_parser`s and the CRD's
 //!   `minimum`/`maximum` use the same constants);
+//! - [`allocator`]: the allocators a process can run on (`QS_ALLOCATOR`);
 //! - [`dev`]: defaults and bounds of `quakestream dev` (the one-machine mode);
 //! - [`kafka_security`]: `security.protocol` values, the SCRAM mechanism, where the operator
 //!   mounts the secrets Strimzi creates, and [`KafkaAuth`], rendered for every workload;
@@ -46,6 +47,7 @@
 //! A new workload gets its own module of the same shape (as [`analytics`] did), a `Component`
 //! in the operator, and an entry in the test's list of subcommands.
 
+pub mod allocator;
 pub mod analytics;
 pub mod consumer;
 pub mod dev;
