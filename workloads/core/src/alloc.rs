@@ -2,7 +2,7 @@
 //! mimalloc, from `QS_ALLOCATOR` ([`contract::env::ALLOCATOR`]).
 //!
 //! One binary runs every workload, and they want different allocators: the analytics is about a
-//! third faster on mimalloc, while the frontend holds less memory per open stream on glibc
+//! tenth faster on mimalloc, while the frontend holds less memory per open stream on glibc
 //! (docs/benchmarks.md, Analytics). The allocator is fixed at the process's first allocation,
 //! before `main` parses its arguments, so the choice comes from the environment (read with
 //! `getenv`, which does not allocate) and never changes afterwards: every block is freed by the
@@ -71,13 +71,15 @@ fn choice() -> u8 {
 /// `QS_ALLOCATOR`'s bytes without allocating.
 fn env_bytes() -> Option<&'static [u8]> {
     // SAFETY: NAME is NUL-terminated; getenv returns NULL or a pointer into the environment,
-    // which lives for the process and is not modified while this runs (no other thread yet).
+    // which lives for the process. Nothing in the binary sets variables: it is called at the
+    // first allocation (one thread) and by `check` at the start of `main`.
     let p = unsafe { libc::getenv(NAME.as_ptr()) };
     // SAFETY: a non-NULL result of getenv is a NUL-terminated string.
     (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes())
 }
 
-/// The allocator serving the process.
+/// The allocator [`WorkloadAllocator`] serves with: the process's when it is the global
+/// allocator, as in the `quakestream` binary.
 pub fn active() -> Allocator {
     match choice() {
         MIMALLOC => Allocator::Mimalloc,
