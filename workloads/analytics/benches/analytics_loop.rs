@@ -11,9 +11,10 @@
 //!
 //! The mock cluster runs in this process. Rust's allocations go to the allocator `QS_ALLOCATOR`
 //! chooses, as in the `quakestream` binary: the system allocator unless it says `mimalloc`, which
-//! is what the operator runs the analytics on (docs/benchmarks.md). The state's memory is the growth of the live Rust heap (a counting
-//! allocator over either: the mock cluster and librdkafka allocate with C's malloc, outside it)
-//! from before the restarted engine starts to when it is ready.
+//! is what the operator runs the analytics on (docs/benchmarks.md). The state's memory is the
+//! growth of the live Rust heap (a counting allocator over either: the mock cluster and
+//! librdkafka allocate with C's malloc, outside it) from before the restarted engine starts to
+//! when it is ready.
 
 use chrono::{Duration as CDuration, TimeZone, Utc};
 use quakestream_analytics::testing::{fresh_topics, produce, sample_records};

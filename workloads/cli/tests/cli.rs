@@ -96,7 +96,7 @@ fn either_allocator_does_the_same_work() {
             String::from_utf8_lossy(&out.stderr)
         );
         // The records but for when they were read.
-        let records: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        String::from_utf8(out.stdout)
             .unwrap()
             .lines()
             .map(|l| {
@@ -107,8 +107,7 @@ fn either_allocator_does_the_same_work() {
                     .expect("a receive time");
                 v
             })
-            .collect();
-        records
+            .collect::<Vec<serde_json::Value>>()
     };
     let system = run("system");
     assert_eq!(system.len(), 430);

@@ -13,11 +13,12 @@ use quakestream_contract as contract;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Which allocator serves the process.
+/// Which allocator serves the process (its discriminant is what [`CHOICE`] holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Allocator {
-    System,
-    Mimalloc,
+    System = 1,
+    Mimalloc = 2,
 }
 
 impl Allocator {
@@ -42,8 +43,7 @@ pub fn parse(value: Option<&[u8]>) -> Option<Allocator> {
 }
 
 const UNSET: u8 = 0;
-const SYSTEM: u8 = 1;
-const MIMALLOC: u8 = 2;
+const MIMALLOC: u8 = Allocator::Mimalloc as u8;
 /// `QS_ALLOCATOR` named no allocator: served by the system allocator, reported by [`check`].
 const INVALID: u8 = 3;
 
@@ -59,11 +59,7 @@ fn choice() -> u8 {
     if c != UNSET {
         return c;
     }
-    let c = match parse(env_bytes()) {
-        Some(Allocator::System) => SYSTEM,
-        Some(Allocator::Mimalloc) => MIMALLOC,
-        None => INVALID,
-    };
+    let c = parse(env_bytes()).map_or(INVALID, |a| a as u8);
     CHOICE.store(c, Ordering::Relaxed);
     c
 }
@@ -81,9 +77,10 @@ fn env_bytes() -> Option<&'static [u8]> {
 /// The allocator [`WorkloadAllocator`] serves with: the process's when it is the global
 /// allocator, as in the `quakestream` binary.
 pub fn active() -> Allocator {
-    match choice() {
-        MIMALLOC => Allocator::Mimalloc,
-        _ => Allocator::System,
+    if choice() == MIMALLOC {
+        Allocator::Mimalloc
+    } else {
+        Allocator::System
     }
 }
 
